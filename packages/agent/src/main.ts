@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { DockerodeClient } from '@livemig/core';
+import { defaultConfig, type AgentConfig } from './agent-config';
+import { startServer } from './server';
+
+async function main(): Promise<void> {
+  const d = defaultConfig();
+  const argv = await yargs(hideBin(process.argv))
+    .scriptName('livemig-agent')
+    .usage('$0 [options]: serve the migration agent on this host')
+    .option('listen', { type: 'string', default: d.listen, describe: 'address:port to listen on' })
+    .option('node-name', { type: 'string', default: d.nodeName, describe: 'name of this node' })
+    .option('docker-socket', { type: 'string', default: d.dockerSocket })
+    .option('state-dir', { type: 'string', default: d.stateDir, describe: 'where migrations keep temp state' })
+    .option('criu', { type: 'string', default: d.criuPath, describe: 'criu binary' })
+    .option('helper', { type: 'string', default: d.helperPath, describe: 'static restore helper binary' })
+    .strict()
+    .parseAsync();
+  const config: AgentConfig = {
+    listen: argv.listen,
+    nodeName: argv['node-name'],
+    dockerSocket: argv['docker-socket'],
+    stateDir: argv['state-dir'],
+    criuPath: argv.criu,
+    helperPath: argv.helper,
+  };
+  const docker = new DockerodeClient(config.dockerSocket);
+  const server = await startServer(config, docker);
+  console.log(`livemig-agent ${config.nodeName} listening on ${config.listen} (docker ${config.dockerSocket})`);
+  const stop = (): void => {
+    server.tryShutdown(() => process.exit(0));
+    setTimeout(() => process.exit(0), 3_000).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(`livemig-agent: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

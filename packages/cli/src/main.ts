@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { statusCommand } from './status-command';
+
+const DEFAULT_AGENT = process.env.LIVEMIG_AGENT ?? 'localhost:7411';
+
+function fail(err: unknown): never {
+  const message = err instanceof Error ? err.message : String(err);
+  console.error(`migrate-cli: error: ${message.split('\n')[0]}`);
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  await yargs(hideBin(process.argv))
+    .scriptName('migrate-cli')
+    .usage('$0 <command> [options]: live-migrate Docker containers between hosts')
+    .option('agent', { type: 'string', default: DEFAULT_AGENT, describe: 'address of this host\'s agent' })
+    .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+    .command(
+      'status',
+      'show this host\'s and a peer\'s agent, CRIU and Docker',
+      (y) => y.option('to', { type: 'string', demandOption: true, describe: 'peer host[:port]' }),
+      (argv) => statusCommand(argv.agent, argv.to, argv.json),
+    )
+    .demandCommand(1, 'name a command: status, push')
+    .strict()
+    .fail((msg, err) => fail(err ?? new Error(msg)))
+    .parseAsync();
+}
+
+main().catch(fail);

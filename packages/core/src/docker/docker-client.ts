@@ -1,0 +1,124 @@
+import Dockerode from 'dockerode';
+
+export type ContainerInspect = Dockerode.ContainerInspectInfo;
+export type ImageInspect = Dockerode.ImageInspectInfo;
+export type ContainerCreateOptions = Dockerode.ContainerCreateOptions;
+
+/** The small part of Docker the product uses; everything else goes through this interface. */
+export interface DockerClient {
+  version(): Promise<{ version: string; apiVersion: string }>;
+  /** Docker's data root (e.g. /var/lib/docker): container files live below it. */
+  rootDir(): Promise<string>;
+  inspectContainer(nameOrId: string): Promise<ContainerInspect | null>;
+  inspectImage(ref: string): Promise<ImageInspect | null>;
+  volumeExists(name: string): Promise<boolean>;
+  networkExists(name: string): Promise<boolean>;
+  createVolume(name: string, labels?: Record<string, string>): Promise<string>;
+  removeVolume(name: string): Promise<void>;
+  /** Containers (running or not) that mount the named volume. */
+  containersUsingVolume(name: string): Promise<string[]>;
+  createContainer(opts: ContainerCreateOptions): Promise<string>;
+  startContainer(id: string): Promise<void>;
+  killContainer(id: string, signal?: string): Promise<void>;
+  removeContainer(id: string, opts?: { force?: boolean }): Promise<void>;
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as { statusCode?: number }).statusCode === 404;
+}
+
+/** Docker's error text without dockerode's "(HTTP code 409) unexpected - " prefix. */
+export function dockerErrorMessage(err: unknown): string {
+  const e = err as { json?: { message?: string }; message?: string };
+  return e.json?.message ?? e.message ?? String(err);
+}
+
+async function orNull<T>(p: Promise<T>): Promise<T | null> {
+  try {
+    return await p;
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw new Error(dockerErrorMessage(err));
+  }
+}
+
+async function rethrowPlain<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw new Error(dockerErrorMessage(err));
+  }
+}
+
+/** DockerClient over dockerode, talking to one daemon's socket. */
+export class DockerodeClient implements DockerClient {
+  private readonly d: Dockerode;
+  private cachedRoot: string | undefined;
+
+  constructor(socketPath = '/var/run/docker.sock') {
+    this.d = new Dockerode({ socketPath });
+  }
+
+  async version(): Promise<{ version: string; apiVersion: string }> {
+    const v = await rethrowPlain(this.d.version());
+    return { version: v.Version, apiVersion: v.ApiVersion };
+  }
+
+  async rootDir(): Promise<string> {
+    if (!this.cachedRoot) {
+      const info = (await rethrowPlain(this.d.info())) as { DockerRootDir: string };
+      this.cachedRoot = info.DockerRootDir;
+    }
+    return this.cachedRoot;
+  }
+
+  inspectContainer(nameOrId: string): Promise<ContainerInspect | null> {
+    return orNull(this.d.getContainer(nameOrId).inspect());
+  }
+
+  inspectImage(ref: string): Promise<ImageInspect | null> {
+    return orNull(this.d.getImage(ref).inspect());
+  }
+
+  async volumeExists(name: string): Promise<boolean> {
+    return (await orNull(this.d.getVolume(name).inspect())) !== null;
+  }
+
+  async networkExists(name: string): Promise<boolean> {
+    return (await orNull(this.d.getNetwork(name).inspect())) !== null;
+  }
+
+  async createVolume(name: string, labels?: Record<string, string>): Promise<string> {
+    await rethrowPlain(this.d.createVolume({ Name: name, Labels: labels ?? {} }));
+    const v = (await rethrowPlain(this.d.getVolume(name).inspect())) as { Mountpoint: string };
+    return v.Mountpoint;
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    await orNull(this.d.getVolume(name).remove());
+  }
+
+  async containersUsingVolume(name: string): Promise<string[]> {
+    const list = await rethrowPlain(
+      this.d.listContainers({ all: true, filters: JSON.stringify({ volume: [name] }) }),
+    );
+    return list.map((c) => c.Id);
+  }
+
+  async createContainer(opts: ContainerCreateOptions): Promise<string> {
+    const c = await rethrowPlain(this.d.createContainer(opts));
+    return c.id;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    await rethrowPlain(this.d.getContainer(id).start());
+  }
+
+  async killContainer(id: string, signal = 'SIGKILL'): Promise<void> {
+    await orNull(this.d.getContainer(id).kill({ signal }));
+  }
+
+  async removeContainer(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    await orNull(this.d.getContainer(id).remove({ force: opts.force ?? false, v: false }));
+  }
+}

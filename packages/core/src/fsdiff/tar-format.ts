@@ -1,0 +1,33 @@
+import type * as tar from 'tar-stream';
+
+/**
+ * Conventions shared by the packer and the applier.
+ * tar-stream carries pax records in `header.pax` on both sides, but its typings omit it.
+ */
+export type PaxHeaders = tar.Headers & { pax?: Record<string, string> | null };
+
+/** Pax key prefix for xattrs (the GNU tar / star convention). */
+export const XATTR_PAX_PREFIX = 'SCHILY.xattr.';
+
+export const OVERLAY_XATTR_PREFIX = 'trusted.overlay.';
+export const OPAQUE_XATTR = 'trusted.overlay.opaque';
+export const OPAQUE_PAX_KEY = XATTR_PAX_PREFIX + OPAQUE_XATTR;
+
+/** Largest uid/gid the 7-byte ustar octal field holds; bigger ids travel as pax uid/gid. */
+export const MAX_USTAR_ID = 0o777777;
+
+/**
+ * Pax values are strings that tar-stream writes as UTF-8; mapping each byte to one
+ * char (latin1) makes any binary xattr value survive the round trip.
+ */
+export function xattrToPax(value: Buffer): string {
+  return value.toString('latin1');
+}
+
+/** Inverse of xattrToPax; null when the string holds chars that are not single bytes. */
+export function xattrFromPax(value: string): Buffer | null {
+  for (let i = 0; i < value.length; i++) {
+    if (value.charCodeAt(i) > 0xff) return null;
+  }
+  return Buffer.from(value, 'latin1');
+}

@@ -1,0 +1,112 @@
+// TypeScript shapes of the messages in proto/livemig.proto, as @grpc/proto-loader delivers them
+// with the options in load-proto.ts (camelCase fields, uint64 as number, bytes as Buffer,
+// defaults filled in, a `body` field naming the oneof member that is set).
+
+export interface HealthReply {
+  agentVersion: string;
+  protocolVersion: number;
+  nodeName: string;
+  criuVersion: string;
+  criuCheckOk: boolean;
+  criuCheckMessage: string;
+  dockerVersion: string;
+  dockerApiVersion: string;
+  kernel: string;
+  cgroupMode: string;
+}
+
+export interface PeerStatusRequest {
+  peer: string;
+}
+
+export interface PeerStatusReply {
+  local: HealthReply;
+  peer: HealthReply | null;
+  peerError: string;
+  peerRttMs: number;
+}
+
+export interface PushRequest {
+  container: string;
+  destination: string;
+  keepSource: boolean;
+  compressLevel: number;
+}
+
+export interface PhaseEvent {
+  name: string;
+  state: 'start' | 'done';
+  elapsedMs: number;
+  detail: string;
+}
+
+export interface ProgressEvent {
+  bytesRaw: number;
+  bytesWire: number;
+}
+
+export interface Summary {
+  container: string;
+  sourceNode: string;
+  destinationNode: string;
+  destinationContainerId: string;
+  downtimeMs: number;
+  totalMs: number;
+  bytesRaw: number;
+  bytesWire: number;
+  criuImageBytes: number;
+  rootfsBytes: number;
+  volumeBytes: number;
+  phaseMs: Record<string, number>;
+  sourceKept: boolean;
+  compressLevel: number;
+}
+
+export type PushEvent =
+  | { body: 'phase'; phase: PhaseEvent }
+  | { body: 'progress'; progress: ProgressEvent }
+  | { body: 'summary'; summary: Summary };
+
+export interface Prepare {
+  protocolVersion: number;
+  migrationId: string;
+  sourceNode: string;
+  specJson: string;
+  estimatedBytes: number;
+  compressLevel: number;
+}
+
+export interface Chunk {
+  seq: number;
+  data: Buffer;
+  crc32: number;
+}
+
+export interface End {
+  chunks: number;
+  wireBytes: number;
+  sha256: Buffer;
+  rawBytes: number;
+}
+
+export type MigrateRequest =
+  | { body: 'prepare'; prepare: Prepare }
+  | { body: 'chunk'; chunk: Chunk }
+  | { body: 'end'; end: End }
+  | { body: 'commit'; commit: Record<string, never> };
+
+export interface Prepared {
+  containerId: string;
+  nodeName: string;
+}
+
+export interface Restored {
+  receiveMs: number;
+  restoreMs: number;
+  appPid: number;
+}
+
+export type MigrateReply =
+  | { body: 'prepared'; prepared: Prepared }
+  | { body: 'restored'; restored: Restored }
+  | { body: 'committed'; committed: Record<string, never> };

@@ -1,0 +1,35 @@
+import { execFile } from 'node:child_process';
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program with an argument array (never a shell) and resolves with its output and exit code. */
+export function run(file: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      file,
+      args,
+      { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') {
+          reject(new Error(`${file}: ${err.message}`));
+          return;
+        }
+        resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Like run, but a non-zero exit is an error carrying the last line of stderr. */
+export async function runOk(file: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<string> {
+  const r = await run(file, args, opts);
+  if (r.code !== 0) {
+    const last = r.stderr.trim().split('\n').pop() ?? '';
+    throw new Error(`${file} ${args[0] ?? ''} failed (exit ${r.code}): ${last}`);
+  }
+  return r.stdout;
+}

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# The two-node lab on ONE machine: network namespaces node1 and node2 joined by a veth pair,
+# each with its own dockerd (own data-root, exec-root, socket, docker0) and its own agent.
+#
+#   lab.sh up | status | down
+#   lab.sh docker NODE ARGS...   docker CLI against NODE's daemon
+#   lab.sh cli NODE ARGS...      migrate-cli as an operator on NODE would run it
+#   lab.sh exec NODE CMD...      any command in NODE's network namespace
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NODES=(node1 node2)
+SUBNET=10.77.0
+PORT=7411
+RUN=/run/livemig-lab
+DATA=/var/lib/livemig-lab
+HOSTS_TAG="# livemig-lab"
+DOCKER_BIN="$(command -v /usr/bin/docker || command -v docker || true)"
+
+die() { echo "lab: $*" >&2; exit 1; }
+addr_of() { case "$1" in node1) echo "$SUBNET.1" ;; node2) echo "$SUBNET.2" ;; *) die "unknown node '$1' (nodes: ${NODES[*]})" ;; esac; }
+check_node() { addr_of "$1" >/dev/null; }
+netns_path() { echo "/var/run/netns/$1"; }
+in_ns() { local n="$1"; shift; nsenter --net="$(netns_path "$n")" -- "$@"; }
+sock() { echo "$RUN/$1/docker.sock"; }
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+node_docker() { local n="$1"; shift; DOCKER_HOST="unix://$(sock "$n")" "$DOCKER_BIN" "$@"; }
+agent_js() { echo "$ROOT/packages/agent/dist/main.js"; }
+cli_js() { echo "$ROOT/packages/cli/dist/main.js"; }
+
+wait_for() { # wait_for SECONDS DESCRIPTION CMD...
+  local secs="$1" what="$2"; shift 2
+  local i
+  for ((i = 0; i < secs * 10; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  die "timed out after ${secs}s waiting for $what"
+}
+
+# ---------------------------------------------------------------------------------------------
+net_up() {
+  local n
+  for n in "${NODES[@]}"; do
+    [ -e "$(netns_path "$n")" ] || ip netns add "$n"
+    in_ns "$n" ip link set lo up
+  done
+  if ! in_ns node1 ip link show lab0 >/dev/null 2>&1; then
+    ip link add lab-node1 type veth peer name lab-node2
+    ip link set lab-node1 netns node1
+    ip link set lab-node2 netns node2
+    in_ns node1 ip link set lab-node1 name lab0
+    in_ns node2 ip link set lab-node2 name lab0
+  fi
+  for n in "${NODES[@]}"; do
+    in_ns "$n" ip addr replace "$(addr_of "$n")/24" dev lab0
+    in_ns "$n" ip link set lab0 up
+  done
+  # Names resolve from either node (the namespaces share the host's /etc/hosts).
+  sed -i "/$HOSTS_TAG\$/d" /etc/hosts
+  for n in "${NODES[@]}"; do echo "$(addr_of "$n") $n $HOSTS_TAG" >> /etc/hosts; done
+}
+
+dockerd_up() {
+  local n="$1" dir="$RUN/$1"
+  mkdir -p "$dir" "$DATA/$n"
+  if pid_alive "$dir/dockerd.pid"; then return 0; fi
+  # nsenter --net only (not `ip netns exec`, which remounts /sys and hides the cgroup mounts).
+  setsid nsenter --net="$(netns_path "$n")" -- dockerd \
+    --data-root "$DATA/$n/docker" --exec-root "$dir/exec" \
+    --host "unix://$(sock "$n")" --pidfile "$dir/dockerd.pid" \
+    --storage-driver overlay2 --log-level warn \
+    </dev/null >"$dir/dockerd.log" 2>&1 &
+  wait_for 60 "dockerd on $n (log: $dir/dockerd.log)" node_docker "$n" version
+}
+
+# busybox:latest (Debian's busybox-static) and livemig-testkit:latest (busybox + test workloads),
+# made locally and identical (same image IDs) on both nodes: import on node1, save|load to node2.
+images_up() {
+  local want=(busybox:latest livemig-testkit:latest) missing=0 img
+  for img in "${want[@]}"; do node_docker node1 image inspect "$img" >/dev/null 2>&1 || missing=1; done
+  if [ $missing -eq 1 ]; then
+    local rootfs; rootfs="$(mktemp -d /tmp/livemig-rootfs.XXXXXX)"
+    mkdir -p "$rootfs"/{bin,etc,tmp,root,home/app,usr/local/bin,var}
+    chmod 1777 "$rootfs/tmp"
+    cp /bin/busybox "$rootfs/bin/busybox"
+    local applet
+    for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"; done
+    printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$rootfs/etc/passwd"
+    printf 'root:x:0:\napp:x:1000:\nnogroup:x:65534:\n' > "$rootfs/etc/group"
+    echo "base image file" > "$rootfs/etc/livemig-base.txt"
+    chown 1000:1000 "$rootfs/home/app"
+    tar -C "$rootfs" -c . | node_docker node1 import --change 'CMD ["sh"]' --change 'ENV PATH=/usr/local/bin:/bin' - busybox:latest >/dev/null
+    cp "$ROOT/test/workloads/memhog" "$rootfs/usr/local/bin/memhog"
+    tar -C "$rootfs" -c . | node_docker node1 import --change 'CMD ["sh"]' --change 'ENV PATH=/usr/local/bin:/bin' - livemig-testkit:latest >/dev/null
+    rm -rf "$rootfs"
+  fi
+  local id1 id2
+  for img in "${want[@]}"; do
+    id1="$(node_docker node1 image inspect -f '{{.Id}}' "$img")"
+    id2="$(node_docker node2 image inspect -f '{{.Id}}' "$img" 2>/dev/null || true)"
+    [ "$id1" = "$id2" ] || node_docker node1 save "$img" | node_docker node2 load >/dev/null
+  done
+}
+
+agent_up() {
+  local n="$1" dir="$RUN/$1"
+  [ -f "$(agent_js)" ] || die "agent not built: run scripts/setup.sh first"
+  if pid_alive "$dir/agent.pid"; then return 0; fi
+  mkdir -p "$DATA/$n/agent"
+  setsid nsenter --net="$(netns_path "$n")" -- node "$(agent_js)" \
+    --listen "0.0.0.0:$PORT" --node-name "$n" --docker-socket "$(sock "$n")" \
+    --state-dir "$DATA/$n/agent" --helper "$ROOT/packages/restore-init/restore-init" \
+    </dev/null >>"$dir/agent.log" 2>&1 &
+  echo $! > "$dir/agent.pid"
+  wait_for 30 "agent on $n (log: $dir/agent.log)" in_ns "$n" bash -c "exec 3<>/dev/tcp/$(addr_of "$n")/$PORT"
+}
+
+cmd_up() {
+  command -v dockerd >/dev/null || die "dockerd missing: run scripts/setup.sh first"
+  command -v criu >/dev/null || die "criu missing: run scripts/setup.sh first"
+  [ -x "$ROOT/packages/restore-init/restore-init" ] || die "restore helper not built: run scripts/setup.sh first"
+  net_up
+  local n
+  for n in "${NODES[@]}"; do dockerd_up "$n"; done
+  images_up
+  for n in "${NODES[@]}"; do agent_up "$n"; done
+  echo "lab: up (node1 $(addr_of node1), node2 $(addr_of node2), agents on port $PORT)"
+}
+
+# ---------------------------------------------------------------------------------------------
+cmd_status() {
+  local n rc=0 line
+  for n in "${NODES[@]}"; do
+    if pid_alive "$RUN/$n/dockerd.pid" && line="$(node_docker "$n" version -f '{{.Server.Version}}' 2>/dev/null)"; then
+      echo "$n dockerd: running, docker $line, $(node_docker "$n" ps -q | wc -l) containers"
+    else
+      echo "$n dockerd: DOWN"; rc=1
+    fi
+    if pid_alive "$RUN/$n/agent.pid"; then echo "$n agent: running (pid $(cat "$RUN/$n/agent.pid"))"; else echo "$n agent: DOWN"; rc=1; fi
+  done
+  local from to
+  for from in "${NODES[@]}"; do
+    for to in "${NODES[@]}"; do
+      [ "$from" = "$to" ] && continue
+      if line="$(cmd_cli "$from" status --to "$to" 2>&1 | tail -n1)"; then
+        echo "$from -> $to: ok: ${line#peer   }"
+      else
+        echo "$from -> $to: FAILED: $line"; rc=1
+      fi
+    done
+  done
+  return $rc
+}
+
+cmd_cli() {
+  local n="$1"; shift
+  check_node "$n"
+  [ -e "$(netns_path "$n")" ] || die "node $n is not up: run scripts/lab.sh up"
+  LIVEMIG_AGENT="localhost:$PORT" in_ns "$n" node "$(cli_js)" "$@"
+}
+
+# ---------------------------------------------------------------------------------------------
+stop_pid() { # stop_pid PIDFILE: TERM, wait, KILL
+  local f="$1" pid i
+  [ -f "$f" ] || return 0
+  pid="$(cat "$f")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+cmd_down() {
+  local n m
+  for n in "${NODES[@]}"; do stop_pid "$RUN/$n/agent.pid"; done
+  for n in "${NODES[@]}"; do
+    # Containers first, so dockerd exits with nothing running (it would kill them anyway).
+    if pid_alive "$RUN/$n/dockerd.pid"; then
+      local ids; ids="$(node_docker "$n" ps -aq 2>/dev/null || true)"
+      [ -z "$ids" ] || node_docker "$n" rm -f $ids >/dev/null 2>&1 || true
+    fi
+    stop_pid "$RUN/$n/dockerd.pid"
+  done
+  # Whatever the daemons left mounted below the lab's directories (overlays, netns files, shm).
+  for n in "${NODES[@]}"; do
+    for m in $(awk -v a="$DATA/$n/" -v b="$RUN/$n/" 'index($5, a) == 1 || index($5, b) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+      umount -l "$m" 2>/dev/null || true
+    done
+  done
+  for n in "${NODES[@]}"; do [ -e "$(netns_path "$n")" ] && ip netns del "$n"; done
+  sed -i "/$HOSTS_TAG\$/d" /etc/hosts
+  rm -rf "$RUN" "$DATA"
+  # Docker's parent cgroups, when no container of any daemon is left in them.
+  for m in /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker; do [ -d "$m" ] && rmdir "$m" 2>/dev/null || true; done
+  echo "lab: down"
+}
+
+# ---------------------------------------------------------------------------------------------
+[ "$(id -u)" -eq 0 ] || die "run as root"
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  up) cmd_up ;;
+  status) cmd_status ;;
+  down) cmd_down ;;
+  docker) [ $# -ge 1 ] || die "usage: lab.sh docker NODE ARGS..."; n="$1"; shift; check_node "$n"; node_docker "$n" "$@" ;;
+  cli) [ $# -ge 1 ] || die "usage: lab.sh cli NODE ARGS..."; cmd_cli "$@" ;;
+  exec) [ $# -ge 2 ] || die "usage: lab.sh exec NODE CMD..."; n="$1"; shift; check_node "$n"; in_ns "$n" "$@" ;;
+  "") die "usage: lab.sh up|status|down|docker NODE ARGS...|cli NODE ARGS...|exec NODE CMD..." ;;
+  *) die "unknown command '$cmd' (commands: up, status, down, docker, cli, exec)" ;;
+esac
