@@ -2,7 +2,7 @@
 # The two-node lab on ONE machine: network namespaces node1 and node2 joined by a veth pair,
 # each with its own dockerd (own data-root, exec-root, socket, docker0) and its own agent.
 #
-#   lab.sh up | status | down
+#   lab.sh up | status | down | restart-agents
 #   lab.sh docker NODE ARGS...   docker CLI against NODE's daemon
 #   lab.sh cli NODE ARGS...      migrate-cli as an operator on NODE would run it
 #   lab.sh exec NODE CMD...      any command in NODE's network namespace
@@ -201,11 +201,12 @@ cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
   up) cmd_up ;;
+  restart-agents) for n in "${NODES[@]}"; do stop_pid "$RUN/$n/agent.pid"; agent_up "$n"; done; echo "lab: agents restarted" ;;
   status) cmd_status ;;
   down) cmd_down ;;
   docker) [ $# -ge 1 ] || die "usage: lab.sh docker NODE ARGS..."; n="$1"; shift; check_node "$n"; node_docker "$n" "$@" ;;
   cli) [ $# -ge 1 ] || die "usage: lab.sh cli NODE ARGS..."; cmd_cli "$@" ;;
   exec) [ $# -ge 2 ] || die "usage: lab.sh exec NODE CMD..."; n="$1"; shift; check_node "$n"; in_ns "$n" "$@" ;;
   "") die "usage: lab.sh up|status|down|docker NODE ARGS...|cli NODE ARGS...|exec NODE CMD..." ;;
-  *) die "unknown command '$cmd' (commands: up, status, down, docker, cli, exec)" ;;
+  *) die "unknown command '$cmd' (commands: up, status, down, restart-agents, docker, cli, exec)" ;;
 esac

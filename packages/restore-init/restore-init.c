@@ -5,7 +5,7 @@
  *
  * - If the marker file /.livemig-restore-pending exists (the destination agent put it into the
  *   container's filesystem before starting it), this start is the one a migration restores into:
- *   remove the marker, block all signals, and wait. The agent runs `criu restore` from the host
+ *   block all signals and wait (the agent removes the marker: we may run as a user who cannot). The agent runs `criu restore` from the host
  *   inside this PID namespace; when criu exits, the restored tree's root task is re-parented to
  *   us. The agent then sends SIGUSR1: we adopt our only child as "the application", forward
  *   every signal to it, reap zombies, and exit with its status (128+signal when it was killed),
@@ -110,8 +110,7 @@ int main(int argc, char **argv) {
 	int first = 1;
 	if (first < argc && strcmp(argv[first], "--") == 0) first++;
 
-	if (unlink(MARKER) == 0) return supervise();
-	if (errno != ENOENT) die("cannot remove " MARKER);
+	if (access(MARKER, F_OK) == 0) return supervise();
 
 	if (first >= argc) {
 		fprintf(stderr, "restore-init: no command to run\n");

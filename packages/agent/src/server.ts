@@ -2,23 +2,111 @@ import * as grpc from '@grpc/grpc-js';
 import {
   AgentClient,
   CHANNEL_OPTIONS,
+  MigrationError,
+  UnsupportedContainerError,
   agentService,
+  criuFacts,
+  runPush,
+  serveMigration,
   type DockerClient,
   type HealthReply,
+  type MigrateReply,
+  type MigrateRequest,
   type PeerStatusReply,
   type PeerStatusRequest,
+  type PushEvent,
+  type PushRequest,
 } from '@livemig/core';
 import type { AgentConfig } from './agent-config';
+import { destinationChannel, sourceChannel } from './grpc-channels';
 import { healthReply } from './health';
 
-function internal(err: unknown): Partial<grpc.StatusObject> {
-  return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
+/** A gRPC status for an error: refusals are FAILED_PRECONDITION, the rest INTERNAL or ABORTED. */
+function statusOf(err: unknown): Partial<grpc.StatusObject> {
+  const details = err instanceof Error ? err.message : String(err);
+  let code = grpc.status.INTERNAL;
+  if (err instanceof UnsupportedContainerError) code = grpc.status.FAILED_PRECONDITION;
+  if (err instanceof MigrationError) {
+    code = { precondition: grpc.status.FAILED_PRECONDITION, aborted: grpc.status.ABORTED,
+      protocol: grpc.status.INVALID_ARGUMENT, failed: grpc.status.INTERNAL }[err.kind];
+  }
+  return { code, details };
+}
+const internal = statusOf;
+
+function log(msg: string): void {
+  console.log(`${new Date().toISOString()} ${msg}`);
 }
 
 /** gRPC handlers of the Agent service. */
 export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.UntypedServiceImplementation {
   const health = (): Promise<HealthReply> => healthReply(config.nodeName, docker, config.criuPath);
+  const inFlight = new Set<string>(); // containers being pushed from here
   return {
+    push(call: grpc.ServerWritableStream<PushRequest, PushEvent>) {
+      const req = call.request;
+      const key = req.container;
+      (async () => {
+        if (inFlight.has(key)) throw new MigrationError('precondition', `container ${key} is already being migrated`);
+        inFlight.add(key);
+        try {
+          const summary = await runPush(
+            { docker, nodeName: config.nodeName, stateDir: config.stateDir, criuPath: config.criuPath, log },
+            {
+              container: req.container,
+              keepSource: req.keepSource,
+              compressLevel: req.compressLevel,
+              emit: (ev) => call.write(ev),
+              connect: async () => {
+                const client = new AgentClient(req.destination);
+                const health = await client.health().catch((err: Error) => {
+                  client.close();
+                  throw new MigrationError('precondition', err.message);
+                });
+                if (!health.criuCheckOk) {
+                  client.close();
+                  throw new MigrationError('precondition', `criu check fails on ${health.nodeName}: ${health.criuCheckMessage}`);
+                }
+                const migrate = client.migrate();
+                migrate.on('close', () => client.close());
+                return sourceChannel(migrate, client.address);
+              },
+            },
+          );
+          log(`pushed ${summary.container} to ${summary.destinationNode}: downtime ${summary.downtimeMs.toFixed(0)} ms`);
+          call.write({ body: 'summary', summary });
+        } finally {
+          inFlight.delete(key);
+        }
+      })().then(
+        () => call.end(),
+        (err: unknown) => {
+          log(`push of ${key} failed: ${err instanceof Error ? err.message : String(err)}`);
+          call.emit('error', statusOf(err));
+        },
+      );
+    },
+    migrate(call: grpc.ServerDuplexStream<MigrateRequest, MigrateReply>) {
+      const ctx = {
+        docker,
+        nodeName: config.nodeName,
+        stateDir: config.stateDir,
+        criuPath: config.criuPath,
+        helperPath: config.helperPath,
+        criuCheck: async () => {
+          const f = await criuFacts(config.criuPath);
+          return { ok: f.checkOk, message: f.checkMessage };
+        },
+        log,
+      };
+      serveMigration(ctx, destinationChannel(call)).then(
+        () => call.end(),
+        (err: unknown) => {
+          log(`incoming migration failed: ${err instanceof Error ? err.message : String(err)}`);
+          call.emit('error', statusOf(err));
+        },
+      );
+    },
     health(_call: grpc.ServerUnaryCall<object, HealthReply>, cb: grpc.sendUnaryData<HealthReply>) {
       health().then((r) => cb(null, r), (err) => cb(internal(err)));
     },

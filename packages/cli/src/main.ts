@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { pushCommand } from './push-command';
 import { statusCommand } from './status-command';
 
 const DEFAULT_AGENT = process.env.LIVEMIG_AGENT ?? 'localhost:7411';
@@ -22,6 +23,35 @@ async function main(): Promise<void> {
       'show this host\'s and a peer\'s agent, CRIU and Docker',
       (y) => y.option('to', { type: 'string', demandOption: true, describe: 'peer host[:port]' }),
       (argv) => statusCommand(argv.agent, argv.to, argv.json),
+    )
+    .command(
+      'push <container>',
+      'move a running container to another host',
+      (y) =>
+        y
+          .positional('container', { type: 'string', demandOption: true, describe: 'name or id on this host' })
+          .option('to', { type: 'string', demandOption: true, describe: 'destination host[:port]' })
+          .option('keep-source', { type: 'boolean', default: false, describe: 'keep the source container, stopped' })
+          .option('compress', {
+            type: 'string',
+            default: '1',
+            describe: 'zstd level 1-19, or "none"',
+            coerce: (v: string): number => {
+              if (v === 'none') return 0;
+              const n = Number(v);
+              if (!Number.isInteger(n) || n < 1 || n > 19) throw new Error(`--compress takes "none" or a zstd level 1-19, not "${v}"`);
+              return n;
+            },
+          }),
+      (argv) =>
+        pushCommand({
+          agent: argv.agent,
+          container: argv.container,
+          to: argv.to,
+          keepSource: argv['keep-source'],
+          compress: argv.compress,
+          json: argv.json,
+        }),
     )
     .demandCommand(1, 'name a command: status, push')
     .strict()

@@ -6,3 +6,7 @@ export * from './rpc/agent-client';
 export * from './docker/docker-client';
 export * from './host/host-facts';
 export * from './util/exec';
+export * from './migration/migration-error';
+export * from './migration/container-spec';
+export * from './migration/source-migration';
+export * from './migration/destination-migration';

@@ -122,3 +122,12 @@ export class DockerodeClient implements DockerClient {
     await orNull(this.d.getContainer(id).remove({ force: opts.force ?? false, v: false }));
   }
 }
+
+/** The overlay2 directories of a container (dockerode types GraphDriver.Data for devicemapper). */
+export function overlayDirs(c: ContainerInspect): { upper: string; merged: string } {
+  const data = c.GraphDriver.Data as unknown as Record<string, string>;
+  if (c.GraphDriver.Name !== 'overlay2' || !data.UpperDir || !data.MergedDir) {
+    throw new Error(`container ${c.Name.replace(/^\//, '')} is not on overlay2 (${c.GraphDriver.Name})`);
+  }
+  return { upper: data.UpperDir, merged: data.MergedDir };
+}

@@ -1,10 +1,12 @@
 import type * as tar from 'tar-stream';
 
-/**
- * Conventions shared by the packer and the applier.
- * tar-stream carries pax records in `header.pax` on both sides, but its typings omit it.
- */
-export type PaxHeaders = tar.Headers & { pax?: Record<string, string> | null };
+/** Conventions shared by the packer and the applier. */
+
+/** A tar entry header as tar-stream's pack() takes it; its extract() yields complete ones. */
+export type EntryHeader = Partial<tar.Header> & Pick<tar.Header, 'name'>;
+
+/** An entry body: tar-stream's (streamx) entry stream, or any Node readable. */
+export type EntryBody = AsyncIterable<unknown> & { resume(): unknown };
 
 /** Pax key prefix for xattrs (the GNU tar / star convention). */
 export const XATTR_PAX_PREFIX = 'SCHILY.xattr.';

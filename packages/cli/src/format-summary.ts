@@ -1,0 +1,35 @@
+import type { PhaseEvent, Summary } from '@livemig/core';
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+export function formatPhase(p: PhaseEvent): string {
+  const t = `[${(p.elapsedMs / 1000).toFixed(2).padStart(6)}s]`;
+  return p.state === 'start' ? `${t} ${p.name}...` : `${t} ${p.name} done${p.detail ? `: ${p.detail}` : ''}`;
+}
+
+const PHASE_ORDER = ['preflight', 'dump', 'transfer', 'restore', 'cleanup'];
+
+export function formatSummary(s: Summary): string {
+  const phases = PHASE_ORDER.filter((p) => p in s.phaseMs)
+    .map((p) => `${p} ${s.phaseMs[p].toFixed(0)} ms`)
+    .join(', ');
+  const ratio = s.bytesWire > 0 ? (s.bytesRaw / s.bytesWire).toFixed(2) : '-';
+  return [
+    `moved ${s.container} from ${s.sourceNode} to ${s.destinationNode} (container ${s.destinationContainerId.slice(0, 12)})`,
+    `  downtime (frozen): ${(s.downtimeMs / 1000).toFixed(3)} s   total: ${(s.totalMs / 1000).toFixed(3)} s`,
+    `  moved: memory images ${formatBytes(s.criuImageBytes)}, filesystem diff ${formatBytes(s.rootfsBytes)}, volumes ${formatBytes(s.volumeBytes)}`,
+    `  bytes: ${formatBytes(s.bytesRaw)} raw, ${formatBytes(s.bytesWire)} on the wire (${s.compressLevel > 0 ? `zstd ${s.compressLevel}` : 'uncompressed'}, ratio ${ratio})`,
+    `  phases: ${phases}`,
+    `  source: ${s.sourceKept ? 'kept, stopped' : 'removed'}`,
+  ].join('\n');
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { dumpArgs, externalMountPoints, mapExternalMounts, restoreArgs } from './criu-options';
+import { parseMountInfo } from './mountinfo';
+import { cgroupDirs, parseProcCgroup } from './proc-cgroup';
+
+// Recorded from a busybox container on a cgroup v1 host (docker 20.10, overlay2).
+const ID = '986d4444fd5c799537c80147808b38f26c76c81d754841a3bb968725cea07392';
+const CONTAINER_MOUNTINFO = `80 52 0:39 / / rw,relatime master:6 - overlay overlay rw,lowerdir=/l,upperdir=/u,workdir=/w
+81 80 0:42 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw
+82 80 0:43 / /dev rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755
+85 84 0:46 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - tmpfs tmpfs rw,mode=755
+86 85 0:29 /docker/${ID} /sys/fs/cgroup/cpu ro,nosuid,nodev,noexec,relatime - cgroup cgroup rw,cpu
+94 85 0:37 /docker/${ID} /sys/fs/cgroup/systemd ro,nosuid,nodev,noexec,relatime - cgroup cgroup rw,name=systemd
+97 80 254:0 /var/lib/docker/containers/${ID}/resolv.conf /etc/resolv.conf rw,relatime - ext4 /dev/vda rw
+98 80 254:0 /var/lib/docker/containers/${ID}/hostname /etc/hostname rw,relatime - ext4 /dev/vda rw
+99 80 254:0 /var/lib/docker/containers/${ID}/hosts /etc/hosts rw,relatime - ext4 /dev/vda rw
+100 80 254:0 /var/lib/docker/volumes/data/_data /data rw,relatime - ext4 /dev/vda rw
+58 81 0:43 /null /proc/keys rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755`;
+
+const HOST_MOUNTINFO = `30 25 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+38 25 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+39 25 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw`;
+
+describe('criu options', () => {
+  const mounts = parseMountInfo(CONTAINER_MOUNTINFO);
+
+  it('declares Docker files, cgroup mounts and volumes external, nothing else', () => {
+    expect(externalMountPoints(mounts, ['/data']).sort()).toEqual(
+      ['/data', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/systemd'].sort(),
+    );
+  });
+
+  it('builds the dump command line', () => {
+    const args = dumpArgs({ pid: 42, imagesDir: '/img', netnsInode: 4026532,
+      mounts, dockerMountTargets: [], leaveStopped: true });
+    expect(args.slice(0, 3)).toEqual(['dump', '--tree', '42']);
+    expect(args).toContain('--leave-stopped');
+    expect(args).toContain('--tcp-established');
+    expect(args).toContain('--manage-cgroups=ignore');
+    expect(args.join(' ')).toContain('--external net[4026532]:extRootNetNS');
+    expect(args.join(' ')).toContain('--external mnt[/etc/hosts]:/etc/hosts');
+    expect(args.join(' ')).toContain('--external mnt[/sys/fs/cgroup/cpu]:/sys/fs/cgroup/cpu');
+    expect(args.join(' ')).not.toContain('/proc/keys');
+  });
+
+  it('maps external mounts to the new container on the destination', () => {
+    const keys = externalMountPoints(mounts, ['/data']);
+    const dirs = cgroupDirs(parseProcCgroup(`1:cpu:/docker/NEW\n9:name=systemd:/docker/NEW\n0::/docker/NEW\n`),
+      parseMountInfo(HOST_MOUNTINFO));
+    expect(dirs.get('')).toBe('/sys/fs/cgroup/unified/docker/NEW');
+    const map = mapExternalMounts(keys, mounts, {
+      dockerFiles: { '/etc/hosts': '/d/NEW/hosts', '/etc/hostname': '/d/NEW/hostname', '/etc/resolv.conf': '/d/NEW/resolv.conf' },
+      cgroupDirs: dirs,
+      mountSources: { '/data': '/var/lib/docker/volumes/data/_data' },
+    });
+    expect(map.get('/sys/fs/cgroup/cpu')).toBe('/sys/fs/cgroup/cpu/docker/NEW');
+    expect(map.get('/sys/fs/cgroup/systemd')).toBe('/sys/fs/cgroup/systemd/docker/NEW');
+    expect(map.get('/etc/hosts')).toBe('/d/NEW/hosts');
+    expect(map.get('/data')).toBe('/var/lib/docker/volumes/data/_data');
+  });
+
+  it('refuses a mount it cannot map', () => {
+    expect(() => mapExternalMounts(['/weird'], mounts, { dockerFiles: {}, cgroupDirs: new Map(), mountSources: {} }))
+      .toThrow(/cannot map the container's mount \/weird/);
+  });
+
+  it('builds the restore command line with inherited fds', () => {
+    const args = restoreArgs({ imagesDir: '/img', rootDir: '/merged', pidFile: '/img/pid',
+      mountMap: new Map([['/etc/hosts', '/d/hosts']]), netnsFd: 3,
+      stdio: [{ key: 'pipe:[123]', fd: 4 }] }).join(' ');
+    expect(args).toContain('--restore-detached');
+    expect(args).toContain('--root /merged');
+    expect(args).toContain('--tcp-close');
+    expect(args).toContain('--inherit-fd fd[3]:extRootNetNS');
+    expect(args).toContain('--inherit-fd fd[4]:pipe:[123]');
+    expect(args).toContain('--external mnt[/etc/hosts]:/d/hosts');
+  });
+});

@@ -1,0 +1,133 @@
+// CRIU command lines, built in one place from container facts. Each special case is one small
+// named function, so that what we tell CRIU (and why) can be read and tested on its own.
+import { cgroupControllers, type MountInfo } from './mountinfo';
+
+/** Key under which the container's network namespace is declared external (as runc names it). */
+export const NETNS_KEY = 'extRootNetNS';
+
+/** Options common to dump and restore. */
+const COMMON = ['--manage-cgroups=ignore', '--file-locks', '--ext-unix-sk'];
+
+/** What the source knows about the process tree it dumps. */
+export interface DumpFacts {
+  pid: number;            // host PID of the tree's root task
+  imagesDir: string;
+  netnsInode: number;     // inode of /proc/PID/ns/net: the container's netns stays on the host
+  mounts: MountInfo[];    // /proc/PID/mountinfo
+  dockerMountTargets: string[]; // destinations of the container's volumes and bind mounts
+  leaveStopped: boolean;  // keep the tree frozen after the dump (rollback) instead of killing it
+}
+
+/** Docker bind-mounts these files from its own directory into every container. */
+export const DOCKER_FILES = ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf'];
+
+/** Mounts whose source is outside the container: CRIU must be told they are external. */
+export function externalMountPoints(mounts: MountInfo[], dockerMountTargets: string[]): string[] {
+  const wanted = new Set([...DOCKER_FILES, ...dockerMountTargets]);
+  return mounts
+    .filter((m) => wanted.has(m.mountPoint) || isCgroupMount(m))
+    .map((m) => m.mountPoint);
+}
+
+/** cgroup mounts are bind mounts of the host's hierarchy (v1: one per controller). */
+export function isCgroupMount(m: MountInfo): boolean {
+  return m.fsType === 'cgroup' || m.fsType === 'cgroup2';
+}
+
+function externalMountArgs(points: string[]): string[] {
+  return points.flatMap((p) => ['--external', `mnt[${p}]:${p}`]);
+}
+
+/** The veth peer lives in the host: without this, restore fails with "Unknown peer net namespace". */
+function externalNetnsArgs(inode: number): string[] {
+  return ['--external', `net[${inode}]:${NETNS_KEY}`];
+}
+
+/** Established TCP connections are dumped; on restore they are closed (the address changes). */
+function tcpDumpArgs(): string[] {
+  return ['--tcp-established'];
+}
+
+function finalStateArgs(leaveStopped: boolean): string[] {
+  return leaveStopped ? ['--leave-stopped'] : [];
+}
+
+export function dumpArgs(f: DumpFacts): string[] {
+  return [
+    'dump',
+    '--tree', String(f.pid),
+    '--images-dir', f.imagesDir,
+    '--log-file', 'dump.log',
+    '-v4',
+    ...COMMON,
+    ...tcpDumpArgs(),
+    ...finalStateArgs(f.leaveStopped),
+    ...externalNetnsArgs(f.netnsInode),
+    ...externalMountArgs(externalMountPoints(f.mounts, f.dockerMountTargets)),
+  ];
+}
+
+/** What the destination knows about the container it restores into. */
+export interface RestoreFacts {
+  imagesDir: string;
+  rootDir: string;      // the new container's merged rootfs
+  pidFile: string;
+  /** external mount key (the source's mount point) -> host path on the destination */
+  mountMap: Map<string, string>;
+  netnsFd: number;      // fd (in criu) on the new container's netns
+  /** source pipe ids ("pipe:[123]") -> fd (in criu) of the new container's log pipe */
+  stdio: Array<{ key: string; fd: number }>;
+}
+
+function inheritFdArgs(f: RestoreFacts): string[] {
+  return [
+    '--inherit-fd', `fd[${f.netnsFd}]:${NETNS_KEY}`,
+    ...f.stdio.flatMap((s) => ['--inherit-fd', `fd[${s.fd}]:${s.key}`]),
+  ];
+}
+
+function restoreMountArgs(map: Map<string, string>): string[] {
+  return [...map].flatMap(([key, hostPath]) => ['--external', `mnt[${key}]:${hostPath}`]);
+}
+
+export function restoreArgs(f: RestoreFacts): string[] {
+  return [
+    'restore',
+    '--images-dir', f.imagesDir,
+    '--log-file', 'restore.log',
+    '-v4',
+    '--restore-detached',
+    '--root', f.rootDir,
+    '--pidfile', f.pidFile,
+    ...COMMON,
+    '--tcp-close',
+    ...inheritFdArgs(f),
+    ...restoreMountArgs(f.mountMap),
+  ];
+}
+
+/**
+ * Destination host paths for the source's external mounts: Docker's files of the new container,
+ * the new container's cgroup directories, and its volume / bind mount sources.
+ */
+export function mapExternalMounts(
+  keys: string[],
+  sourceMounts: MountInfo[],
+  target: {
+    dockerFiles: Record<string, string>;          // '/etc/hosts' -> host path
+    cgroupDirs: Map<string, string>;              // controllers key ('' = v2) -> host dir
+    mountSources: Record<string, string>;         // container destination -> host source
+  },
+): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const key of keys) {
+    const src = sourceMounts.find((m) => m.mountPoint === key);
+    let hostPath: string | undefined;
+    if (target.dockerFiles[key]) hostPath = target.dockerFiles[key];
+    else if (target.mountSources[key]) hostPath = target.mountSources[key];
+    else if (src && isCgroupMount(src)) hostPath = target.cgroupDirs.get(cgroupControllers(src).join(','));
+    if (!hostPath) throw new Error(`cannot map the container's mount ${key} on the destination`);
+    map.set(key, hostPath);
+  }
+  return map;
+}

@@ -1,0 +1,426 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { runCommand } from './run-command';
+import { setXattr } from './xattrs';
+import {
+  OPAQUE_PAX_KEY,
+  OVERLAY_XATTR_PREFIX,
+  XATTR_PAX_PREFIX,
+  xattrFromPax,
+  type EntryBody,
+  type EntryHeader,
+} from './tar-format';
+
+/** Every refusal of an entry from the (possibly hostile) peer. */
+export class UnsafeEntryError extends Error {
+  constructor(
+    readonly entryName: string,
+    readonly reason: string,
+  ) {
+    super(`unsafe tar entry ${JSON.stringify(entryName)}: ${reason}`);
+    this.name = 'UnsafeEntryError';
+  }
+}
+
+export interface DiffApplierOptions {
+  /** true: root is the MERGED dir of an overlay mount and whiteouts/opaque dirs are honoured. */
+  overlay: boolean;
+  /** Total body bytes accepted (default 64 GiB). */
+  maxBytes?: number;
+  /** Total entries accepted (default 5,000,000). */
+  maxEntries?: number;
+}
+
+const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
+const DEFAULT_MAX_ENTRIES = 5_000_000;
+/** Bound on the verified-directory cache; it is only an optimisation. */
+const SAFE_DIR_CACHE_LIMIT = 100_000;
+const XATTR_NAMESPACES = ['user.', 'trusted.', 'security.', 'system.'];
+
+/**
+ * Takes the entries of one tree out of a multiplexed stream: returns null when
+ * `header.name` is not under `prefix`, else a copy with the prefix removed from the
+ * name and, for hard links, from the link target (which must be under the same prefix).
+ * The tree root itself ('prefix' or 'prefix.') becomes '.'.
+ */
+export function stripPrefix<H extends EntryHeader>(header: H, prefix: string): H | null {
+  if (!header.name.startsWith(prefix)) return null;
+  const name = header.name.slice(prefix.length) || '.';
+  if (header.type !== 'link') return { ...header, name };
+  const linkname = header.linkname ?? '';
+  if (!linkname.startsWith(prefix)) {
+    throw new UnsafeEntryError(header.name, `hard link target ${JSON.stringify(linkname)} is outside ${prefix}`);
+  }
+  return { ...header, name, linkname: linkname.slice(prefix.length) || '.' };
+}
+
+interface EntryMeta {
+  uid: number;
+  gid: number;
+  mode: number;
+  mtime: Date;
+  xattrs: Map<string, Buffer>;
+  opaque: boolean;
+}
+
+type Stat = fs.Stats;
+
+async function lstatOrNull(file: string): Promise<Stat | null> {
+  try {
+    return await fs.promises.lstat(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+function depth(rel: string): number {
+  return rel === '.' ? 0 : rel.split('/').length;
+}
+
+/**
+ * Applies tar entries of a filesystem diff under `root`, never following a symlink and
+ * never leaving `root`. Call apply() for each entry in stream order, then finish().
+ */
+export class DiffApplier {
+  private readonly root: string;
+  private readonly overlay: boolean;
+  private readonly maxBytes: number;
+  private readonly maxEntries: number;
+  private bytes = 0;
+  private entries = 0;
+  private rootChecked = false;
+  /** Relative paths verified to be real directories; cleared whenever we remove a directory. */
+  private readonly safeDirs = new Set<string>();
+  /** Directory modes and mtimes, applied by finish() once nothing is written inside anymore. */
+  private readonly deferredDirs = new Map<string, { mode: number; mtime: Date }>();
+
+  constructor(root: string, opts: DiffApplierOptions) {
+    this.root = path.resolve(root);
+    this.overlay = opts.overlay;
+    this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  }
+
+  get stats(): { entries: number; bytes: number } {
+    return { entries: this.entries, bytes: this.bytes };
+  }
+
+  /** Applies one entry; `header.name`/`linkname` already have the stream prefix stripped. */
+  async apply(header: EntryHeader, body: EntryBody): Promise<void> {
+    try {
+      await this.applyEntry(header, body);
+    } catch (err) {
+      body.resume(); // never leave the tar parser waiting on an unread body
+      throw err;
+    }
+  }
+
+  /** Sets the deferred directory modes and mtimes, deepest first. */
+  async finish(): Promise<void> {
+    const dirs = [...this.deferredDirs].sort((a, b) => depth(b[0]) - depth(a[0]));
+    this.deferredDirs.clear();
+    this.safeDirs.clear();
+    for (const [rel, { mode, mtime }] of dirs) {
+      // A later entry may have replaced the directory (or an ancestor): never chmod through a symlink.
+      if (!(await this.isRealDirectory(rel))) continue;
+      const abs = this.abs(rel);
+      await fs.promises.chmod(abs, mode);
+      await fs.promises.lutimes(abs, mtime, mtime);
+    }
+  }
+
+  private async applyEntry(header: EntryHeader, body: EntryBody): Promise<void> {
+    const entryName = typeof header.name === 'string' ? header.name : '';
+    this.entries++;
+    if (this.entries > this.maxEntries) throw new UnsafeEntryError(entryName, `more than ${this.maxEntries} entries`);
+    await this.checkRoot();
+
+    const type = header.type; // null for typeflags tar-stream does not know: refused below
+    const rel = checkRelPath(entryName, header.name, 'name', type === 'directory');
+    if (rel === '.' && type !== 'directory') throw new UnsafeEntryError(entryName, 'the tree root must be a directory');
+    const meta = this.readMeta(entryName, header, type);
+
+    switch (type) {
+      case 'directory':
+        await this.drain(entryName, body);
+        return this.applyDirectory(entryName, rel, meta);
+      case 'file':
+        return this.applyFile(entryName, rel, meta, header.size, body);
+      case 'symlink':
+        await this.drain(entryName, body);
+        return this.applySymlink(entryName, rel, meta, header.linkname);
+      case 'link': {
+        const target = checkRelPath(entryName, header.linkname, 'hard link target', false);
+        await this.drain(entryName, body);
+        return this.applyHardLink(entryName, rel, target);
+      }
+      case 'fifo':
+        await this.drain(entryName, body);
+        return this.applyFifo(entryName, rel, meta);
+      case 'character-device':
+        if (!this.overlay) throw new UnsafeEntryError(entryName, 'device nodes and whiteouts are refused in a plain tree');
+        if (header.devmajor !== 0 || header.devminor !== 0) {
+          throw new UnsafeEntryError(entryName, `device node ${header.devmajor}:${header.devminor} refused`);
+        }
+        await this.drain(entryName, body);
+        return this.applyWhiteout(entryName, rel);
+      case 'block-device':
+        throw new UnsafeEntryError(entryName, 'block device nodes are refused');
+      default:
+        throw new UnsafeEntryError(entryName, `entry type ${String(type)} is not supported`);
+    }
+  }
+
+  private async applyDirectory(entryName: string, rel: string, meta: EntryMeta): Promise<void> {
+    const abs = this.abs(rel);
+    if (rel === '.') {
+      if (meta.opaque) throw new UnsafeEntryError(entryName, 'the tree root cannot be opaque');
+    } else {
+      await this.checkAncestors(entryName, rel);
+      const existing = await lstatOrNull(abs);
+      // Opaque: the lower content must disappear; through the overlay mount, a directory
+      // created where one was removed is made opaque by the kernel.
+      if (existing !== null && (meta.opaque || !existing.isDirectory())) await this.remove(abs, existing);
+      if (existing === null || meta.opaque || !existing.isDirectory()) await fs.promises.mkdir(abs, { mode: 0o700 });
+      this.rememberSafeDir(rel);
+    }
+    await fs.promises.lchown(abs, meta.uid, meta.gid);
+    await this.setXattrs(abs, meta.xattrs);
+    this.deferredDirs.set(rel, { mode: meta.mode, mtime: meta.mtime });
+  }
+
+  private async applyFile(
+    entryName: string,
+    rel: string,
+    meta: EntryMeta,
+    size: number | undefined,
+    body: EntryBody,
+  ): Promise<void> {
+    if (size === undefined || !Number.isSafeInteger(size) || size < 0) {
+      throw new UnsafeEntryError(entryName, `invalid size ${String(size)}`);
+    }
+    if (size > this.maxBytes - this.bytes) {
+      throw new UnsafeEntryError(entryName, `size ${size} exceeds the remaining byte budget (limit ${this.maxBytes})`);
+    }
+    const abs = await this.prepareTarget(entryName, rel);
+    // O_EXCL|O_NOFOLLOW: we only ever write into a file we have just created ourselves.
+    const flags = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW;
+    const fh = await fs.promises.open(abs, flags, 0o600);
+    try {
+      let written = 0;
+      for await (const chunk of body) {
+        const buf = toBuffer(entryName, chunk);
+        written += buf.length;
+        this.countBytes(entryName, buf.length);
+        if (written > size) throw new UnsafeEntryError(entryName, 'body is longer than the header size');
+        let offset = 0;
+        while (offset < buf.length) offset += (await fh.write(buf, offset)).bytesWritten;
+      }
+      if (written !== size) throw new UnsafeEntryError(entryName, `body is truncated (${written} of ${size} bytes)`);
+      await fh.chown(meta.uid, meta.gid);
+      await fh.chmod(meta.mode); // after chown, which clears setuid/setgid
+      await this.setXattrs(abs, meta.xattrs); // after chown too: it drops security.capability
+      await fh.utimes(meta.mtime, meta.mtime);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async applySymlink(entryName: string, rel: string, meta: EntryMeta, target: unknown): Promise<void> {
+    // The target is data: it may point anywhere because we never follow it.
+    if (typeof target !== 'string' || target === '' || target.includes('\0')) {
+      throw new UnsafeEntryError(entryName, 'invalid symlink target');
+    }
+    const abs = await this.prepareTarget(entryName, rel);
+    await fs.promises.symlink(target, abs);
+    await fs.promises.lchown(abs, meta.uid, meta.gid);
+    await this.setXattrs(abs, meta.xattrs);
+    await fs.promises.lutimes(abs, meta.mtime, meta.mtime);
+  }
+
+  private async applyHardLink(entryName: string, rel: string, target: string): Promise<void> {
+    if (target === '.' || target === rel) throw new UnsafeEntryError(entryName, 'invalid hard link target');
+    const abs = await this.prepareTarget(entryName, rel);
+    // Checked after prepareTarget, which may have removed directories on the way.
+    await this.checkAncestors(entryName, target);
+    const targetStat = await lstatOrNull(this.abs(target));
+    if (targetStat === null || !targetStat.isFile()) {
+      throw new UnsafeEntryError(entryName, `hard link target ${JSON.stringify(target)} is not an existing regular file`);
+    }
+    await fs.promises.link(this.abs(target), abs);
+  }
+
+  private async applyFifo(entryName: string, rel: string, meta: EntryMeta): Promise<void> {
+    const abs = await this.prepareTarget(entryName, rel);
+    await runCommand('mkfifo', ['-m', '600', abs]);
+    await fs.promises.lchown(abs, meta.uid, meta.gid);
+    await fs.promises.chmod(abs, meta.mode);
+    await this.setXattrs(abs, meta.xattrs);
+    await fs.promises.lutimes(abs, meta.mtime, meta.mtime);
+  }
+
+  /** Removing the path through the overlay mount makes the kernel record the whiteout. */
+  private async applyWhiteout(entryName: string, rel: string): Promise<void> {
+    await this.checkAncestors(entryName, rel);
+    const abs = this.abs(rel);
+    const existing = await lstatOrNull(abs);
+    if (existing !== null) await this.remove(abs, existing);
+  }
+
+  /** Validates the way to `rel` and clears whatever is there, for a new non-directory. */
+  private async prepareTarget(entryName: string, rel: string): Promise<string> {
+    await this.checkAncestors(entryName, rel);
+    const abs = this.abs(rel);
+    const existing = await lstatOrNull(abs);
+    // Unlink rather than truncate: the old file may be a hard link shared with another path.
+    if (existing !== null) await this.remove(abs, existing);
+    return abs;
+  }
+
+  private async remove(abs: string, existing: Stat): Promise<void> {
+    if (existing.isDirectory()) {
+      this.safeDirs.clear();
+      await fs.promises.rm(abs, { recursive: true, force: true }); // removes symlinks, never follows them
+    } else {
+      await fs.promises.unlink(abs);
+    }
+  }
+
+  /** Every ancestor of `rel` below root must exist and be a real directory (not a symlink). */
+  private async checkAncestors(entryName: string, rel: string): Promise<void> {
+    const parts = rel.split('/');
+    let current = '';
+    for (const part of parts.slice(0, -1)) {
+      current = current === '' ? part : `${current}/${part}`;
+      if (this.safeDirs.has(current)) continue;
+      const st = await lstatOrNull(this.abs(current));
+      if (st === null) throw new UnsafeEntryError(entryName, `parent ${JSON.stringify(current)} does not exist`);
+      if (!st.isDirectory()) {
+        throw new UnsafeEntryError(entryName, `${JSON.stringify(current)} on the path is not a directory (symlink or file)`);
+      }
+      this.rememberSafeDir(current);
+    }
+  }
+
+  private async isRealDirectory(rel: string): Promise<boolean> {
+    if (rel === '.') return true;
+    let current = '';
+    for (const part of rel.split('/')) {
+      current = current === '' ? part : `${current}/${part}`;
+      const st = await lstatOrNull(this.abs(current));
+      if (st === null || !st.isDirectory()) return false;
+    }
+    return true;
+  }
+
+  private rememberSafeDir(rel: string): void {
+    if (this.safeDirs.size >= SAFE_DIR_CACHE_LIMIT) this.safeDirs.clear();
+    this.safeDirs.add(rel);
+  }
+
+  private async checkRoot(): Promise<void> {
+    if (this.rootChecked) return;
+    const st = await fs.promises.stat(this.root);
+    if (!st.isDirectory()) throw new Error(`diff target is not a directory: ${this.root}`);
+    this.rootChecked = true;
+  }
+
+  private abs(rel: string): string {
+    return rel === '.' ? this.root : path.join(this.root, rel);
+  }
+
+  private countBytes(entryName: string, n: number): void {
+    this.bytes += n;
+    if (this.bytes > this.maxBytes) throw new UnsafeEntryError(entryName, `more than ${this.maxBytes} bytes in total`);
+  }
+
+  /** Consumes a body that should be empty, still counting it against the budget. */
+  private async drain(entryName: string, body: EntryBody): Promise<void> {
+    for await (const chunk of body) this.countBytes(entryName, toBuffer(entryName, chunk).length);
+  }
+
+  private async setXattrs(abs: string, xattrs: Map<string, Buffer>): Promise<void> {
+    for (const [name, value] of xattrs) await setXattr(abs, name, value);
+  }
+
+  private readMeta(entryName: string, header: EntryHeader, type: unknown): EntryMeta {
+    const pax = readPax(entryName, header.pax);
+    const uid = checkId(entryName, 'uid', header.uid, pax.uid);
+    const gid = checkId(entryName, 'gid', header.gid, pax.gid);
+    const mode = header.mode;
+    if (mode === undefined || !Number.isSafeInteger(mode) || mode < 0) {
+      throw new UnsafeEntryError(entryName, `invalid mode ${String(mode)}`);
+    }
+    const mtime = header.mtime;
+    if (!(mtime instanceof Date) || Number.isNaN(mtime.getTime())) throw new UnsafeEntryError(entryName, 'invalid mtime');
+
+    const xattrs = new Map<string, Buffer>();
+    let opaque = false;
+    for (const [key, text] of Object.entries(pax)) {
+      if (!key.startsWith(XATTR_PAX_PREFIX)) continue;
+      const name = key.slice(XATTR_PAX_PREFIX.length);
+      if (key === OPAQUE_PAX_KEY) {
+        if (!this.overlay) throw new UnsafeEntryError(entryName, 'opaque directories are refused in a plain tree');
+        if (type !== 'directory') throw new UnsafeEntryError(entryName, 'opaque flag on a non-directory');
+        opaque = text === 'y';
+        continue;
+      }
+      if (name.startsWith(OVERLAY_XATTR_PREFIX)) continue; // overlay bookkeeping is never set from the peer
+      if (name.includes('\0') || !XATTR_NAMESPACES.some((ns) => name.startsWith(ns) && name.length > ns.length)) {
+        throw new UnsafeEntryError(entryName, `invalid xattr name ${JSON.stringify(name)}`);
+      }
+      const value = xattrFromPax(text);
+      if (value === null) throw new UnsafeEntryError(entryName, `xattr ${name} has an invalid encoded value`);
+      this.countBytes(entryName, value.length);
+      xattrs.set(name, value);
+    }
+    return { uid, gid, mode: mode & 0o7777, mtime, xattrs, opaque };
+  }
+}
+
+function toBuffer(entryName: string, chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  if (typeof chunk === 'string') return Buffer.from(chunk);
+  throw new UnsafeEntryError(entryName, 'entry body yielded a non-binary chunk');
+}
+
+/** tar-stream hands pax records over untyped: accept only a plain string → string record. */
+function readPax(entryName: string, pax: unknown): Record<string, string> {
+  if (pax === undefined || pax === null) return {};
+  if (typeof pax !== 'object') throw new UnsafeEntryError(entryName, 'malformed pax records');
+  const records: Record<string, string> = {};
+  for (const [key, value] of Object.entries(pax)) {
+    if (typeof value !== 'string') throw new UnsafeEntryError(entryName, `malformed pax record ${key}`);
+    records[key] = value;
+  }
+  return records;
+}
+
+/** A pax uid/gid (used for ids too big for the ustar field) wins over the header field. */
+function checkId(entryName: string, what: string, headerValue: number | undefined, paxText: string | undefined): number {
+  const value = paxText === undefined ? headerValue : /^[0-9]+$/.test(paxText) ? Number(paxText) : NaN;
+  // (uid_t)-1 would mean "leave unchanged" to chown.
+  if (value === undefined || !Number.isSafeInteger(value) || value < 0 || value >= 0xffffffff) {
+    throw new UnsafeEntryError(entryName, `invalid ${what} ${String(paxText ?? headerValue)}`);
+  }
+  return value;
+}
+
+/**
+ * A peer-supplied path must be relative, normalized and free of '..' and NUL.
+ * Returns it without the trailing '/' tar puts on directories; '.' is the tree root.
+ */
+function checkRelPath(entryName: string, value: unknown, what: string, isDirectory: boolean): string {
+  if (typeof value !== 'string' || value === '') throw new UnsafeEntryError(entryName, `empty ${what}`);
+  if (value.includes('\0')) throw new UnsafeEntryError(entryName, `NUL byte in ${what}`);
+  const rel = isDirectory && value.length > 1 && value.endsWith('/') ? value.slice(0, -1) : value;
+  if (rel === '.') return rel;
+  if (rel.startsWith('/')) throw new UnsafeEntryError(entryName, `absolute ${what}`);
+  for (const part of rel.split('/')) {
+    if (part === '..') throw new UnsafeEntryError(entryName, `".." in ${what}`);
+    if (part === '' || part === '.') throw new UnsafeEntryError(entryName, `${what} is not normalized`);
+  }
+  return rel;
+}

@@ -1,0 +1,4 @@
+export { packTree, type PackTreeOptions, type PackStats } from './upper-dir-pack';
+export { DiffApplier, UnsafeEntryError, stripPrefix, type DiffApplierOptions } from './diff-applier';
+export { readTreeXattrs, parseGetfattrDump, setXattr, type XattrSet } from './xattrs';
+export { type EntryHeader, type EntryBody } from './tar-format';

@@ -1,0 +1,171 @@
+// What travels about a container besides its state: the config needed to recreate it, and the
+// facts the destination needs to restore into it. Pure functions over `docker inspect` output.
+import type { ContainerCreateOptions, ContainerInspect } from '../docker/docker-client';
+
+/** In-container path of the restore helper (a read-only bind mount of the host's binary). */
+export const HELPER_IN_CONTAINER = '/.livemig/restore-init';
+/** Set in the new container's filesystem before start: "this start restores a migration". */
+export const RESTORE_MARKER = '.livemig-restore-pending';
+/** Paths in a container's upper dir that belong to us, never to the application. */
+export const INTERNAL_PATHS = ['.livemig', RESTORE_MARKER];
+
+export const SPEC_VERSION = 1;
+
+export interface MountSpec {
+  type: 'volume' | 'bind';
+  name: string;         // volume name ('' for binds)
+  source: string;       // host path on the source
+  destination: string;
+  readOnly: boolean;
+}
+
+export interface ContainerSpec {
+  specVersion: number;
+  name: string;
+  imageId: string;
+  imageRef: string;
+  /** Docker's effective config of the original command (entrypoint and cmd as Docker ran them). */
+  entrypoint: string[];
+  cmd: string[];
+  config: {
+    Hostname: string;
+    Domainname: string;
+    User: string;
+    Env: string[];
+    WorkingDir: string;
+    Labels: Record<string, string>;
+    ExposedPorts: Record<string, object>;
+    StopSignal?: string;
+    StopTimeout?: number;
+    Healthcheck?: object;
+  };
+  hostConfig: Record<string, unknown>;
+  networks: string[];
+  mounts: MountSpec[];
+}
+
+export class UnsupportedContainerError extends Error {}
+
+type HostConfig = ContainerInspect['HostConfig'] & Record<string, unknown>;
+
+/** Refuses what cannot be migrated, naming the feature; returns nothing when all is fine. */
+export function checkSupported(c: ContainerInspect): void {
+  const name = c.Name.replace(/^\//, '');
+  const hc = c.HostConfig as HostConfig;
+  const refuse = (what: string): never => {
+    throw new UnsupportedContainerError(`container ${name} uses ${what}, which cannot be migrated`);
+  };
+  if (!c.State.Running) throw new UnsupportedContainerError(`container ${name} is not running (${c.State.Status})`);
+  if (c.State.Paused) throw new UnsupportedContainerError(`container ${name} is paused`);
+  if (c.Config.Tty) refuse('a TTY (-t)');
+  if (hc.Privileged) refuse('--privileged');
+  const net = String(hc.NetworkMode ?? '');
+  if (net === 'host') refuse('the host network namespace (--network host)');
+  if (net === 'none') refuse('--network none');
+  if (net.startsWith('container:')) refuse(`another container's network namespace (--network ${net})`);
+  if (hc.PidMode === 'host' || String(hc.PidMode ?? '').startsWith('container:')) refuse(`--pid ${hc.PidMode}`);
+  if (hc.IpcMode === 'host' || String(hc.IpcMode ?? '').startsWith('container:')) refuse(`--ipc ${hc.IpcMode}`);
+  if (hc.UTSMode === 'host') refuse('--uts host');
+  if (hc.UsernsMode) refuse(`--userns ${hc.UsernsMode}`);
+  if ((hc.Devices as unknown[] | null)?.length) refuse('devices (--device)');
+  if (hc.Init) refuse('--init');
+  if (hc.ReadonlyRootfs) refuse('a read-only root filesystem (--read-only)');
+  if (c.GraphDriver.Name !== 'overlay2') refuse(`the ${c.GraphDriver.Name} storage driver (only overlay2 is supported)`);
+  const nets = Object.keys(c.NetworkSettings.Networks ?? {});
+  if (nets.length > 1) refuse(`${nets.length} networks`);
+}
+
+/** The original entrypoint of a container, undoing our helper prefix on migrated containers. */
+export function originalEntrypoint(entrypoint: string[] | null | undefined): string[] {
+  const e = entrypoint ?? [];
+  if (e[0] === HELPER_IN_CONTAINER) return e[1] === '--' ? e.slice(2) : e.slice(1);
+  return e;
+}
+
+/** True when the container was itself made by a migration: its PID 1 is our helper. */
+export function isRestoredContainer(c: ContainerInspect): boolean {
+  return c.Path === HELPER_IN_CONTAINER;
+}
+
+/** Host config fields carried to the destination (the rest is host-specific or Docker's own). */
+const CARRIED_HOST_CONFIG = [
+  'PortBindings', 'RestartPolicy', 'Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus',
+  'CpuShares', 'CpuPeriod', 'CpuQuota', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'BlkioWeight',
+  'CapAdd', 'CapDrop', 'SecurityOpt', 'Tmpfs', 'ShmSize', 'Ulimits', 'Sysctls', 'LogConfig',
+  'Dns', 'DnsSearch', 'DnsOptions', 'ExtraHosts', 'OomScoreAdj', 'OomKillDisable', 'GroupAdd',
+  'PublishAllPorts', 'AutoRemove', 'MaskedPaths', 'ReadonlyPaths', 'CgroupnsMode', 'IpcMode',
+];
+
+export function specFromInspect(c: ContainerInspect, imageRef: string): ContainerSpec {
+  const cfg = c.Config;
+  const hc = c.HostConfig as HostConfig;
+  const hostConfig: Record<string, unknown> = {};
+  for (const k of CARRIED_HOST_CONFIG) if (hc[k] !== undefined && hc[k] !== null) hostConfig[k] = hc[k];
+  const mounts: MountSpec[] = (c.Mounts ?? [])
+    .filter((m) => m.Type === 'volume' || m.Type === 'bind')
+    .filter((m) => m.Destination !== HELPER_IN_CONTAINER)
+    .map((m) => ({
+      type: m.Type as 'volume' | 'bind',
+      name: m.Name ?? '',
+      source: m.Source,
+      destination: m.Destination,
+      readOnly: !m.RW,
+    }));
+  const cfgx = cfg as typeof cfg & { StopSignal?: string; StopTimeout?: number; Healthcheck?: object };
+  return {
+    specVersion: SPEC_VERSION,
+    name: c.Name.replace(/^\//, ''),
+    imageId: c.Image,
+    imageRef,
+    entrypoint: originalEntrypoint(cfg.Entrypoint as string[] | null),
+    cmd: (cfg.Cmd as string[] | null) ?? [],
+    config: {
+      Hostname: cfg.Hostname,
+      Domainname: cfg.Domainname,
+      User: cfg.User,
+      Env: cfg.Env ?? [],
+      WorkingDir: cfg.WorkingDir,
+      Labels: cfg.Labels ?? {},
+      ExposedPorts: cfg.ExposedPorts ?? {},
+      ...(cfgx.StopSignal ? { StopSignal: cfgx.StopSignal } : {}),
+      ...(cfgx.StopTimeout !== undefined ? { StopTimeout: cfgx.StopTimeout } : {}),
+      ...(cfgx.Healthcheck ? { Healthcheck: cfgx.Healthcheck } : {}),
+    },
+    hostConfig,
+    networks: Object.keys(c.NetworkSettings.Networks ?? {}),
+    mounts,
+  };
+}
+
+/**
+ * Create options for the container a migration restores into: the original config, with the
+ * helper as entrypoint in front of the original command, so that a later `docker restart`
+ * runs the original command fresh.
+ */
+export function createOptionsFor(spec: ContainerSpec, helperHostPath: string, image: string): ContainerCreateOptions {
+  const network = spec.networks[0] ?? 'bridge';
+  const volumeMounts = spec.mounts.map((m) => ({
+    Type: m.type,
+    Source: m.type === 'volume' ? m.name : m.source,
+    Target: m.destination,
+    ReadOnly: m.readOnly,
+  }));
+  return {
+    name: spec.name,
+    Image: image,
+    ...spec.config,
+    Entrypoint: [HELPER_IN_CONTAINER, '--', ...spec.entrypoint],
+    Cmd: spec.cmd,
+    Tty: false,
+    OpenStdin: false,
+    AttachStdin: false,
+    HostConfig: {
+      ...spec.hostConfig,
+      NetworkMode: network,
+      Mounts: [
+        ...volumeMounts,
+        { Type: 'bind', Source: helperHostPath, Target: HELPER_IN_CONTAINER, ReadOnly: true },
+      ],
+    } as ContainerCreateOptions['HostConfig'],
+  };
+}

@@ -1,0 +1,277 @@
+// The destination's side of one migration, driven by the source over one bidirectional stream:
+//   Prepare  -> checks, then create + start the target container (helper waiting)  -> Prepared
+//   Chunk*   -> verify, decompress, untar: CRIU images, rootfs diff, volume data
+//   End      -> verify the whole stream, criu restore into the target              -> Restored
+//   Commit   -> keep it                                                            -> Committed
+// Anything else (an error, the stream ending early) removes everything this migration made.
+import fs from 'node:fs';
+import path from 'node:path';
+import * as tar from 'tar-stream';
+import { overlayDirs, type DockerClient } from '../docker/docker-client';
+import { DiffApplier, stripPrefix, type EntryBody } from '../fsdiff';
+import type { Chunk, End, MigrateReply, MigrateRequest, Prepare } from '../rpc/messages';
+import { ChunkVerifier, decompressor } from '../stream/chunk-stream';
+import { PROTOCOL_VERSION } from '../version';
+import { createOptionsFor, RESTORE_MARKER, SPEC_VERSION, type ContainerSpec } from './container-spec';
+import { restoreIntoContainer, type DumpedTreeFacts } from './restore-into-container';
+import { MigrationError } from './migration-error';
+
+export interface DestinationContext {
+  docker: DockerClient;
+  nodeName: string;
+  stateDir: string;
+  criuPath: string;
+  helperPath: string;
+  criuCheck: () => Promise<{ ok: boolean; message: string }>;
+  log: (msg: string) => void;
+}
+
+/** What the source sends in Prepare.specJson. */
+export interface PrepareSpec {
+  container: ContainerSpec;
+  tree: DumpedTreeFacts;
+}
+
+/** The transport: replies out, requests in (the gRPC duplex call, or a fake in tests). */
+export interface DestinationChannel {
+  send(reply: MigrateReply): void;
+  requests: AsyncIterator<MigrateRequest>;
+}
+
+/** Stream layout: every tar entry lives under one of these prefixes. */
+export const PREFIX = { images: 'criu/', rootfs: 'rootfs/', volumes: 'volumes/' } as const;
+/** The source container's json-file log, appended to the new container's log before the restore. */
+export const LOG_ENTRY = 'logs/container-json.log';
+
+async function next(ch: DestinationChannel, what: string): Promise<MigrateRequest> {
+  const r = await ch.requests.next();
+  if (r.done) throw new MigrationError('aborted', `the source closed the stream before ${what}`);
+  return r.value;
+}
+
+class DestinationMigration {
+  private containerId = '';
+  private readonly createdVolumes: string[] = [];
+  private workDir = '';
+
+  constructor(
+    private readonly ctx: DestinationContext,
+    private readonly prepare: Prepare,
+    private readonly spec: PrepareSpec,
+  ) {}
+
+  /** Refuses, before the source freezes anything, what cannot work here. */
+  async check(): Promise<void> {
+    const { docker } = this.ctx;
+    const c = this.spec.container;
+    const here = `on ${this.ctx.nodeName}`;
+    const criu = await this.ctx.criuCheck();
+    if (!criu.ok) throw new MigrationError('precondition', `criu check fails ${here}: ${criu.message}`);
+    const image = await docker.inspectImage(c.imageId);
+    if (!image) throw new MigrationError('precondition', `base image ${c.imageRef} (${c.imageId.slice(0, 19)}) is missing ${here}`);
+    if (await docker.inspectContainer(c.name)) throw new MigrationError('precondition', `a container named ${c.name} already exists ${here}`);
+    for (const m of c.mounts) {
+      if (m.type === 'volume' && (await docker.volumeExists(m.name))) {
+        throw new MigrationError('precondition', `volume ${m.name} already exists ${here}`);
+      }
+      if (m.type === 'bind' && !fs.existsSync(m.source)) {
+        throw new MigrationError('precondition', `bind mount source ${m.source} does not exist ${here}`);
+      }
+    }
+    for (const n of c.networks) {
+      if (!(await docker.networkExists(n))) throw new MigrationError('precondition', `network ${n} does not exist ${here}`);
+    }
+    fs.mkdirSync(this.ctx.stateDir, { recursive: true });
+    const st = fs.statfsSync(this.ctx.stateDir);
+    const free = st.bavail * st.bsize;
+    if (free < this.prepare.estimatedBytes * 1.2) {
+      throw new MigrationError('precondition', `not enough disk ${here}: ${free} bytes free, ${this.prepare.estimatedBytes} needed`);
+    }
+  }
+
+  /** Creates and starts the target container; its helper waits for the restore. */
+  async createTarget(): Promise<string> {
+    const { docker } = this.ctx;
+    const c = this.spec.container;
+    this.workDir = path.join(this.ctx.stateDir, 'migrations', this.prepare.migrationId);
+    fs.mkdirSync(path.join(this.workDir, 'images'), { recursive: true });
+    for (const m of c.mounts) {
+      if (m.type !== 'volume') continue;
+      await docker.createVolume(m.name);
+      this.createdVolumes.push(m.name);
+    }
+    const image = (await docker.inspectImage(c.imageRef))?.Id === c.imageId ? c.imageRef : c.imageId;
+    this.containerId = await docker.createContainer(createOptionsFor(c, this.ctx.helperPath, image));
+    const created = await docker.inspectContainer(this.containerId);
+    if (!created) throw new Error('the new container vanished');
+    fs.writeFileSync(path.join(overlayDirs(created).upper, RESTORE_MARKER), '');
+    await docker.startContainer(this.containerId);
+    return this.containerId;
+  }
+
+  /** Receives the stream into the images dir, the container's rootfs and its volumes. */
+  async receive(ch: DestinationChannel): Promise<{ end: End; receiveMs: number }> {
+    const started = performance.now();
+    const target = await this.ctx.docker.inspectContainer(this.containerId);
+    if (!target) throw new Error('the new container vanished');
+    const volumeRoots = new Map<string, string>();
+    for (const m of target.Mounts ?? []) if (m.Type === 'volume' && m.Name) volumeRoots.set(m.Name, m.Source);
+
+    const appliers = {
+      images: new DiffApplier(path.join(this.workDir, 'images'), { overlay: false }),
+      rootfs: new DiffApplier(overlayDirs(target).merged, { overlay: true }),
+      volumes: new Map<string, DiffApplier>(),
+    };
+    const extract = tar.extract();
+    extract.on('entry', (header, body, done) => {
+      this.route(header, body, appliers, volumeRoots, target.LogPath).then(() => done(), (err: Error) => done(err));
+    });
+    const decompress = decompressor(this.prepare.compressLevel);
+    // extract() is a streamx Writable: pipe into it and wait for its own finish.
+    const unpacked = new Promise<void>((resolve, reject) => {
+      decompress.on('error', reject);
+      extract.on('error', reject);
+      extract.on('finish', resolve);
+    });
+    unpacked.catch(() => undefined); // observed below, after the stream is fed
+    decompress.pipe(extract);
+
+    const verifier = new ChunkVerifier();
+    let end: End | undefined;
+    try {
+      while (!end) {
+        const msg = await next(ch, 'the end of the stream');
+        if (msg.body === 'chunk') {
+          const data = verifier.verify(msg.chunk as Chunk);
+          if (!decompress.write(data)) await new Promise<void>((r) => decompress.once('drain', r));
+        } else if (msg.body === 'end') {
+          end = msg.end;
+        } else {
+          throw new MigrationError('protocol', `unexpected ${msg.body} during the transfer`);
+        }
+      }
+      verifier.finish(end);
+    } catch (err) {
+      decompress.destroy();
+      throw err;
+    }
+    decompress.end();
+    await unpacked;
+    await appliers.images.finish();
+    await appliers.rootfs.finish();
+    for (const a of appliers.volumes.values()) await a.finish();
+    return { end, receiveMs: performance.now() - started };
+  }
+
+  private async route(
+    header: tar.Header,
+    body: EntryBody,
+    appliers: { images: DiffApplier; rootfs: DiffApplier; volumes: Map<string, DiffApplier> },
+    volumeRoots: Map<string, string>,
+    logPath: string,
+  ): Promise<void> {
+    if (header.name === LOG_ENTRY && header.type === 'file') return appendLog(logPath, body);
+    const images = stripPrefix(header, PREFIX.images);
+    if (images) return appliers.images.apply(images, body);
+    const rootfs = stripPrefix(header, PREFIX.rootfs);
+    if (rootfs) return appliers.rootfs.apply(rootfs, body);
+    if (header.name.startsWith(PREFIX.volumes)) {
+      const name = header.name.slice(PREFIX.volumes.length).split('/')[0];
+      const root = volumeRoots.get(name);
+      const entry = stripPrefix(header, `${PREFIX.volumes}${name}/`);
+      if (!root || !entry) throw new MigrationError('protocol', `tar entry for unknown volume: ${header.name}`);
+      let applier = appliers.volumes.get(name);
+      if (!applier) appliers.volumes.set(name, (applier = new DiffApplier(root, { overlay: false })));
+      return applier.apply(entry, body);
+    }
+    throw new MigrationError('protocol', `unexpected tar entry ${header.name}`);
+  }
+
+  async restore(): Promise<{ appPid: number; restoreMs: number }> {
+    const started = performance.now();
+    const target = await this.ctx.docker.inspectContainer(this.containerId);
+    if (!target?.State.Running) throw new Error('the new container stopped before the restore');
+    const appPid = await restoreIntoContainer({
+      criuPath: this.ctx.criuPath,
+      helperPid: target.State.Pid,
+      container: target,
+      imagesDir: path.join(this.workDir, 'images'),
+      tree: this.spec.tree,
+    });
+    // The helper read the marker when it started; a later start must run the original command.
+    fs.rmSync(path.join(overlayDirs(target).merged, RESTORE_MARKER), { force: true });
+    return { appPid, restoreMs: performance.now() - started };
+  }
+
+  /** After Commit: only the temporary files go. */
+  finish(): void {
+    if (this.workDir) fs.rmSync(this.workDir, { recursive: true, force: true });
+  }
+
+  /** Anything failed before Commit: remove all that this migration made here. */
+  async rollback(): Promise<void> {
+    const { docker } = this.ctx;
+    if (this.containerId) await docker.removeContainer(this.containerId, { force: true }).catch(() => undefined);
+    for (const v of this.createdVolumes) await docker.removeVolume(v).catch(() => undefined);
+    this.finish();
+  }
+}
+
+/** Docker's json-file logger appends (O_APPEND): old lines land before the restored app's. */
+async function appendLog(logPath: string, body: EntryBody): Promise<void> {
+  if (!logPath) {
+    for await (const _ of body) void _; // no json-file log here: drop the history
+    return;
+  }
+  const out = await fs.promises.open(logPath, 'a');
+  try {
+    for await (const data of body) await out.write(data as Buffer);
+  } finally {
+    await out.close();
+  }
+}
+
+function parseSpec(p: Prepare): PrepareSpec {
+  if (p.protocolVersion !== PROTOCOL_VERSION) {
+    throw new MigrationError('precondition', `protocol version ${p.protocolVersion} is not supported (this agent speaks ${PROTOCOL_VERSION})`);
+  }
+  const spec = JSON.parse(p.specJson) as PrepareSpec;
+  if (spec.container?.specVersion !== SPEC_VERSION) {
+    throw new MigrationError('precondition', `container spec version ${spec.container?.specVersion} is not supported`);
+  }
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(spec.container.name)) {
+    throw new MigrationError('precondition', `invalid container name "${spec.container.name}"`);
+  }
+  if (!/^[a-zA-Z0-9-]{1,64}$/.test(p.migrationId)) throw new MigrationError('precondition', 'invalid migration id');
+  return spec;
+}
+
+/** Runs one migration on the destination; throws (after rolling back) on any failure. */
+export async function serveMigration(ctx: DestinationContext, ch: DestinationChannel): Promise<void> {
+  const first = await next(ch, 'Prepare');
+  if (first.body !== 'prepare') throw new MigrationError('protocol', `expected Prepare, got ${first.body}`);
+  const spec = parseSpec(first.prepare);
+  const m = new DestinationMigration(ctx, first.prepare, spec);
+  const name = spec.container.name;
+  await m.check();
+  let committed = false;
+  try {
+    const id = await m.createTarget();
+    ctx.log(`migration ${first.prepare.migrationId}: ${name} created as ${id.slice(0, 12)}, waiting for the stream`);
+    ch.send({ body: 'prepared', prepared: { containerId: id, nodeName: ctx.nodeName } });
+    const { receiveMs } = await m.receive(ch);
+    const { appPid, restoreMs } = await m.restore();
+    ctx.log(`migration ${first.prepare.migrationId}: ${name} restored (pid ${appPid})`);
+    ch.send({ body: 'restored', restored: { receiveMs, restoreMs, appPid } });
+    const commit = await next(ch, 'Commit');
+    if (commit.body !== 'commit') throw new MigrationError('protocol', `expected Commit, got ${commit.body}`);
+    committed = true;
+    m.finish();
+    ch.send({ body: 'committed', committed: {} });
+  } finally {
+    if (!committed) {
+      ctx.log(`migration ${first.prepare.migrationId}: rolling back ${name}`);
+      await m.rollback();
+    }
+  }
+}

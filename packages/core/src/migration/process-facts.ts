@@ -1,0 +1,66 @@
+// Facts about a live process tree, read from the host's /proc.
+import fs from 'node:fs';
+import { parseMountInfo, type MountInfo } from '../criu/mountinfo';
+
+/** Host PIDs of a process's children (needs CONFIG_PROC_CHILDREN, which CRIU needs too). */
+export function childrenOf(pid: number): number[] {
+  const text = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  return text ? text.split(/\s+/).map(Number) : [];
+}
+
+/**
+ * The root of the tree to dump. For an ordinary container it is the container's init; for a
+ * container made by an earlier migration, init is our helper and the application is its child.
+ */
+export function dumpRootPid(initPid: number, restored: boolean): number {
+  if (!restored) return initPid;
+  const kids = childrenOf(initPid);
+  if (kids.length !== 1) throw new Error(`expected one application process under the restore helper, found ${kids.length}`);
+  return kids[0];
+}
+
+export function netnsInode(pid: number): number {
+  return fs.statSync(`/proc/${pid}/ns/net`).ino;
+}
+
+export function mountInfo(pid: number | 'self'): MountInfo[] {
+  return parseMountInfo(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8'));
+}
+
+/** What fds 0-2 of a process are, e.g. "pipe:[21641]" or "/dev/null". */
+export interface Stdio {
+  stdin: string;
+  stdout: string;
+  stderr: string;
+}
+
+export function stdioOf(pid: number): Stdio {
+  const link = (fd: number): string => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      return '';
+    }
+  };
+  return { stdin: link(0), stdout: link(1), stderr: link(2) };
+}
+
+/** Source pipes to re-attach on restore, in fd order, without duplicates. */
+export function pipesToReattach(s: Stdio): Array<{ key: string; fd: 1 | 2 }> {
+  const out: Array<{ key: string; fd: 1 | 2 }> = [];
+  if (s.stdout.startsWith('pipe:')) out.push({ key: s.stdout, fd: 1 });
+  if (s.stderr.startsWith('pipe:') && s.stderr !== s.stdout) out.push({ key: s.stderr, fd: 2 });
+  return out;
+}
+
+/** Host PIDs of every process of a container: members of its cgroup (any hierarchy will do). */
+export function cgroupPids(cgroupDir: string): number[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(`${cgroupDir}/cgroup.procs`, 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []; // the container is gone
+    throw err;
+  }
+  return text ? text.split('\n').map(Number) : [];
+}

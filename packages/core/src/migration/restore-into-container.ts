@@ -1,0 +1,86 @@
+// criu restore into a running container whose PID 1 is our helper (recipe section 3):
+// criu runs from the host, inside the helper's PID namespace, with a /proc of its own, in the
+// container's cgroups, with the container's netns and log pipes handed over as inherited fds.
+import fs from 'node:fs';
+import path from 'node:path';
+import { mapExternalMounts, restoreArgs } from '../criu/criu-options';
+import { runCriu } from '../criu/criu-runner';
+import { parseMountInfo } from '../criu/mountinfo';
+import { cgroupDirs, parseProcCgroup } from '../criu/proc-cgroup';
+import { overlayDirs, type ContainerInspect } from '../docker/docker-client';
+import { childrenOf, mountInfo } from './process-facts';
+
+/** What the source tells the destination about the dumped tree (read before the freeze). */
+export interface DumpedTreeFacts {
+  /** The source's mountinfo lines of the external mounts (keys are their mount points). */
+  externalMounts: string;
+  /** Source log pipes to re-attach: "pipe:[inode]" of fd 1 and fd 2. */
+  stdio: Array<{ key: string; fd: 1 | 2 }>;
+}
+
+// Joins every cgroup file given before "--", then execs the rest. A fixed script: paths arrive
+// as positional arguments, never as shell text.
+const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+
+export interface RestoreRequest {
+  criuPath: string;
+  helperPid: number;
+  container: ContainerInspect; // the new container, started, helper waiting
+  imagesDir: string;
+  tree: DumpedTreeFacts;
+  timeoutMs?: number;
+}
+
+/** Restores the tree and hands it to the helper; resolves with the application's host PID. */
+export async function restoreIntoContainer(r: RestoreRequest): Promise<number> {
+  const hp = r.helperPid;
+  const c = r.container;
+  const dirs = cgroupDirs(parseProcCgroup(fs.readFileSync(`/proc/${hp}/cgroup`, 'utf8')), mountInfo('self'));
+  const sourceMounts = parseMountInfo(r.tree.externalMounts);
+  const mountSources: Record<string, string> = {};
+  for (const m of c.Mounts ?? []) mountSources[m.Destination] = m.Source;
+  const mountMap = mapExternalMounts(sourceMounts.map((m) => m.mountPoint), sourceMounts, {
+    dockerFiles: { '/etc/hosts': c.HostsPath, '/etc/hostname': c.HostnamePath, '/etc/resolv.conf': c.ResolvConfPath },
+    cgroupDirs: dirs,
+    mountSources,
+  });
+
+  const fds: number[] = [];
+  try {
+    fds.push(fs.openSync(`/proc/${hp}/ns/net`, 'r'));
+    fds.push(fs.openSync(`/proc/${hp}/fd/1`, 'w'));
+    fds.push(fs.openSync(`/proc/${hp}/fd/2`, 'w'));
+    // In the child these become fds 3 (netns), 4 (stdout pipe), 5 (stderr pipe).
+    const stdio = r.tree.stdio.map((s) => ({ key: s.key, fd: s.fd === 1 ? 4 : 5 }));
+    const pidFile = path.join(r.imagesDir, 'restore.pid');
+    await runCriu({
+      prefix: [
+        'sh', '-c', JOIN_CGROUPS, 'livemig-join-cgroups',
+        ...[...dirs.values()].map((d) => `${d}/cgroup.procs`), '--',
+        'nsenter', '-t', String(hp), '-p', '--',
+        'unshare', '-m', '--propagation', 'unchanged', '--mount-proc', '--',
+      ],
+      criuPath: r.criuPath,
+      args: restoreArgs({
+        imagesDir: r.imagesDir,
+        rootDir: overlayDirs(c).merged,
+        pidFile,
+        mountMap,
+        netnsFd: 3,
+        stdio,
+      }),
+      imagesDir: r.imagesDir,
+      logName: 'restore.log',
+      extraFds: fds,
+      timeoutMs: r.timeoutMs,
+    });
+  } finally {
+    for (const fd of fds) fs.closeSync(fd);
+  }
+
+  // criu exited: the restored root task is now the helper's only child. Tell the helper.
+  const kids = childrenOf(hp);
+  if (kids.length !== 1) throw new Error(`restore left ${kids.length} processes under the helper, expected 1`);
+  process.kill(hp, 'SIGUSR1');
+  return kids[0];
+}

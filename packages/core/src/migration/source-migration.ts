@@ -1,0 +1,291 @@
+// The source's side of one migration, top to bottom:
+//   pre-flight (local facts, then the destination's Prepare) -> freeze + criu dump
+//   -> one tar stream (CRIU images, rootfs diff, volumes) -> zstd -> chunks over gRPC
+//   -> destination restores -> Commit -> remove (or keep stopped) the source container.
+// A failure after the freeze resumes the frozen tree: the container keeps running here.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar-stream';
+import { dumpArgs, externalMountPoints } from '../criu/criu-options';
+import { runCriu } from '../criu/criu-runner';
+import { cgroupDirs, parseProcCgroup } from '../criu/proc-cgroup';
+import { overlayDirs, type ContainerInspect, type DockerClient } from '../docker/docker-client';
+import { packTree } from '../fsdiff';
+import type { MigrateReply, MigrateRequest, PushEvent, Summary } from '../rpc/messages';
+import { ByteCounter, ChunkSealer, Chunker, compressor } from '../stream/chunk-stream';
+import { PROTOCOL_VERSION } from '../version';
+import {
+  checkSupported,
+  INTERNAL_PATHS,
+  isRestoredContainer,
+  specFromInspect,
+} from './container-spec';
+import type { PrepareSpec } from './destination-migration';
+import { LOG_ENTRY, PREFIX } from './destination-migration';
+import { MigrationError } from './migration-error';
+import { cgroupPids, dumpRootPid, mountInfo, netnsInode, pipesToReattach, stdioOf } from './process-facts';
+
+export interface SourceContext {
+  docker: DockerClient;
+  nodeName: string;
+  stateDir: string;
+  criuPath: string;
+  log: (msg: string) => void;
+}
+
+/** The transport to the destination: the gRPC duplex call, or a fake in tests. */
+export interface SourceChannel {
+  /** Resolves once the message is handed over and the transport can take more. */
+  send(req: MigrateRequest): Promise<void>;
+  /** The next reply; rejects with the destination's error. */
+  reply(): Promise<MigrateReply>;
+  /** Ends the call (the destination rolls back if it has not committed). */
+  cancel(): void;
+  /** Half-closes after Commit. */
+  close(): void;
+}
+
+export interface PushOptions {
+  container: string;
+  keepSource: boolean;
+  compressLevel: number;
+  /** Opens the stream to the destination agent (after local checks passed). */
+  connect: () => Promise<SourceChannel>;
+  emit: (ev: PushEvent) => void;
+}
+
+async function expectReply<K extends MigrateReply['body']>(ch: SourceChannel, body: K): Promise<Extract<MigrateReply, { body: K }>> {
+  const r = await ch.reply();
+  if (r.body !== body) throw new MigrationError('protocol', `destination sent ${r.body}, expected ${body}`);
+  return r as Extract<MigrateReply, { body: K }>;
+}
+
+/** Facts read before the freeze, all from the running container. */
+interface SourceFacts {
+  inspect: ContainerInspect;
+  name: string;
+  dumpPid: number;
+  upperDir: string;
+  cgroupDir: string; // one of the container's cgroup dirs (for its PIDs)
+  prepare: PrepareSpec;
+  dockerMountTargets: string[];
+  estimatedBytes: number;
+}
+
+function memoryUsage(dirs: Map<string, string>): number {
+  for (const f of [`${dirs.get('memory')}/memory.usage_in_bytes`, `${dirs.get('')}/memory.current`]) {
+    try {
+      return Number(fs.readFileSync(f, 'utf8').trim());
+    } catch {
+      // not this cgroup version
+    }
+  }
+  return 0;
+}
+
+async function gatherFacts(ctx: SourceContext, container: string): Promise<SourceFacts> {
+  const inspect = await ctx.docker.inspectContainer(container);
+  if (!inspect) throw new MigrationError('precondition', `no such container: ${container} on ${ctx.nodeName}`);
+  checkSupported(inspect);
+  const name = inspect.Name.replace(/^\//, '');
+  const dumpPid = dumpRootPid(inspect.State.Pid, isRestoredContainer(inspect));
+  const stdio = stdioOf(dumpPid);
+  if (stdio.stdin !== '/dev/null') {
+    throw new MigrationError('precondition', `container ${name} has an open stdin (-i), which cannot be migrated`);
+  }
+  const mounts = mountInfo(dumpPid);
+  const spec = specFromInspect(inspect, inspect.Config.Image);
+  const dockerMountTargets = spec.mounts.map((m) => m.destination);
+  const external = new Set(externalMountPoints(mounts, dockerMountTargets));
+  const externalMountLines = fs
+    .readFileSync(`/proc/${dumpPid}/mountinfo`, 'utf8')
+    .split('\n')
+    .filter((_l, i) => mounts[i] && external.has(mounts[i].mountPoint))
+    .join('\n');
+  const dirs = cgroupDirs(parseProcCgroup(fs.readFileSync(`/proc/${inspect.State.Pid}/cgroup`, 'utf8')), mountInfo('self'));
+  const cgroupDir = dirs.get('freezer') ?? dirs.get('pids') ?? dirs.get('') ?? [...dirs.values()][0];
+  if (!cgroupDir) throw new MigrationError('precondition', `cannot find the cgroup of ${name}`);
+  return {
+    inspect,
+    name,
+    dumpPid,
+    upperDir: overlayDirs(inspect).upper,
+    cgroupDir,
+    prepare: { container: spec, tree: { externalMounts: externalMountLines, stdio: pipesToReattach(stdio) } },
+    dockerMountTargets,
+    estimatedBytes: memoryUsage(dirs) + 64 * 1024 * 1024,
+  };
+}
+
+/** Resumes every task of the container that the dump left stopped. */
+function resume(cgroupDir: string): void {
+  for (const pid of cgroupPids(cgroupDir)) {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Writes the whole checkpoint into one tar stream: images, rootfs diff, volume data. */
+async function packCheckpoint(pack: tar.Pack, imagesDir: string, f: SourceFacts): Promise<{ images: number; rootfs: number; volumes: number }> {
+  const images = await packTree(pack, imagesDir, PREFIX.images, { overlay: false });
+  const rootfs = await packTree(pack, f.upperDir, PREFIX.rootfs, { overlay: true, exclude: INTERNAL_PATHS });
+  let volumes = 0;
+  for (const m of f.prepare.container.mounts) {
+    if (m.type !== 'volume') continue;
+    volumes += (await packTree(pack, m.source, `${PREFIX.volumes}${m.name}/`, { overlay: false })).fileBytes;
+  }
+  await packLog(pack, f.inspect);
+  pack.finalize();
+  return { images: images.fileBytes, rootfs: rootfs.fileBytes, volumes };
+}
+
+/** The container's json-file log (final: the container is frozen), so `docker logs` keeps its history. */
+async function packLog(pack: tar.Pack, c: ContainerInspect): Promise<void> {
+  if (c.HostConfig.LogConfig?.Type !== 'json-file' || !c.LogPath || !fs.existsSync(c.LogPath)) return;
+  const size = fs.statSync(c.LogPath).size;
+  if (size === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const entry = pack.entry({ name: LOG_ENTRY, type: 'file', size, mode: 0o600 }, (err) => (err ? reject(err) : resolve()));
+    const input = fs.createReadStream(c.LogPath, { start: 0, end: size - 1 });
+    input.on('error', reject);
+    input.pipe(entry);
+  });
+}
+
+/** Runs a push; resolves with the summary, or throws after rolling back. */
+export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Summary> {
+  const t0 = performance.now();
+  const phaseMs: Record<string, number> = {};
+  let phaseStart = t0;
+  const phase = (name: string, state: 'start' | 'done', detail = ''): void => {
+    const now = performance.now();
+    if (state === 'start') phaseStart = now;
+    else phaseMs[name] = now - phaseStart;
+    opts.emit({ body: 'phase', phase: { name, state, elapsedMs: now - t0, detail } });
+  };
+
+  phase('preflight', 'start');
+  const f = await gatherFacts(ctx, opts.container);
+  const ch = await opts.connect();
+  const migrationId = crypto.randomUUID();
+  let frozen = false;
+  let committed = false;
+  const workDir = path.join(ctx.stateDir, 'migrations', migrationId);
+  const imagesDir = path.join(workDir, 'images');
+  try {
+    await ch.send({
+      body: 'prepare',
+      prepare: {
+        protocolVersion: PROTOCOL_VERSION,
+        migrationId,
+        sourceNode: ctx.nodeName,
+        specJson: JSON.stringify(f.prepare),
+        estimatedBytes: f.estimatedBytes,
+        compressLevel: opts.compressLevel,
+      },
+    });
+    const prepared = (await expectReply(ch, 'prepared')).prepared;
+    phase('preflight', 'done', `${prepared.nodeName} ready, container ${prepared.containerId.slice(0, 12)} waiting`);
+
+    phase('dump', 'start');
+    fs.mkdirSync(imagesDir, { recursive: true });
+    const freezeAt = performance.now();
+    frozen = true;
+    await runCriu({
+      prefix: [],
+      criuPath: ctx.criuPath,
+      args: dumpArgs({
+        pid: f.dumpPid,
+        imagesDir,
+        netnsInode: netnsInode(f.dumpPid),
+        mounts: mountInfo(f.dumpPid),
+        dockerMountTargets: f.dockerMountTargets,
+        leaveStopped: true,
+      }),
+      imagesDir,
+      logName: 'dump.log',
+    });
+    phase('dump', 'done');
+
+    phase('transfer', 'start');
+    const pack = tar.pack();
+    const raw = new ByteCounter();
+    const chunker = new Chunker();
+    const sealer = new ChunkSealer();
+    const packed = packCheckpoint(pack, imagesDir, f);
+    const piped = pipeline(pack, raw, compressor(opts.compressLevel), chunker);
+    let lastProgress = 0;
+    for await (const data of chunker) {
+      await ch.send({ body: 'chunk', chunk: sealer.seal(data as Buffer) });
+      if (performance.now() - lastProgress > 250) {
+        lastProgress = performance.now();
+        opts.emit({ body: 'progress', progress: { bytesRaw: raw.bytes, bytesWire: sealer.bytes } });
+      }
+    }
+    const [sizes] = await Promise.all([packed, piped]);
+    await ch.send({ body: 'end', end: sealer.end(raw.bytes) });
+    phase('transfer', 'done', `${raw.bytes} bytes raw, ${sealer.bytes} on the wire`);
+
+    phase('restore', 'start');
+    const restored = (await expectReply(ch, 'restored')).restored;
+    const downtimeMs = performance.now() - freezeAt;
+    phase('restore', 'done', `criu restore ${restored.restoreMs.toFixed(0)} ms`);
+
+    await ch.send({ body: 'commit', commit: {} });
+    await expectReply(ch, 'committed');
+    committed = true;
+    ch.close();
+
+    phase('cleanup', 'start');
+    await removeSource(ctx, f, opts.keepSource);
+    fs.rmSync(workDir, { recursive: true, force: true });
+    phase('cleanup', 'done', opts.keepSource ? 'source kept, stopped' : 'source removed');
+
+    return {
+      container: f.name,
+      sourceNode: ctx.nodeName,
+      destinationNode: prepared.nodeName,
+      destinationContainerId: prepared.containerId,
+      downtimeMs,
+      totalMs: performance.now() - t0,
+      bytesRaw: raw.bytes,
+      bytesWire: sealer.bytes,
+      criuImageBytes: sizes.images,
+      rootfsBytes: sizes.rootfs,
+      volumeBytes: sizes.volumes,
+      phaseMs,
+      sourceKept: opts.keepSource,
+      compressLevel: opts.compressLevel,
+    };
+  } catch (err) {
+    if (!committed) {
+      ch.cancel();
+      if (frozen) {
+        resume(f.cgroupDir);
+        ctx.log(`push of ${f.name} failed after the freeze; resumed it here`);
+      }
+      fs.rmSync(workDir, { recursive: true, force: true });
+      const why = err instanceof Error ? err.message : String(err);
+      if (frozen) throw new MigrationError('failed', `${why}; rolled back: ${f.name} is running on ${ctx.nodeName}`);
+    }
+    throw err;
+  }
+}
+
+/** After the destination committed: the frozen tree goes; the container is removed or kept stopped. */
+async function removeSource(ctx: SourceContext, f: SourceFacts, keep: boolean): Promise<void> {
+  const id = f.inspect.Id;
+  await ctx.docker.killContainer(id, 'SIGKILL');
+  if (keep) return;
+  await ctx.docker.removeContainer(id, { force: true });
+  // Named volumes moved with the container; drop the source copy unless another container uses it.
+  for (const m of f.prepare.container.mounts) {
+    if (m.type !== 'volume') continue;
+    if ((await ctx.docker.containersUsingVolume(m.name)).length === 0) await ctx.docker.removeVolume(m.name);
+  }
+}

@@ -1,0 +1,64 @@
+import crypto from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, expect, it } from 'vitest';
+import { ChunkSealer, Chunker, ChunkVerifier, compressor, decompressor, StreamIntegrityError } from './chunk-stream';
+import type { Chunk } from '../rpc/messages';
+
+async function collect(source: Readable, level: number, size: number): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  const chunker = new Chunker(size);
+  const done = pipeline(source, compressor(level), chunker);
+  for await (const b of chunker) out.push(b as Buffer);
+  await done;
+  return out;
+}
+
+describe('chunk stream', () => {
+  const payload = Buffer.concat([crypto.randomBytes(300_000), Buffer.alloc(700_000, 7)]);
+
+  it('cuts exact-size chunks and survives a zstd round trip with verification', async () => {
+    const pieces = await collect(Readable.from([payload.subarray(0, 12345), payload.subarray(12345)]), 3, 64 * 1024);
+    expect(pieces.slice(0, -1).every((p) => p.length === 64 * 1024)).toBe(true);
+    const sealer = new ChunkSealer();
+    const chunks = pieces.map((p) => sealer.seal(p));
+    const end = sealer.end(payload.length);
+    expect(end.wireBytes).toBeLessThan(payload.length); // compressible half shrinks
+
+    const verifier = new ChunkVerifier();
+    const dec = decompressor(3);
+    const result: Buffer[] = [];
+    dec.on('data', (b: Buffer) => result.push(b));
+    for (const c of chunks) dec.write(verifier.verify(c));
+    verifier.finish(end);
+    dec.end();
+    await new Promise((r) => dec.on('end', r));
+    expect(Buffer.concat(result).equals(payload)).toBe(true);
+  });
+
+  it('passes data through uncompressed at level 0', async () => {
+    const pieces = await collect(Readable.from([payload]), 0, 100_000);
+    expect(Buffer.concat(pieces).equals(payload)).toBe(true);
+  });
+
+  it('refuses a corrupted, a reordered and a truncated stream', () => {
+    const sealer = new ChunkSealer();
+    const chunks: Chunk[] = [sealer.seal(Buffer.from('one')), sealer.seal(Buffer.from('two'))];
+    const end = sealer.end(6);
+
+    const corrupt = new ChunkVerifier();
+    expect(() => corrupt.verify({ ...chunks[0], data: Buffer.from('onf') })).toThrow(StreamIntegrityError);
+
+    const reordered = new ChunkVerifier();
+    expect(() => reordered.verify(chunks[1])).toThrow(/expected 0/);
+
+    const truncated = new ChunkVerifier();
+    truncated.verify(chunks[0]);
+    expect(() => truncated.finish(end)).toThrow(/truncated/);
+
+    const forged = new ChunkVerifier();
+    forged.verify(chunks[0]);
+    forged.verify(chunks[1]);
+    expect(() => forged.finish({ ...end, sha256: Buffer.alloc(32) })).toThrow(/SHA-256/);
+  });
+});
