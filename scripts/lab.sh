@@ -103,7 +103,11 @@ images_up() {
 agent_up() {
   local n="$1" dir="$RUN/$1"
   [ -f "$(agent_js)" ] || die "agent not built: run scripts/setup.sh first"
-  if pid_alive "$dir/agent.pid"; then return 0; fi
+  if pid_alive "$dir/agent.pid"; then
+    # Reuse it only if it runs this checkout's agent (not another clone's).
+    tr '\0' ' ' < "/proc/$(cat "$dir/agent.pid")/cmdline" | grep -qF "$(agent_js)" && return 0
+    stop_pid "$dir/agent.pid"
+  fi
   mkdir -p "$DATA/$n/agent"
   setsid nsenter --net="$(netns_path "$n")" -- node "$(agent_js)" \
     --listen "0.0.0.0:$PORT" --node-name "$n" --docker-socket "$(sock "$n")" \

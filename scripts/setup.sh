@@ -32,7 +32,7 @@ version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ];
 
 # ---------------------------------------------------------------------------------------------
 step "host tools"
-apt_install iproute2 util-linux attr busybox-static build-essential xz-utils zstd iptables ca-certificates procps kmod file
+apt_install iproute2 util-linux attr busybox-static build-essential patch xz-utils zstd iptables ca-certificates procps kmod file
 
 step "node.js"
 command -v node >/dev/null || fail "node.js >= 20 is required (install it from your distribution or nodesource)"
@@ -49,11 +49,15 @@ command -v runc >/dev/null || apt_install runc
 
 # ---------------------------------------------------------------------------------------------
 step "criu"
+# Without CAP_SYS_RESOURCE (some sandboxes drop it) CRIU cannot read the rlimits of a process of
+# another user; our patch (scripts/criu-patches) reads them from /proc/PID/limits instead.
+has_cap_sys_resource() { (( (0x$(awk '/^CapEff/ {print $2}' /proc/self/status) >> 24) & 1 )); }
 criu_ok() {
   local bin="$1" v
   [ -x "$bin" ] || return 1
   v="$("$bin" --version 2>/dev/null | sed -nE 's/^Version: ([0-9.]+).*/\1/p')"
-  [ -n "$v" ] && version_ge "$v" 4.2 && "$bin" check >/dev/null 2>&1
+  [ -n "$v" ] && version_ge "$v" 4.2 && "$bin" check >/dev/null 2>&1 || return 1
+  has_cap_sys_resource || grep -q 'livemig: rlimit' "$bin"
 }
 CRIU_BIN=""
 for candidate in "$CRIU_PREFIX/criu" "$(command -v criu || true)"; do
@@ -62,7 +66,7 @@ done
 if [ -n "$CRIU_BIN" ]; then
   echo "    using $CRIU_BIN ($("$CRIU_BIN" --version | head -n1)), criu check passes"
 else
-  echo "    no criu >= 4.2 that passes 'criu check': building CRIU $CRIU_VERSION from Debian's source"
+  echo "    no usable criu (>= 4.2, passing 'criu check'$(has_cap_sys_resource || echo ', patched for a host without CAP_SYS_RESOURCE')): building CRIU $CRIU_VERSION from Debian's source"
   apt_install pkgconf libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev \
     libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler uuid-dev python3-protobuf
   # The source comes from Debian's archive (suite sid) through a private apt configuration, so
@@ -75,6 +79,7 @@ else
   fi
   [ -n "$mirror" ] || fail "no Debian mirror in this host's apt sources: set LIVEMIG_DEBIAN_MIRROR=<Debian mirror URL> and run again"
   work="$(mktemp -d /tmp/livemig-criu-build.XXXXXX)"
+  chmod 755 "$work" # apt downloads as the _apt user
   mkdir -p "$work/lists/partial"
   echo "deb-src ${mirror%/} sid main" > "$work/sources.list"
   apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$work/lists")
@@ -85,6 +90,9 @@ else
   [ -f "$orig" ] || fail "could not download criu_${CRIU_VERSION}.orig.tar.xz from $mirror"
   echo "$CRIU_ORIG_MD5  $orig" | md5sum -c --quiet - || fail "checksum mismatch for $orig"
   tar -C "$work" -xf "$orig"
+  for p in "$ROOT"/scripts/criu-patches/*.patch; do
+    patch -s -d "$work/criu-$CRIU_VERSION" -p1 < "$p" || fail "applying $(basename "$p")"
+  done
   make -C "$work/criu-$CRIU_VERSION" -j"$(nproc)" criu >"$work/build.log" 2>&1 || fail "make criu (log: $work/build.log)"
   install -m 0755 "$work/criu-$CRIU_VERSION/criu/criu" "$CRIU_PREFIX/criu"
   rm -rf "$work"

@@ -62,3 +62,48 @@ export function removeEverywhere(...names: string[]): void {
     for (const n of names) lab('docker', node, 'rm', '-f', n);
   }
 }
+
+export interface PushSummary {
+  container: string;
+  sourceNode: string;
+  destinationNode: string;
+  downtimeMs: number;
+  totalMs: number;
+  bytesRaw: number;
+  bytesWire: number;
+  phaseMs: Record<string, number>;
+  sourceKept: boolean;
+}
+
+/** `migrate-cli push` on `from`, with --json; throws with the CLI's error when it fails. */
+export function push(from: string, container: string, to: string, ...extra: string[]): PushSummary {
+  const r = cli(from, 'push', container, '--to', to, '--json', ...extra);
+  if (r.code !== 0) throw new Error(`push ${container} ${from} -> ${to} failed: ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout) as PushSummary;
+}
+
+/** State.Running, State.Pid and State.StartedAt of a container, or null when it does not exist. */
+export function state(node: string, name: string): { running: boolean; pid: number; startedAt: string; exitCode: number } | null {
+  const r = tryDocker(node, 'inspect', '-f', '{{.State.Running}} {{.State.Pid}} {{.State.StartedAt}} {{.State.ExitCode}}', name);
+  if (r.code !== 0) return null;
+  const [running, pid, startedAt, exitCode] = r.stdout.trim().split(' ');
+  return { running: running === 'true', pid: Number(pid), startedAt, exitCode: Number(exitCode) };
+}
+
+export function logs(node: string, name: string): string[] {
+  return docker(node, 'logs', name).split('\n').filter((l) => l !== '');
+}
+
+/** The busybox counter of the acceptance tests: prints 1, 2, 3... one a second (faster here). */
+export function startCounter(node: string, name: string, period = '0.2'): void {
+  docker(node, 'run', '-d', '--name', name, 'busybox:latest', 'sh', '-c',
+    `i=0; while true; do i=$((i+1)); echo $i; sleep ${period}; done`);
+}
+
+/** Asserts-free check: the lines are 1..n consecutive; returns n, or throws describing the gap. */
+export function consecutiveFromOne(lines: string[]): number {
+  lines.forEach((l, i) => {
+    if (Number(l) !== i + 1) throw new Error(`line ${i + 1} is "${l}", expected ${i + 1} (restart or gap)`);
+  });
+  return lines.length;
+}

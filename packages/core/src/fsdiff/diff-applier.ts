@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCommand } from './run-command';
+import { runCommand } from '../util/exec';
 import { setXattr } from './xattrs';
 import {
   OPAQUE_PAX_KEY,

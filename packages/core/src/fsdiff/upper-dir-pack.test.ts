@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tar from 'tar-stream';
 import { packTree, type PackStats, type PackTreeOptions } from './upper-dir-pack';
-import { runCommand } from './run-command';
+import { runCommand } from '../util/exec';
 import { setXattr } from './xattrs';
 
 let dir: string;

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { runCommand } from './run-command';
+import { runCommand } from '../util/exec';
 
 /** Extended attributes of one file: name → raw value bytes. */
 export type XattrSet = Record<string, Buffer>;

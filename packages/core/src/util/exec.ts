@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 
 export interface ExecResult {
   code: number;
@@ -32,4 +32,25 @@ export async function runOk(file: string, args: string[], opts: { timeoutMs?: nu
     throw new Error(`${file} ${args[0] ?? ''} failed (exit ${r.code}): ${last}`);
   }
   return r.stdout;
+}
+
+/**
+ * Runs a program with an argument array (never through a shell, so names from
+ * the peer cannot be interpreted) and resolves with its whole stdout as bytes.
+ */
+export function runCommand(file: string, args: readonly string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let errText = '';
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (errText.length < 4096) errText += chunk.toString('utf8');
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve(Buffer.concat(out));
+      else reject(new Error(`${file} failed (${signal ?? `exit code ${code}`}): ${errText.trim()}`));
+    });
+  });
 }
