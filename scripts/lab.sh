@@ -2,7 +2,7 @@
 # The two-node lab on ONE machine: network namespaces node1 and node2 joined by a veth pair,
 # each with its own dockerd (own data-root, exec-root, socket, docker0) and its own agent.
 #
-#   lab.sh up | status | down | restart-agents
+#   lab.sh up | status | down | restart-agents | restart-agent NODE [flags] | kill-agent NODE
 #   lab.sh docker NODE ARGS...   docker CLI against NODE's daemon
 #   lab.sh cli NODE ARGS...      migrate-cli as an operator on NODE would run it
 #   lab.sh exec NODE CMD...      any command in NODE's network namespace
@@ -100,8 +100,9 @@ images_up() {
   done
 }
 
-agent_up() {
+agent_up() { # agent_up NODE [extra agent flags...]
   local n="$1" dir="$RUN/$1"
+  shift
   [ -f "$(agent_js)" ] || die "agent not built: run scripts/setup.sh first"
   if pid_alive "$dir/agent.pid"; then
     # Reuse it only if it runs this checkout's agent (not another clone's).
@@ -111,7 +112,7 @@ agent_up() {
   mkdir -p "$DATA/$n/agent"
   setsid nsenter --net="$(netns_path "$n")" -- node "$(agent_js)" \
     --listen "0.0.0.0:$PORT" --node-name "$n" --docker-socket "$(sock "$n")" \
-    --state-dir "$DATA/$n/agent" --helper "$ROOT/packages/restore-init/restore-init" \
+    --state-dir "$DATA/$n/agent" --helper "$ROOT/packages/restore-init/restore-init" "$@" \
     </dev/null >>"$dir/agent.log" 2>&1 &
   echo $! > "$dir/agent.pid"
   wait_for 30 "agent on $n (log: $dir/agent.log)" in_ns "$n" bash -c "exec 3<>/dev/tcp/$(addr_of "$n")/$PORT"
@@ -206,11 +207,17 @@ cmd="${1:-}"
 case "$cmd" in
   up) cmd_up ;;
   restart-agents) for n in "${NODES[@]}"; do stop_pid "$RUN/$n/agent.pid"; agent_up "$n"; done; echo "lab: agents restarted" ;;
+  restart-agent) # restart-agent NODE [agent flags...]: e.g. a test's fault-injecting --criu
+    [ $# -ge 1 ] || die "usage: lab.sh restart-agent NODE [agent flags...]"
+    n="$1"; shift; check_node "$n"; stop_pid "$RUN/$n/agent.pid"; agent_up "$n" "$@"; echo "lab: agent on $n restarted" ;;
+  kill-agent) # kill-agent NODE: SIGKILL, as a crash would (fault tests)
+    [ $# -eq 1 ] || die "usage: lab.sh kill-agent NODE"
+    check_node "$1"; f="$RUN/$1/agent.pid"; [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null; rm -f "$f"; echo "lab: agent on $1 killed" ;;
   status) cmd_status ;;
   down) cmd_down ;;
   docker) [ $# -ge 1 ] || die "usage: lab.sh docker NODE ARGS..."; n="$1"; shift; check_node "$n"; node_docker "$n" "$@" ;;
   cli) [ $# -ge 1 ] || die "usage: lab.sh cli NODE ARGS..."; cmd_cli "$@" ;;
   exec) [ $# -ge 2 ] || die "usage: lab.sh exec NODE CMD..."; n="$1"; shift; check_node "$n"; in_ns "$n" "$@" ;;
   "") die "usage: lab.sh up|status|down|docker NODE ARGS...|cli NODE ARGS...|exec NODE CMD..." ;;
-  *) die "unknown command '$cmd' (commands: up, status, down, restart-agents, docker, cli, exec)" ;;
+  *) die "unknown command '$cmd' (commands: up, status, down, restart-agents, restart-agent, kill-agent, docker, cli, exec)" ;;
 esac

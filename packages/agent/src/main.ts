@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DockerodeClient } from '@livemig/core';
+import { DockerodeClient, recoverMigrations } from '@livemig/core';
 import { defaultConfig, type AgentConfig } from './agent-config';
 import { startServer } from './server';
 
@@ -27,6 +27,8 @@ async function main(): Promise<void> {
     helperPath: argv.helper,
   };
   const docker = new DockerodeClient(config.dockerSocket);
+  // Migrations cut off by a crash of this agent: resume frozen sources, remove half-made targets.
+  await recoverMigrations(config.stateDir, docker, (msg) => console.log(`${new Date().toISOString()} ${msg}`));
   const server = await startServer(config, docker);
   console.log(`livemig-agent ${config.nodeName} listening on ${config.listen} (docker ${config.dockerSocket})`);
   const stop = (): void => {

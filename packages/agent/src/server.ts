@@ -16,6 +16,7 @@ import {
   type PeerStatusRequest,
   type PushEvent,
   type PushRequest,
+  type SourceChannel,
 } from '@livemig/core';
 import type { AgentConfig } from './agent-config';
 import { destinationChannel, sourceChannel } from './grpc-channels';
@@ -38,50 +39,43 @@ function log(msg: string): void {
   console.log(`${new Date().toISOString()} ${msg}`);
 }
 
+/** Opens the Migrate stream to a destination agent that answers and passes `criu check`. */
+async function connectDestination(destination: string): Promise<SourceChannel> {
+  const client = new AgentClient(destination);
+  try {
+    const health = await client.health();
+    if (!health.criuCheckOk) throw new Error(`criu check fails on ${health.nodeName}: ${health.criuCheckMessage}`);
+  } catch (err) {
+    client.close();
+    throw new MigrationError('precondition', err instanceof Error ? err.message : String(err));
+  }
+  const migrate = client.migrate();
+  migrate.on('close', () => client.close());
+  return sourceChannel(migrate, client.address);
+}
+
 /** gRPC handlers of the Agent service. */
 export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.UntypedServiceImplementation {
   const health = (): Promise<HealthReply> => healthReply(config.nodeName, docker, config.criuPath);
-  const inFlight = new Set<string>(); // containers being pushed from here
+  const inFlight = new Set<string>(); // IDs of containers being pushed from here
   return {
     push(call: grpc.ServerWritableStream<PushRequest, PushEvent>) {
       const req = call.request;
-      const key = req.container;
-      (async () => {
-        if (inFlight.has(key)) throw new MigrationError('precondition', `container ${key} is already being migrated`);
-        inFlight.add(key);
-        try {
-          const summary = await runPush(
-            { docker, nodeName: config.nodeName, stateDir: config.stateDir, criuPath: config.criuPath, log },
-            {
-              container: req.container,
-              keepSource: req.keepSource,
-              compressLevel: req.compressLevel,
-              emit: (ev) => call.write(ev),
-              connect: async () => {
-                const client = new AgentClient(req.destination);
-                const health = await client.health().catch((err: Error) => {
-                  client.close();
-                  throw new MigrationError('precondition', err.message);
-                });
-                if (!health.criuCheckOk) {
-                  client.close();
-                  throw new MigrationError('precondition', `criu check fails on ${health.nodeName}: ${health.criuCheckMessage}`);
-                }
-                const migrate = client.migrate();
-                migrate.on('close', () => client.close());
-                return sourceChannel(migrate, client.address);
-              },
-            },
-          );
+      const ctx = { docker, inFlight, nodeName: config.nodeName, stateDir: config.stateDir, criuPath: config.criuPath, log };
+      runPush(ctx, {
+        container: req.container,
+        keepSource: req.keepSource,
+        compressLevel: req.compressLevel,
+        emit: (ev) => call.write(ev),
+        connect: () => connectDestination(req.destination),
+      }).then(
+        (summary) => {
           log(`pushed ${summary.container} to ${summary.destinationNode}: downtime ${summary.downtimeMs.toFixed(0)} ms`);
           call.write({ body: 'summary', summary });
-        } finally {
-          inFlight.delete(key);
-        }
-      })().then(
-        () => call.end(),
+          call.end();
+        },
         (err: unknown) => {
-          log(`push of ${key} failed: ${err instanceof Error ? err.message : String(err)}`);
+          log(`push of ${req.container} failed: ${err instanceof Error ? err.message : String(err)}`);
           call.emit('error', statusOf(err));
         },
       );

@@ -10,3 +10,5 @@ export * from './migration/migration-error';
 export * from './migration/container-spec';
 export * from './migration/source-migration';
 export * from './migration/destination-migration';
+export * from './migration/recover-migrations';
+export * from './stream/chunk-stream';

@@ -64,6 +64,7 @@ interface EntrySink {
   end(data?: unknown): unknown;
   destroy(err?: Error | null): void;
   once(event: 'drain', fn: () => void): unknown;
+  on(event: 'error', fn: (err: Error) => void): unknown;
 }
 
 class TreePacker {
@@ -184,6 +185,9 @@ class TreePacker {
     done.catch(() => undefined); // awaited below; avoids an unhandled rejection if we fail first
     if (sink === undefined) throw new Error('tar-stream did not return an entry stream');
     const entry = sink;
+    // Errors reach us through the entry callback (done); without a listener, a pack torn down
+    // mid-entry would throw from the stream's 'error' event and take the process with it.
+    entry.on('error', () => undefined);
     const drained = (): Promise<void> => new Promise((resolve) => entry.once('drain', () => resolve()));
 
     let read = 0;

@@ -15,6 +15,7 @@ import { PROTOCOL_VERSION } from '../version';
 import { createOptionsFor, RESTORE_MARKER, SPEC_VERSION, type ContainerSpec } from './container-spec';
 import { restoreIntoContainer, type DumpedTreeFacts } from './restore-into-container';
 import { MigrationError } from './migration-error';
+import { migrationsDir, writeRecord } from './migration-record';
 
 export interface DestinationContext {
   docker: DockerClient;
@@ -93,15 +94,18 @@ class DestinationMigration {
   async createTarget(): Promise<string> {
     const { docker } = this.ctx;
     const c = this.spec.container;
-    this.workDir = path.join(this.ctx.stateDir, 'migrations', this.prepare.migrationId);
+    this.workDir = path.join(migrationsDir(this.ctx.stateDir), this.prepare.migrationId);
     fs.mkdirSync(path.join(this.workDir, 'images'), { recursive: true });
+    this.saveRecord(false);
     for (const m of c.mounts) {
       if (m.type !== 'volume') continue;
       await docker.createVolume(m.name);
       this.createdVolumes.push(m.name);
+      this.saveRecord(false);
     }
     const image = (await docker.inspectImage(c.imageRef))?.Id === c.imageId ? c.imageRef : c.imageId;
     this.containerId = await docker.createContainer(createOptionsFor(c, this.ctx.helperPath, image));
+    this.saveRecord(false);
     const created = await docker.inspectContainer(this.containerId);
     if (!created) throw new Error('the new container vanished');
     fs.writeFileSync(path.join(overlayDirs(created).upper, RESTORE_MARKER), '');
@@ -203,6 +207,17 @@ class DestinationMigration {
     return { appPid, restoreMs: performance.now() - started };
   }
 
+  /** For a restarted agent: what this migration made here, and whether it was committed. */
+  saveRecord(committed: boolean): void {
+    writeRecord(this.workDir, {
+      role: 'destination',
+      containerId: this.containerId,
+      name: this.spec.container.name,
+      volumes: [...this.createdVolumes],
+      committed,
+    });
+  }
+
   /** After Commit: only the temporary files go. */
   finish(): void {
     if (this.workDir) fs.rmSync(this.workDir, { recursive: true, force: true });
@@ -265,6 +280,7 @@ export async function serveMigration(ctx: DestinationContext, ch: DestinationCha
     ch.send({ body: 'restored', restored: { receiveMs, restoreMs, appPid } });
     const commit = await next(ch, 'Commit');
     if (commit.body !== 'commit') throw new MigrationError('protocol', `expected Commit, got ${commit.body}`);
+    m.saveRecord(true);
     committed = true;
     m.finish();
     ch.send({ body: 'committed', committed: {} });

@@ -25,10 +25,30 @@ import {
 import type { PrepareSpec } from './destination-migration';
 import { LOG_ENTRY, PREFIX } from './destination-migration';
 import { MigrationError } from './migration-error';
+import { migrationsDir, writeRecord } from './migration-record';
 import { cgroupPids, dumpRootPid, mountInfo, netnsInode, pipesToReattach, stdioOf } from './process-facts';
+
+/** How long the source waits on the destination before it gives up and rolls back. */
+export const TIMEOUTS = {
+  prepareMs: 120_000, // create + start the target container
+  stallMs: 60_000,    // one chunk handed to the transport
+  restoreMs: 300_000, // receive the rest, apply, criu restore
+  commitMs: 30_000,
+};
+
+/** Rejects when `p` does not settle within `ms`. */
+function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new MigrationError('failed', `timed out after ${ms / 1000} s waiting for ${what}`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 export interface SourceContext {
   docker: DockerClient;
+  /** Containers being pushed from this agent, by ID: a second push of one is refused. */
+  inFlight: Set<string>;
   nodeName: string;
   stateDir: string;
   criuPath: string;
@@ -56,8 +76,12 @@ export interface PushOptions {
   emit: (ev: PushEvent) => void;
 }
 
-async function expectReply<K extends MigrateReply['body']>(ch: SourceChannel, body: K): Promise<Extract<MigrateReply, { body: K }>> {
-  const r = await ch.reply();
+async function expectReply<K extends MigrateReply['body']>(
+  ch: SourceChannel,
+  body: K,
+  timeoutMs: number,
+): Promise<Extract<MigrateReply, { body: K }>> {
+  const r = await within(timeoutMs, `the destination's ${body} reply`, ch.reply());
   if (r.body !== body) throw new MigrationError('protocol', `destination sent ${r.body}, expected ${body}`);
   return r as Extract<MigrateReply, { body: K }>;
 }
@@ -120,7 +144,7 @@ async function gatherFacts(ctx: SourceContext, container: string): Promise<Sourc
 }
 
 /** Resumes every task of the container that the dump left stopped. */
-function resume(cgroupDir: string): void {
+export function resumeFrozen(cgroupDir: string): void {
   for (const pid of cgroupPids(cgroupDir)) {
     try {
       process.kill(pid, 'SIGCONT');
@@ -151,10 +175,47 @@ async function packLog(pack: tar.Pack, c: ContainerInspect): Promise<void> {
   if (size === 0) return;
   await new Promise<void>((resolve, reject) => {
     const entry = pack.entry({ name: LOG_ENTRY, type: 'file', size, mode: 0o600 }, (err) => (err ? reject(err) : resolve()));
+    entry.on('error', () => undefined); // reported through the entry callback
     const input = fs.createReadStream(c.LogPath, { start: 0, end: size - 1 });
     input.on('error', reject);
     input.pipe(entry);
   });
+}
+
+/** tar -> zstd -> chunks -> the destination, with backpressure all the way; then End. */
+async function transfer(
+  ch: SourceChannel,
+  f: SourceFacts,
+  imagesDir: string,
+  opts: PushOptions,
+): Promise<{ raw: number; wire: number; sizes: { images: number; rootfs: number; volumes: number } }> {
+  const pack = tar.pack();
+  const raw = new ByteCounter();
+  const chunker = new Chunker();
+  const sealer = new ChunkSealer();
+  const packed = packCheckpoint(pack, imagesDir, f);
+  const piped = pipeline(pack, raw, compressor(opts.compressLevel), chunker);
+  try {
+    let lastProgress = 0;
+    for await (const data of chunker) {
+      const chunk = sealer.seal(data as Buffer);
+      await within(TIMEOUTS.stallMs, 'the destination to take more data', ch.send({ body: 'chunk', chunk }));
+      if (performance.now() - lastProgress > 250) {
+        lastProgress = performance.now();
+        opts.emit({ body: 'progress', progress: { bytesRaw: raw.bytes, bytesWire: sealer.bytes } });
+      }
+    }
+    const [sizes] = await Promise.all([packed, piped]);
+    await ch.send({ body: 'end', end: sealer.end(raw.bytes) });
+    return { raw: raw.bytes, wire: sealer.bytes, sizes };
+  } catch (err) {
+    // Tear the pipeline down; its own errors are consequences of this one.
+    packed.catch(() => undefined);
+    piped.catch(() => undefined);
+    pack.destroy();
+    chunker.destroy();
+    throw err;
+  }
 }
 
 /** Runs a push; resolves with the summary, or throws after rolling back. */
@@ -171,11 +232,28 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
 
   phase('preflight', 'start');
   const f = await gatherFacts(ctx, opts.container);
+  if (ctx.inFlight.has(f.inspect.Id)) throw new MigrationError('precondition', `container ${f.name} is already being migrated`);
+  ctx.inFlight.add(f.inspect.Id);
+  try {
+    return await pushClaimed(ctx, opts, f, t0, phase, phaseMs);
+  } finally {
+    ctx.inFlight.delete(f.inspect.Id);
+  }
+}
+
+async function pushClaimed(
+  ctx: SourceContext,
+  opts: PushOptions,
+  f: SourceFacts,
+  t0: number,
+  phase: (name: string, state: 'start' | 'done', detail?: string) => void,
+  phaseMs: Record<string, number>,
+): Promise<Summary> {
   const ch = await opts.connect();
   const migrationId = crypto.randomUUID();
   let frozen = false;
   let committed = false;
-  const workDir = path.join(ctx.stateDir, 'migrations', migrationId);
+  const workDir = path.join(migrationsDir(ctx.stateDir), migrationId);
   const imagesDir = path.join(workDir, 'images');
   try {
     await ch.send({
@@ -189,11 +267,13 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
         compressLevel: opts.compressLevel,
       },
     });
-    const prepared = (await expectReply(ch, 'prepared')).prepared;
+    const prepared = (await expectReply(ch, 'prepared', TIMEOUTS.prepareMs)).prepared;
     phase('preflight', 'done', `${prepared.nodeName} ready, container ${prepared.containerId.slice(0, 12)} waiting`);
 
     phase('dump', 'start');
     fs.mkdirSync(imagesDir, { recursive: true });
+    const record = { role: 'source' as const, containerId: f.inspect.Id, name: f.name, cgroupDir: f.cgroupDir, committed: false, keepSource: opts.keepSource };
+    writeRecord(workDir, record); // before the freeze: a restarted agent resumes the tree
     const freezeAt = performance.now();
     frozen = true;
     await runCriu({
@@ -213,32 +293,18 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
     phase('dump', 'done');
 
     phase('transfer', 'start');
-    const pack = tar.pack();
-    const raw = new ByteCounter();
-    const chunker = new Chunker();
-    const sealer = new ChunkSealer();
-    const packed = packCheckpoint(pack, imagesDir, f);
-    const piped = pipeline(pack, raw, compressor(opts.compressLevel), chunker);
-    let lastProgress = 0;
-    for await (const data of chunker) {
-      await ch.send({ body: 'chunk', chunk: sealer.seal(data as Buffer) });
-      if (performance.now() - lastProgress > 250) {
-        lastProgress = performance.now();
-        opts.emit({ body: 'progress', progress: { bytesRaw: raw.bytes, bytesWire: sealer.bytes } });
-      }
-    }
-    const [sizes] = await Promise.all([packed, piped]);
-    await ch.send({ body: 'end', end: sealer.end(raw.bytes) });
-    phase('transfer', 'done', `${raw.bytes} bytes raw, ${sealer.bytes} on the wire`);
+    const sent = await transfer(ch, f, imagesDir, opts);
+    phase('transfer', 'done', `${sent.raw} bytes raw, ${sent.wire} on the wire`);
 
     phase('restore', 'start');
-    const restored = (await expectReply(ch, 'restored')).restored;
+    const restored = (await expectReply(ch, 'restored', TIMEOUTS.restoreMs)).restored;
     const downtimeMs = performance.now() - freezeAt;
     phase('restore', 'done', `criu restore ${restored.restoreMs.toFixed(0)} ms`);
 
     await ch.send({ body: 'commit', commit: {} });
-    await expectReply(ch, 'committed');
+    await expectReply(ch, 'committed', TIMEOUTS.commitMs);
     committed = true;
+    writeRecord(workDir, { ...record, committed: true });
     ch.close();
 
     phase('cleanup', 'start');
@@ -253,11 +319,11 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
       destinationContainerId: prepared.containerId,
       downtimeMs,
       totalMs: performance.now() - t0,
-      bytesRaw: raw.bytes,
-      bytesWire: sealer.bytes,
-      criuImageBytes: sizes.images,
-      rootfsBytes: sizes.rootfs,
-      volumeBytes: sizes.volumes,
+      bytesRaw: sent.raw,
+      bytesWire: sent.wire,
+      criuImageBytes: sent.sizes.images,
+      rootfsBytes: sent.sizes.rootfs,
+      volumeBytes: sent.sizes.volumes,
       phaseMs,
       sourceKept: opts.keepSource,
       compressLevel: opts.compressLevel,
@@ -266,7 +332,7 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
     if (!committed) {
       ch.cancel();
       if (frozen) {
-        resume(f.cgroupDir);
+        resumeFrozen(f.cgroupDir);
         ctx.log(`push of ${f.name} failed after the freeze; resumed it here`);
       }
       fs.rmSync(workDir, { recursive: true, force: true });

@@ -1,0 +1,125 @@
+// Failures after the freeze: the container must keep running on exactly one host, with its
+// state, and nothing may be left behind on either node.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ROOT, consecutiveFromOne, docker, lab, logs, removeEverywhere, sleep, startCounter, state, waitFor, type Result,
+} from './lab';
+
+const LAB = path.join(ROOT, 'scripts', 'lab.sh');
+
+function migrationDirs(node: string): string[] {
+  const dir = `/var/lib/livemig-lab/${node}/agent/migrations`;
+  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+}
+
+/** Starts `migrate-cli push` without waiting for it. */
+function pushInBackground(from: string, container: string, to: string): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', [LAB, 'cli', from, 'push', container, '--to', to], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** True once the destination has started writing the memory pages of a migration. */
+function receivingPages(node: string): boolean {
+  return migrationDirs(node).some((id) => {
+    const f = `/var/lib/livemig-lab/${node}/agent/migrations/${id}/images/pages-1.img`;
+    return fs.existsSync(f) && fs.statSync(f).size > 0;
+  });
+}
+
+async function memhogChecksum(node: string, name: string): Promise<string> {
+  const before = logs(node, name).filter((l) => l.startsWith('checksum')).length;
+  docker(node, 'kill', '-s', 'USR1', name);
+  const lines = await waitFor('checksum', () => {
+    const all = logs(node, name).filter((l) => l.startsWith('checksum'));
+    return all.length > before && all;
+  }, 30_000);
+  return lines[lines.length - 1].split(' ')[1];
+}
+
+async function startMemhog(node: string, name: string, mib: number): Promise<string> {
+  docker(node, 'run', '-d', '--name', name, 'livemig-testkit:latest', 'memhog', String(mib));
+  const filled = await waitFor('memhog filled', () => logs(node, name).find((l) => l.startsWith('filled')), 60_000);
+  return filled.split(' ').pop() ?? '';
+}
+
+function expectNothingLeftOn(node: string, name: string): void {
+  expect(state(node, name)).toBeNull();
+  expect(migrationDirs(node)).toEqual([]);
+}
+
+describe('rollback after the freeze', () => {
+  const names = ['big', 'counter-fault'];
+  beforeAll(() => removeEverywhere(...names));
+  afterEach(() => {
+    // Whatever a test did to the agents, both run normally again for the next one.
+    lab('restart-agent', 'node1');
+    lab('restart-agent', 'node2');
+  });
+  afterAll(() => removeEverywhere(...names));
+
+  it('destination agent killed mid-transfer: the source resumes with its memory', async () => {
+    const sum = await startMemhog('node1', 'big', 1024);
+    const sourceAgent = fs.readFileSync('/run/livemig-lab/node1/agent.pid', 'utf8');
+    const pushing = pushInBackground('node1', 'big', 'node2');
+    await waitFor('the transfer to start', () => receivingPages('node2'), 60_000);
+    expect(lab('kill-agent', 'node2').code).toBe(0);
+    const r = await pushing;
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr, r.stderr).toMatch(/rolled back: big is running on node1/);
+
+    expect(state('node1', 'big')?.running).toBe(true);
+    expect(await memhogChecksum('node1', 'big')).toBe(sum);
+    // The source agent handled the failure and is still the same process.
+    expect(fs.readFileSync('/run/livemig-lab/node1/agent.pid', 'utf8')).toBe(sourceAgent);
+    expect(() => process.kill(Number(sourceAgent), 0)).not.toThrow();
+    // The destination's agent comes back and removes its half-made container.
+    expect(lab('up').code).toBe(0);
+    await waitFor('node2 cleaned', () => state('node2', 'big') === null && migrationDirs('node2').length === 0);
+    expectNothingLeftOn('node2', 'big');
+    expect(migrationDirs('node1')).toEqual([]);
+  });
+
+  it('source agent killed mid-transfer and started again: the container resumes, the destination cleans up', async () => {
+    const sum = await memhogChecksum('node1', 'big');
+    const pushing = pushInBackground('node1', 'big', 'node2');
+    await waitFor('the transfer to start', () => receivingPages('node2'), 60_000);
+    expect(lab('kill-agent', 'node1').code).toBe(0);
+    const r = await pushing;
+    expect(r.code).not.toBe(0);
+    // The destination saw the stream die and rolled back by itself.
+    await waitFor('node2 rollback', () => state('node2', 'big') === null && migrationDirs('node2').length === 0, 60_000);
+    // The source's agent starts again and resumes the frozen container.
+    expect(lab('up').code).toBe(0);
+    await waitFor('node1 recovery', () => migrationDirs('node1').length === 0);
+    expect(state('node1', 'big')?.running).toBe(true);
+    expect(await memhogChecksum('node1', 'big')).toBe(sum);
+    expectNothingLeftOn('node2', 'big');
+    docker('node1', 'rm', '-f', 'big');
+  });
+
+  it('criu restore failing on the destination: the counter continues on the source', async () => {
+    expect(lab('restart-agent', 'node2', '--criu', path.join(ROOT, 'test/tools/criu-failing-restore.sh')).code).toBe(0);
+    startCounter('node1', 'counter-fault');
+    await waitFor('counter output', () => logs('node1', 'counter-fault').length >= 5);
+    const r = await pushInBackground('node1', 'counter-fault', 'node2');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/criu restore failed .*restore refused by the test.*rolled back: counter-fault is running on node1/);
+    await sleep(1500);
+    expect(state('node1', 'counter-fault')?.running).toBe(true);
+    const n = consecutiveFromOne(logs('node1', 'counter-fault'));
+    await sleep(1000);
+    expect(consecutiveFromOne(logs('node1', 'counter-fault'))).toBeGreaterThan(n); // still counting
+    expectNothingLeftOn('node2', 'counter-fault');
+    expect(migrationDirs('node1')).toEqual([]);
+  });
+});

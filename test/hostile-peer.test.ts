@@ -1,0 +1,54 @@
+// A corrupted or hostile stream sent straight to the destination agent's gRPC API must be
+// refused, and the destination must keep nothing of it.
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { ROOT, docker, inNode, removeEverywhere, state } from './lab';
+
+const EVIL = `/tmp/livemig-pwned-${process.pid}`;
+
+function send(scenario: string): { replies: string[]; code: number; details: string } {
+  const imageId = docker('node2', 'image', 'inspect', '-f', '{{.Id}}', 'busybox:latest');
+  const r = inNode('node1', 'node', path.join(ROOT, 'test/tools/raw-peer.cjs'), scenario, 'node2', imageId, EVIL);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as { replies: string[]; code: number; details: string };
+}
+
+function expectNothingKept(): void {
+  expect(state('node2', 'hostile-target')).toBeNull();
+  expect(fs.existsSync(EVIL)).toBe(false);
+  const dir = '/var/lib/livemig-lab/node2/agent/migrations';
+  expect(fs.existsSync(dir) ? fs.readdirSync(dir) : []).toEqual([]);
+}
+
+describe('destination refuses broken and hostile streams', () => {
+  beforeAll(() => removeEverywhere('hostile-target'));
+  afterAll(() => {
+    removeEverywhere('hostile-target');
+    fs.rmSync(EVIL, { force: true });
+  });
+
+  it('a chunk failing its CRC32', () => {
+    const r = send('corrupt-chunk');
+    expect(r.replies).toEqual(['prepared']); // it got as far as creating the target...
+    expect(r.details).toMatch(/chunk 0 fails its CRC32 check/);
+    expectNothingKept(); // ...and removed it again
+  });
+
+  it('a truncated stream', () => {
+    expect(send('truncated').details).toMatch(/stream truncated: 1 of 2 chunks/);
+    expectNothingKept();
+  });
+
+  it.each([
+    ['dotdot', /unsafe tar entry/],
+    ['absolute', /unsafe tar entry|unexpected tar entry/],
+    ['symlink-escape', /unsafe tar entry/],
+    ['device', /unsafe tar entry/],
+  ])('a tar stream with a %s entry', (scenario, pattern) => {
+    const r = send(scenario);
+    expect(r.code).not.toBe(0);
+    expect(r.details).toMatch(pattern);
+    expectNothingKept();
+  });
+});

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// @ts-check
+// A hostile or broken source agent, for tests: speaks the Migrate protocol straight to a
+// destination agent and prints the destination's answer as JSON. Run inside a lab node:
+//   lab.sh exec node1 node test/tools/raw-peer.cjs SCENARIO DEST IMAGE_ID EVIL_PATH
+// Scenarios: corrupt-chunk, truncated, dotdot, absolute, symlink-escape, device.
+const crypto = require('node:crypto');
+const tar = require('tar-stream');
+
+const { AgentClient, ChunkSealer, PROTOCOL_VERSION } = require('@livemig/core');
+
+const [scenario, dest, imageId, evilPath] = process.argv.slice(2);
+
+/** A tar stream (uncompressed) built from entries. @param {(p: any) => void} fill */
+function tarBytes(fill) {
+  const pack = tar.pack();
+  const parts = [];
+  pack.on('data', (d) => parts.push(d));
+  const done = new Promise((r) => pack.on('end', r));
+  fill(pack);
+  pack.finalize();
+  return done.then(() => Buffer.concat(parts));
+}
+
+const hostile = {
+  dotdot: (p) => p.entry({ name: `rootfs/../../../../../../..${evilPath}` }, 'pwned'),
+  absolute: (p) => p.entry({ name: `rootfs/${evilPath}`.replace('rootfs/', '/') }, 'pwned'),
+  'symlink-escape': (p) => {
+    p.entry({ name: 'rootfs/escape', type: 'symlink', linkname: require('node:path').dirname(evilPath) });
+    p.entry({ name: `rootfs/escape/${require('node:path').basename(evilPath)}` }, 'pwned');
+  },
+  device: (p) => p.entry({ name: 'rootfs/dev-sda', type: 'block-device', devmajor: 8, devminor: 0 }),
+};
+
+async function main() {
+  const client = new AgentClient(dest);
+  const call = client.migrate();
+  const replies = [];
+  const ended = new Promise((resolve) => {
+    call.on('data', (r) => replies.push(r.body));
+    call.on('error', (e) => resolve({ code: e.code, details: e.details }));
+    call.on('end', () => resolve({ code: 0, details: '' }));
+  });
+  const spec = {
+    container: {
+      specVersion: 1, name: 'hostile-target', imageId, imageRef: 'busybox:latest', entrypoint: [],
+      cmd: ['sleep', '1000'], config: { Hostname: 'h', Domainname: '', User: '', Env: [], WorkingDir: '',
+        Labels: {}, ExposedPorts: {} }, hostConfig: {}, networks: ['bridge'], mounts: [],
+    },
+    tree: { externalMounts: '', stdio: [] },
+  };
+  call.write({ body: 'prepare', prepare: { protocolVersion: PROTOCOL_VERSION, migrationId: crypto.randomUUID(),
+    sourceNode: 'raw-peer', specJson: JSON.stringify(spec), estimatedBytes: 1, compressLevel: 0 } });
+  const sealer = new ChunkSealer();
+  if (scenario === 'corrupt-chunk' || scenario === 'truncated') {
+    const data = await tarBytes((p) => p.entry({ name: 'rootfs/ok.txt' }, 'fine'));
+    const chunk = sealer.seal(data);
+    if (scenario === 'corrupt-chunk') chunk.data = Buffer.from(chunk.data).fill(0x41, 600, 610);
+    call.write({ body: 'chunk', chunk });
+    const end = sealer.end(data.length);
+    if (scenario === 'truncated') end.chunks += 1;
+    call.write({ body: 'end', end });
+  } else {
+    const data = await tarBytes(hostile[scenario]);
+    call.write({ body: 'chunk', chunk: sealer.seal(data) });
+    call.write({ body: 'end', end: sealer.end(data.length) });
+  }
+  const result = await ended;
+  console.log(JSON.stringify({ replies, ...result }));
+  call.end();
+  client.close();
+}
+
+main().catch((e) => {
+  console.log(JSON.stringify({ error: String(e) }));
+  process.exit(1);
+});
