@@ -15,6 +15,7 @@ PORT=7411
 RUN=/run/livemig-lab
 DATA=/var/lib/livemig-lab
 HOSTS_TAG="# livemig-lab"
+PKI="$DATA/pki"
 DOCKER_BIN="$(command -v /usr/bin/docker || command -v docker || true)"
 
 die() { echo "lab: $*" >&2; exit 1; }
@@ -100,10 +101,16 @@ images_up() {
   done
 }
 
+# Agents talk mutual TLS: a lab CA, one certificate per node, one for the operator (CLI).
+pki_up() {
+  node "$(cli_js)" certs --out "$PKI" --node "node1=$(addr_of node1)" --node "node2=$(addr_of node2)" >/dev/null
+}
+
 agent_up() { # agent_up NODE [extra agent flags...]
   local n="$1" dir="$RUN/$1"
   shift
   [ -f "$(agent_js)" ] || die "agent not built: run scripts/setup.sh first"
+  pki_up
   if pid_alive "$dir/agent.pid"; then
     # Reuse it only if it runs this checkout's agent (not another clone's).
     tr '\0' ' ' < "/proc/$(cat "$dir/agent.pid")/cmdline" | grep -qF "$(agent_js)" && return 0
@@ -112,7 +119,8 @@ agent_up() { # agent_up NODE [extra agent flags...]
   mkdir -p "$DATA/$n/agent"
   setsid nsenter --net="$(netns_path "$n")" -- node "$(agent_js)" \
     --listen "0.0.0.0:$PORT" --node-name "$n" --docker-socket "$(sock "$n")" \
-    --state-dir "$DATA/$n/agent" --helper "$ROOT/packages/restore-init/restore-init" "$@" \
+    --state-dir "$DATA/$n/agent" --helper "$ROOT/packages/restore-init/restore-init" \
+    --tls-dir "$PKI" "$@" \
     </dev/null >>"$dir/agent.log" 2>&1 &
   echo $! > "$dir/agent.pid"
   wait_for 30 "agent on $n (log: $dir/agent.log)" in_ns "$n" bash -c "exec 3<>/dev/tcp/$(addr_of "$n")/$PORT"
@@ -159,7 +167,7 @@ cmd_cli() {
   local n="$1"; shift
   check_node "$n"
   [ -e "$(netns_path "$n")" ] || die "node $n is not up: run scripts/lab.sh up"
-  LIVEMIG_AGENT="localhost:$PORT" in_ns "$n" node "$(cli_js)" "$@"
+  LIVEMIG_AGENT="localhost:$PORT" LIVEMIG_TLS_DIR="$PKI" in_ns "$n" node "$(cli_js)" "$@"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -217,7 +225,7 @@ case "$cmd" in
   down) cmd_down ;;
   docker) [ $# -ge 1 ] || die "usage: lab.sh docker NODE ARGS..."; n="$1"; shift; check_node "$n"; node_docker "$n" "$@" ;;
   cli) [ $# -ge 1 ] || die "usage: lab.sh cli NODE ARGS..."; cmd_cli "$@" ;;
-  exec) [ $# -ge 2 ] || die "usage: lab.sh exec NODE CMD..."; n="$1"; shift; check_node "$n"; in_ns "$n" "$@" ;;
+  exec) [ $# -ge 2 ] || die "usage: lab.sh exec NODE CMD..."; n="$1"; shift; check_node "$n"; LIVEMIG_TLS_DIR="$PKI" in_ns "$n" "$@" ;;
   "") die "usage: lab.sh up|status|down|docker NODE ARGS...|cli NODE ARGS...|exec NODE CMD..." ;;
   *) die "unknown command '$cmd' (commands: up, status, down, restart-agents, restart-agent, kill-agent, docker, cli, exec)" ;;
 esac

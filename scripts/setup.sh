@@ -32,7 +32,7 @@ version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ];
 
 # ---------------------------------------------------------------------------------------------
 step "host tools"
-apt_install iproute2 util-linux attr busybox-static build-essential patch xz-utils zstd iptables ca-certificates procps kmod file
+apt_install iproute2 util-linux attr busybox-static build-essential patch openssl xz-utils zstd iptables ca-certificates procps kmod file
 
 step "node.js"
 command -v node >/dev/null || fail "node.js >= 20 is required (install it from your distribution or nodesource)"

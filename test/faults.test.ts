@@ -56,6 +56,32 @@ function expectNothingLeftOn(node: string, name: string): void {
   expect(migrationDirs(node)).toEqual([]);
 }
 
+describe('concurrent pushes', () => {
+  beforeAll(() => removeEverywhere('slow', 'quick'));
+  afterAll(() => removeEverywhere('slow', 'quick'));
+
+  it('refuses a second push of a container being moved, and moves two containers at once', async () => {
+    const sum = await startMemhog('node1', 'slow', 768);
+    startCounter('node1', 'quick');
+    const first = pushInBackground('node1', 'slow', 'node2');
+    await waitFor('the transfer to start', () => receivingPages('node2'), 60_000);
+    const [again, other] = await Promise.all([
+      pushInBackground('node1', 'slow', 'node2'),
+      pushInBackground('node1', 'quick', 'node2'),
+    ]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr.trim()).toBe('migrate-cli: error: container slow is already being migrated');
+    expect(other.code, other.stderr).toBe(0);
+    const r = await first;
+    expect(r.code, r.stderr).toBe(0);
+    expect(state('node2', 'slow')?.running).toBe(true);
+    expect(state('node2', 'quick')?.running).toBe(true);
+    expect(await memhogChecksum('node2', 'slow')).toBe(sum);
+    await sleep(500);
+    consecutiveFromOne(logs('node2', 'quick'));
+  });
+});
+
 describe('rollback after the freeze', () => {
   const names = ['big', 'counter-fault'];
   beforeAll(() => removeEverywhere(...names));

@@ -7,7 +7,7 @@
 const crypto = require('node:crypto');
 const tar = require('tar-stream');
 
-const { AgentClient, ChunkSealer, PROTOCOL_VERSION } = require('@livemig/core');
+const { AgentClient, ChunkSealer, PROTOCOL_VERSION, clientCredentials } = require('@livemig/core');
 
 const [scenario, dest, imageId, evilPath] = process.argv.slice(2);
 
@@ -33,7 +33,10 @@ const hostile = {
 };
 
 async function main() {
-  const client = new AgentClient(dest);
+  // Authenticated like an operator (the lab's PKI): the point is what the stream carries.
+  const tls = process.env.LIVEMIG_TLS_DIR;
+  const creds = clientCredentials(tls ? { insecure: false, tls: { dir: tls, name: 'client' } } : { insecure: true });
+  const client = new AgentClient(dest, creds);
   const call = client.migrate();
   const replies = [];
   const ended = new Promise((resolve) => {

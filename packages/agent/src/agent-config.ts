@@ -1,4 +1,5 @@
 import os from 'node:os';
+import type { Transport } from '@livemig/core';
 import path from 'node:path';
 
 /** Everything the agent needs to know about its host, from flags. */
@@ -10,9 +11,11 @@ export interface AgentConfig {
   criuPath: string;
   /** The static restore helper on this host (bind-mounted into restored containers). */
   helperPath: string;
+  /** Mutual TLS with this node's certificate, or plaintext when started with --insecure. */
+  transport: Transport;
 }
 
-export function defaultConfig(): AgentConfig {
+export function defaultConfig(): Omit<AgentConfig, 'transport'> {
   return {
     listen: '0.0.0.0:7411',
     nodeName: os.hostname(),

@@ -16,6 +16,12 @@ async function main(): Promise<void> {
     .option('state-dir', { type: 'string', default: d.stateDir, describe: 'where migrations keep temp state' })
     .option('criu', { type: 'string', default: d.criuPath, describe: 'criu binary' })
     .option('helper', { type: 'string', default: d.helperPath, describe: 'static restore helper binary' })
+    .option('tls-dir', { type: 'string', describe: 'PKI dir: ca.pem, NODE.pem, NODE-key.pem (migrate-cli certs)' })
+    .option('insecure', { type: 'boolean', default: false, describe: 'serve plaintext gRPC, without authentication' })
+    .check((a) => {
+      if (!a.insecure && !a['tls-dir']) throw new Error('give --tls-dir DIR (mutual TLS) or, explicitly, --insecure');
+      return true;
+    })
     .strict()
     .parseAsync();
   const config: AgentConfig = {
@@ -25,12 +31,19 @@ async function main(): Promise<void> {
     stateDir: argv['state-dir'],
     criuPath: argv.criu,
     helperPath: argv.helper,
+    transport: argv.insecure
+      ? { insecure: true }
+      : { insecure: false, tls: { dir: argv['tls-dir'] ?? '', name: argv['node-name'] } },
   };
+  if (config.transport.insecure) {
+    console.log('WARNING: --insecure: plaintext gRPC without authentication; anyone who can reach this port can drive this agent');
+  }
   const docker = new DockerodeClient(config.dockerSocket);
   // Migrations cut off by a crash of this agent: resume frozen sources, remove half-made targets.
   await recoverMigrations(config.stateDir, docker, (msg) => console.log(`${new Date().toISOString()} ${msg}`));
   const server = await startServer(config, docker);
-  console.log(`livemig-agent ${config.nodeName} listening on ${config.listen} (docker ${config.dockerSocket})`);
+  const mode = config.transport.insecure ? 'plaintext, --insecure' : `mutual TLS, ${config.transport.tls.dir}`;
+  console.log(`livemig-agent ${config.nodeName} listening on ${config.listen} (${mode}; docker ${config.dockerSocket})`);
   const stop = (): void => {
     server.tryShutdown(() => process.exit(0));
     setTimeout(() => process.exit(0), 3_000).unref();

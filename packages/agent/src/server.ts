@@ -5,7 +5,9 @@ import {
   MigrationError,
   UnsupportedContainerError,
   agentService,
+  clientCredentials,
   criuFacts,
+  serverCredentials,
   runPush,
   serveMigration,
   type DockerClient,
@@ -40,8 +42,8 @@ function log(msg: string): void {
 }
 
 /** Opens the Migrate stream to a destination agent that answers and passes `criu check`. */
-async function connectDestination(destination: string): Promise<SourceChannel> {
-  const client = new AgentClient(destination);
+async function connectDestination(destination: string, config: AgentConfig): Promise<SourceChannel> {
+  const client = new AgentClient(destination, clientCredentials(config.transport));
   try {
     const health = await client.health();
     if (!health.criuCheckOk) throw new Error(`criu check fails on ${health.nodeName}: ${health.criuCheckMessage}`);
@@ -67,7 +69,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
         keepSource: req.keepSource,
         compressLevel: req.compressLevel,
         emit: (ev) => call.write(ev),
-        connect: () => connectDestination(req.destination),
+        connect: () => connectDestination(req.destination, config),
       }).then(
         (summary) => {
           log(`pushed ${summary.container} to ${summary.destinationNode}: downtime ${summary.downtimeMs.toFixed(0)} ms`);
@@ -115,7 +117,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
         const started = performance.now();
         let client: AgentClient | undefined;
         try {
-          client = new AgentClient(call.request.peer);
+          client = new AgentClient(call.request.peer, clientCredentials(config.transport));
           peer = await client.health();
         } catch (err) {
           peerError = err instanceof Error ? err.message : String(err);
@@ -133,7 +135,7 @@ export async function startServer(config: AgentConfig, docker: DockerClient): Pr
   const server = new grpc.Server(CHANNEL_OPTIONS);
   server.addService(agentService().service, agentHandlers(config, docker));
   await new Promise<number>((resolve, reject) =>
-    server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, port) =>
+    server.bindAsync(config.listen, serverCredentials(config.transport), (err, port) =>
       err ? reject(new Error(`cannot listen on ${config.listen}: ${err.message}`)) : resolve(port),
     ),
   );

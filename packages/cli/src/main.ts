@@ -2,9 +2,21 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { pushCommand } from './push-command';
+import { certsCommand } from './certs-command';
 import { statusCommand } from './status-command';
+import type { Transport } from '@livemig/core';
 
 const DEFAULT_AGENT = process.env.LIVEMIG_AGENT ?? 'localhost:7411';
+const DEFAULT_TLS_DIR = process.env.LIVEMIG_TLS_DIR ?? '/etc/livemig/pki';
+
+/** The CLI authenticates with the operator certificate (client.pem) of the PKI dir. */
+function transport(argv: { insecure: boolean; 'tls-dir': string }): Transport {
+  if (argv.insecure) {
+    console.error('migrate-cli: warning: --insecure: plaintext gRPC, no authentication');
+    return { insecure: true };
+  }
+  return { insecure: false, tls: { dir: argv['tls-dir'], name: 'client' } };
+}
 
 function fail(err: unknown): never {
   const message = err instanceof Error ? err.message : String(err);
@@ -18,11 +30,13 @@ async function main(): Promise<void> {
     .usage('$0 <command> [options]: live-migrate Docker containers between hosts')
     .option('agent', { type: 'string', default: DEFAULT_AGENT, describe: 'address of this host\'s agent' })
     .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+    .option('tls-dir', { type: 'string', default: DEFAULT_TLS_DIR, describe: 'PKI dir with ca.pem, client.pem, client-key.pem' })
+    .option('insecure', { type: 'boolean', default: false, describe: 'talk plaintext gRPC to an --insecure agent' })
     .command(
       'status',
       'show this host\'s and a peer\'s agent, CRIU and Docker',
       (y) => y.option('to', { type: 'string', demandOption: true, describe: 'peer host[:port]' }),
-      (argv) => statusCommand(argv.agent, argv.to, argv.json),
+      (argv) => statusCommand(argv.agent, transport(argv), argv.to, argv.json),
     )
     .command(
       'push <container>',
@@ -46,6 +60,7 @@ async function main(): Promise<void> {
       (argv) =>
         pushCommand({
           agent: argv.agent,
+          transport: transport(argv),
           container: argv.container,
           to: argv.to,
           keepSource: argv['keep-source'],
@@ -53,7 +68,16 @@ async function main(): Promise<void> {
           json: argv.json,
         }),
     )
-    .demandCommand(1, 'name a command: status, push')
+    .command(
+      'certs',
+      'make a CA, node certificates and the operator certificate for mutual TLS',
+      (y) =>
+        y
+          .option('out', { type: 'string', demandOption: true, describe: 'directory for the PEM files' })
+          .option('node', { type: 'array', string: true, demandOption: true, describe: 'NAME[=IP,...], once per node' }),
+      (argv) => certsCommand(argv.out, argv.node),
+    )
+    .demandCommand(1, 'name a command: status, push, certs')
     .strict()
     .fail((msg, err) => fail(err ?? new Error(msg)))
     .parseAsync();

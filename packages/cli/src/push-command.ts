@@ -1,8 +1,9 @@
-import { AgentClient, rpcErrorMessage, type PushEvent, type Summary } from '@livemig/core';
+import { AgentClient, clientCredentials, rpcErrorMessage, type PushEvent, type Summary, type Transport } from '@livemig/core';
 import { formatBytes, formatPhase, formatSummary } from './format-summary';
 
 export interface PushArgs {
   agent: string;
+  transport: Transport;
   container: string;
   to: string;
   keepSource: boolean;
@@ -12,7 +13,7 @@ export interface PushArgs {
 
 /** `migrate-cli push CTR --to HOST`: asks the local agent to move CTR, printing phases as they come. */
 export async function pushCommand(a: PushArgs): Promise<void> {
-  const client = new AgentClient(a.agent);
+  const client = new AgentClient(a.agent, clientCredentials(a.transport));
   const call = client.push({ container: a.container, destination: a.to, keepSource: a.keepSource, compressLevel: a.compress });
   let summary: Summary | undefined;
   try {

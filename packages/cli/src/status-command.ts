@@ -1,9 +1,9 @@
-import { AgentClient, type PeerStatusReply } from '@livemig/core';
+import { AgentClient, clientCredentials, type PeerStatusReply, type Transport } from '@livemig/core';
 import { formatHealth } from './format-health';
 
 /** `migrate-cli status --to HOST`: the local agent's facts and, agent to agent, the peer's. */
-export async function statusCommand(agent: string, to: string, json: boolean): Promise<void> {
-  const client = new AgentClient(agent);
+export async function statusCommand(agent: string, transport: Transport, to: string, json: boolean): Promise<void> {
+  const client = new AgentClient(agent, clientCredentials(transport));
   let reply: PeerStatusReply;
   try {
     reply = await client.peerStatus(to);

@@ -12,3 +12,4 @@ export * from './migration/source-migration';
 export * from './migration/destination-migration';
 export * from './migration/recover-migrations';
 export * from './stream/chunk-stream';
+export * from './rpc/tls';
