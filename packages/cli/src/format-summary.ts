@@ -18,6 +18,7 @@ export function formatPhase(p: PhaseEvent): string {
 }
 
 const PHASE_ORDER = ['preflight', 'dump', 'transfer', 'restore', 'cleanup'];
+const DESTINATION_PHASES = ['destination-receive', 'criu-restore'];
 
 export function formatSummary(s: Summary): string {
   const phases = PHASE_ORDER.filter((p) => p in s.phaseMs)
@@ -30,6 +31,7 @@ export function formatSummary(s: Summary): string {
     `  moved: memory images ${formatBytes(s.criuImageBytes)}, filesystem diff ${formatBytes(s.rootfsBytes)}, volumes ${formatBytes(s.volumeBytes)}`,
     `  bytes: ${formatBytes(s.bytesRaw)} raw, ${formatBytes(s.bytesWire)} on the wire (${s.compressLevel > 0 ? `zstd ${s.compressLevel}` : 'uncompressed'}, ratio ${ratio})`,
     `  phases: ${phases}`,
+    `  destination: ${DESTINATION_PHASES.filter((p) => p in s.phaseMs).map((p) => `${p.replace('destination-', '')} ${s.phaseMs[p].toFixed(0)} ms`).join(', ')}`,
     `  source: ${s.sourceKept ? 'kept, stopped' : 'removed'}`,
   ].join('\n');
 }

@@ -1,5 +1,6 @@
 import { AgentClient, clientCredentials, rpcErrorMessage, type PushEvent, type Summary, type Transport } from '@livemig/core';
-import { formatBytes, formatPhase, formatSummary } from './format-summary';
+import { formatPhase, formatSummary } from './format-summary';
+import { ProgressBar } from './progress-bar';
 
 export interface PushArgs {
   agent: string;
@@ -16,18 +17,21 @@ export async function pushCommand(a: PushArgs): Promise<void> {
   const client = new AgentClient(a.agent, clientCredentials(a.transport));
   const call = client.push({ container: a.container, destination: a.to, keepSource: a.keepSource, compressLevel: a.compress });
   let summary: Summary | undefined;
+  const bar = new ProgressBar();
   try {
     for await (const ev of call as AsyncIterable<PushEvent>) {
       if (ev.body === 'summary') summary = ev.summary;
       else if (a.json) continue;
-      else if (ev.body === 'phase') console.log(formatPhase(ev.phase));
-      else if (ev.body === 'progress') {
-        console.log(`          ${formatBytes(ev.progress.bytesRaw)} read, ${formatBytes(ev.progress.bytesWire)} sent`);
+      else if (ev.body === 'progress') bar.update(ev.progress);
+      else if (ev.body === 'phase') {
+        bar.clear();
+        console.log(formatPhase(ev.phase));
       }
     }
   } catch (err) {
     throw new Error(rpcErrorMessage(err, client.address));
   } finally {
+    bar.clear();
     client.close();
   }
   if (!summary) throw new Error('the agent ended the push without a summary');

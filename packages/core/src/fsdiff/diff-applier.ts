@@ -32,6 +32,8 @@ export interface DiffApplierOptions {
 }
 
 const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
+/** File data is written in batches of about this size. */
+const WRITE_BATCH = 1024 * 1024;
 const DEFAULT_MAX_ENTRIES = 5_000_000;
 /** Bound on the verified-directory cache; it is only an optimisation. */
 const SAFE_DIR_CACHE_LIMIT = 100_000;
@@ -209,14 +211,25 @@ export class DiffApplier {
     const fh = await fs.promises.open(abs, flags, 0o600);
     try {
       let written = 0;
+      // Batched writes: one thread-pool round trip per ~1 MiB, not per stream chunk.
+      let batch: Buffer[] = [];
+      let batched = 0;
+      const flush = async (): Promise<void> => {
+        let buf = batch.length === 1 ? batch[0] : Buffer.concat(batch, batched);
+        batch = [];
+        batched = 0;
+        while (buf.length > 0) buf = buf.subarray((await fh.write(buf)).bytesWritten);
+      };
       for await (const chunk of body) {
         const buf = toBuffer(entryName, chunk);
         written += buf.length;
         this.countBytes(entryName, buf.length);
         if (written > size) throw new UnsafeEntryError(entryName, 'body is longer than the header size');
-        let offset = 0;
-        while (offset < buf.length) offset += (await fh.write(buf, offset)).bytesWritten;
+        batch.push(buf);
+        batched += buf.length;
+        if (batched >= WRITE_BATCH) await flush();
       }
+      if (batched > 0) await flush();
       if (written !== size) throw new UnsafeEntryError(entryName, `body is truncated (${written} of ${size} bytes)`);
       await fh.chown(meta.uid, meta.gid);
       await fh.chmod(meta.mode); // after chown, which clears setuid/setgid

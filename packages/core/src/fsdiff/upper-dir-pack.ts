@@ -59,6 +59,9 @@ function utf8Name(raw: Buffer, where: string): string {
 }
 
 /** The parts of tar-stream's (streamx) entry sink we use; its typings demand an argument to end(). */
+/** Read size for file contents. */
+const READ_CHUNK = 1024 * 1024;
+
 interface EntrySink {
   write(chunk: Buffer): boolean;
   end(data?: unknown): unknown;
@@ -176,7 +179,8 @@ class TreePacker {
     if (Object.keys(pax).length > 0) header.pax = pax;
     const size = header.size ?? 0;
     // Opened before the header goes out, so a failure here leaves the tar stream intact.
-    const source = (await fs.promises.open(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)).createReadStream();
+    // 1 MiB reads: per-chunk overhead (tar, counters, zstd, chunker) dominates at 64 KiB.
+    const source = (await fs.promises.open(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)).createReadStream({ highWaterMark: READ_CHUNK });
 
     let sink: EntrySink | undefined;
     const done = new Promise<void>((resolve, reject) => {

@@ -96,6 +96,22 @@ interface SourceFacts {
   prepare: PrepareSpec;
   dockerMountTargets: string[];
   estimatedBytes: number;
+  /** Bytes of the rootfs diff and volumes, walked before the freeze (for progress). */
+  fileBytes: number;
+}
+
+/** Total size of the regular files below a directory (no symlinks followed). */
+function treeBytes(root: string): number {
+  let total = 0;
+  const walk = (dir: string): void => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) total += fs.lstatSync(p).size;
+    }
+  };
+  if (fs.existsSync(root)) walk(root);
+  return total;
 }
 
 function memoryUsage(dirs: Map<string, string>): number {
@@ -140,6 +156,8 @@ async function gatherFacts(ctx: SourceContext, container: string): Promise<Sourc
     prepare: { container: spec, tree: { externalMounts: externalMountLines, stdio: pipesToReattach(stdio) } },
     dockerMountTargets,
     estimatedBytes: memoryUsage(dirs) + 64 * 1024 * 1024,
+    fileBytes: treeBytes(overlayDirs(inspect).upper) +
+      spec.mounts.filter((m) => m.type === 'volume').reduce((n, m) => n + treeBytes(m.source), 0),
   };
 }
 
@@ -189,6 +207,8 @@ async function transfer(
   imagesDir: string,
   opts: PushOptions,
 ): Promise<{ raw: number; wire: number; sizes: { images: number; rootfs: number; volumes: number } }> {
+  // Known now: the images are written; the files were measured before the freeze.
+  const rawTotal = treeBytes(imagesDir) + f.fileBytes;
   const pack = tar.pack();
   const raw = new ByteCounter();
   const chunker = new Chunker();
@@ -202,7 +222,7 @@ async function transfer(
       await within(TIMEOUTS.stallMs, 'the destination to take more data', ch.send({ body: 'chunk', chunk }));
       if (performance.now() - lastProgress > 250) {
         lastProgress = performance.now();
-        opts.emit({ body: 'progress', progress: { bytesRaw: raw.bytes, bytesWire: sealer.bytes } });
+        opts.emit({ body: 'progress', progress: { bytesRaw: raw.bytes, bytesWire: sealer.bytes, bytesRawTotal: rawTotal } });
       }
     }
     const [sizes] = await Promise.all([packed, piped]);
@@ -299,6 +319,9 @@ async function pushClaimed(
     phase('restore', 'start');
     const restored = (await expectReply(ch, 'restored', TIMEOUTS.restoreMs)).restored;
     const downtimeMs = performance.now() - freezeAt;
+    // The destination's share: first chunk to everything applied, and criu restore itself.
+    phaseMs['destination-receive'] = restored.receiveMs;
+    phaseMs['criu-restore'] = restored.restoreMs;
     phase('restore', 'done', `criu restore ${restored.restoreMs.toFixed(0)} ms`);
 
     await ch.send({ body: 'commit', commit: {} });

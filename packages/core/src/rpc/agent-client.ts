@@ -17,6 +17,8 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_time_ms': 10_000,
   'grpc.keepalive_timeout_ms': 10_000,
   'grpc.keepalive_permit_without_calls': 1,
+  // Receive window of the client side of a connection (the server side: see the agent).
+  'grpc-node.flow_control_window': 16 * 1024 * 1024,
 };
 
 /** A gRPC error with the remote's message only, for one-line reporting. */

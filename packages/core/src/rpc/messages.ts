@@ -43,6 +43,7 @@ export interface PhaseEvent {
 export interface ProgressEvent {
   bytesRaw: number;
   bytesWire: number;
+  bytesRawTotal: number;
 }
 
 export interface Summary {
