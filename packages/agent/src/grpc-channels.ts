@@ -23,7 +23,7 @@ export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, Migr
   return {
     async send(req) {
       if (failure) throw failure;
-      if (!call.write(req)) await Promise.race([once(call, 'drain'), failed]);
+      if (!call.write(req)) await once(call, 'drain'); // rejects if the call errors meanwhile
     },
     async reply() {
       const r = await Promise.race([replies.next(), failed]);
@@ -35,16 +35,38 @@ export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, Migr
   };
 }
 
-/** Destination side: the server end of Migrate. A cancelled call ends the request iterator. */
+/**
+ * Destination side: the server end of Migrate. A cancelled call ends the request iterator.
+ * (Not Promise.race with a long-lived "cancelled" promise: every race would leave a reaction on
+ * it that keeps its result, a 1 MiB chunk, alive until the call ends.)
+ */
 export function destinationChannel(call: grpc.ServerDuplexStream<MigrateRequest, MigrateReply>): DestinationChannel {
   const inner = call[Symbol.asyncIterator]() as AsyncIterator<MigrateRequest>;
-  const cancelled = new Promise<IteratorResult<MigrateRequest>>((resolve) =>
-    call.on('cancelled', () => resolve({ done: true, value: undefined })),
-  );
+  const done: IteratorResult<MigrateRequest> = { done: true, value: undefined };
+  let cancelled = false;
+  let wake: ((r: IteratorResult<MigrateRequest>) => void) | null = null;
+  call.on('cancelled', () => {
+    cancelled = true;
+    wake?.(done);
+  });
   return {
     send: (reply) => {
       call.write(reply);
     },
-    requests: { next: () => Promise.race([inner.next(), cancelled]) },
+    requests: {
+      next: () => {
+        if (cancelled) return Promise.resolve(done);
+        return new Promise((resolve, reject) => {
+          wake = resolve;
+          inner.next().then(
+            (r) => {
+              wake = null;
+              resolve(r);
+            },
+            reject,
+          );
+        });
+      },
+    },
   };
 }

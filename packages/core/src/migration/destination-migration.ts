@@ -10,7 +10,8 @@ import * as tar from 'tar-stream';
 import { overlayDirs, type DockerClient } from '../docker/docker-client';
 import { DiffApplier, stripPrefix, type EntryBody } from '../fsdiff';
 import type { Chunk, End, MigrateReply, MigrateRequest, Prepare } from '../rpc/messages';
-import { ChunkVerifier, decompressor } from '../stream/chunk-stream';
+import { Readable } from 'node:stream';
+import { ChunkVerifier, decompressed } from '../stream/chunk-stream';
 import { PROTOCOL_VERSION } from '../version';
 import { createOptionsFor, RESTORE_MARKER, SPEC_VERSION, type ContainerSpec } from './container-spec';
 import { restoreIntoContainer, type DumpedTreeFacts } from './restore-into-container';
@@ -130,37 +131,31 @@ class DestinationMigration {
     extract.on('entry', (header, body, done) => {
       this.route(header, body, appliers, volumeRoots, target.LogPath).then(() => done(), (err: Error) => done(err));
     });
-    const decompress = decompressor(this.prepare.compressLevel);
-    // extract() is a streamx Writable: pipe into it and wait for its own finish.
-    const unpacked = new Promise<void>((resolve, reject) => {
-      decompress.on('error', reject);
-      extract.on('error', reject);
-      extract.on('finish', resolve);
-    });
-    unpacked.catch(() => undefined); // observed below, after the stream is fed
-    decompress.pipe(extract);
-
+    // Chunks in, verified, decompressed as fast as the untar consumes them, into extract().
     const verifier = new ChunkVerifier();
     let end: End | undefined;
-    try {
+    async function* verifiedChunks(): AsyncGenerator<Buffer> {
       while (!end) {
         const msg = await next(ch, 'the end of the stream');
-        if (msg.body === 'chunk') {
-          const data = verifier.verify(msg.chunk as Chunk);
-          if (!decompress.write(data)) await new Promise<void>((r) => decompress.once('drain', r));
-        } else if (msg.body === 'end') {
-          end = msg.end;
-        } else {
-          throw new MigrationError('protocol', `unexpected ${msg.body} during the transfer`);
-        }
+        if (msg.body === 'chunk') yield verifier.verify(msg.chunk as Chunk);
+        else if (msg.body === 'end') end = msg.end;
+        else throw new MigrationError('protocol', `unexpected ${msg.body} during the transfer`);
       }
-      verifier.finish(end);
-    } catch (err) {
-      decompress.destroy();
-      throw err;
+      verifier.finish(end); // before the last bytes reach the untar: a bad stream is never restored
     }
-    decompress.end();
-    await unpacked;
+    const tarBytes = Readable.from(decompressed(verifiedChunks(), this.prepare.compressLevel));
+    // extract() is a streamx Writable: pipe into it and wait for its own finish.
+    await new Promise<void>((resolve, reject) => {
+      tarBytes.on('error', reject);
+      extract.on('error', reject);
+      extract.on('finish', resolve);
+      tarBytes.pipe(extract);
+    }).catch((err: unknown) => {
+      tarBytes.destroy();
+      extract.destroy();
+      throw err;
+    });
+    if (!end) throw new MigrationError('protocol', 'the tar stream ended before the End message');
     await appliers.images.finish();
     await appliers.rootfs.finish();
     for (const a of appliers.volumes.values()) await a.finish();

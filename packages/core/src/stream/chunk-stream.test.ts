@@ -2,7 +2,8 @@ import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { ChunkSealer, Chunker, ChunkVerifier, compressor, decompressor, StreamIntegrityError } from './chunk-stream';
+import { ChunkSealer, Chunker, ChunkVerifier, compressor, decompressed, StreamIntegrityError, zstdDecompress } from './chunk-stream';
+import { compress } from 'zstd-napi';
 import type { Chunk } from '../rpc/messages';
 
 async function collect(source: Readable, level: number, size: number): Promise<Buffer[]> {
@@ -26,14 +27,38 @@ describe('chunk stream', () => {
     expect(end.wireBytes).toBeLessThan(payload.length); // compressible half shrinks
 
     const verifier = new ChunkVerifier();
-    const dec = decompressor(3);
+    async function* verified(): AsyncGenerator<Buffer> {
+      for (const c of chunks) yield verifier.verify(c);
+      verifier.finish(end);
+    }
     const result: Buffer[] = [];
-    dec.on('data', (b: Buffer) => result.push(b));
-    for (const c of chunks) dec.write(verifier.verify(c));
-    verifier.finish(end);
-    dec.end();
-    await new Promise((r) => dec.on('end', r));
+    for await (const b of decompressed(verified(), 3)) result.push(b);
     expect(Buffer.concat(result).equals(payload)).toBe(true);
+  });
+
+  it('decompresses a zstd bomb only as fast as it is consumed', async () => {
+    const bomb = compress(Buffer.alloc(256 * 1024 * 1024)); // 256 MiB of zeros in a few KiB
+    expect(bomb.length).toBeLessThan(64 * 1024);
+    const before = process.memoryUsage().rss;
+    let total = 0;
+    let biggest = 0;
+    let peak = 0;
+    for await (const b of zstdDecompress((async function* () { yield bomb; })())) {
+      total += b.length;
+      biggest = Math.max(biggest, b.length);
+      if (total % (32 * 1024 * 1024) < b.length) peak = Math.max(peak, process.memoryUsage().rss - before);
+    }
+    expect(total).toBe(256 * 1024 * 1024);
+    expect(biggest).toBeLessThanOrEqual(256 * 1024);
+    expect(peak).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('refuses a stream that ends inside a zstd frame', async () => {
+    const cut = compress(Buffer.alloc(1024 * 1024, 1)).subarray(0, 20);
+    const drain = async (): Promise<void> => {
+      for await (const _ of zstdDecompress((async function* () { yield cut; })())) void _;
+    };
+    await expect(drain()).rejects.toThrow(/middle of a zstd frame/);
   });
 
   it('passes data through uncompressed at level 0', async () => {

@@ -3,7 +3,8 @@
 import crypto from 'node:crypto';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
-import { CompressStream, DecompressStream } from 'zstd-napi';
+import { CompressStream } from 'zstd-napi';
+import * as zstdBinding from 'zstd-napi/binding';
 import type { Chunk, End } from '../rpc/messages';
 
 /** Size of a chunk on the wire: big enough for loopback-speed HTTP/2, small enough to pipeline. */
@@ -46,9 +47,35 @@ export function compressor(level: number): Transform {
   return new CompressStream({ compressionLevel: level });
 }
 
-export function decompressor(level: number): Transform {
-  if (level <= 0) return new PassThrough();
-  return new DecompressStream();
+/**
+ * zstd decompression pulled by its consumer, one output buffer (~128 KiB) at a time. zstd-napi's
+ * DecompressStream pushes all the output of an input chunk at once: 1 MiB of compressed zeros
+ * became 512 MiB in memory (and a hostile peer could send a "zstd bomb"). Here nothing is
+ * decompressed before it is asked for.
+ */
+export async function* zstdDecompress(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const dctx = new zstdBinding.DCtx();
+  const outSize = zstdBinding.dStreamOutSize();
+  let inFrame = false;
+  for await (const chunk of input) {
+    let src = chunk;
+    for (;;) {
+      const dst = Buffer.allocUnsafe(outSize);
+      const [ret, produced, consumed] = dctx.decompressStream(dst, src);
+      src = src.subarray(consumed);
+      if (produced > 0) yield dst.subarray(0, produced);
+      if (src.length === 0 && (produced < dst.length || ret === 0)) {
+        inFrame = ret !== 0;
+        break;
+      }
+    }
+  }
+  if (inFrame) throw new StreamIntegrityError('the stream ends in the middle of a zstd frame');
+}
+
+/** The tar bytes of a received stream: decompressed when the sender compressed. */
+export function decompressed(input: AsyncIterable<Buffer>, level: number): AsyncIterable<Buffer> {
+  return level > 0 ? zstdDecompress(input) : input;
 }
 
 /** Turns chunk payloads into Chunk messages and keeps the totals for the End message. */

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Benchmark in the one-machine lab (not part of the test suite). For memhog containers holding
+# N MiB of half-compressible memory and for redis-server with 200k keys, runs RUNS migrations
+# each (alternating node1 -> node2 -> node1) and prints: downtime, total time, bytes on the wire,
+# peak RSS of each agent (agents restarted before every run), beside the CRIU floor of the same
+# run (criu dump + criu restore, both from local directories) and the floor plus the time to move
+# the compressed bytes at the link speed measured here.
+#   scripts/bench.sh [--sizes "16 256 1024"] [--runs 3] [--compress 1] [--no-redis]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LAB="$ROOT/scripts/lab.sh"
+SIZES="16 256 1024"
+RUNS=3
+COMPRESS=1
+REDIS=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sizes) SIZES="$2"; shift 2 ;;
+    --runs) RUNS="$2"; shift 2 ;;
+    --compress) COMPRESS="$2"; shift 2 ;;
+    --no-redis) REDIS=0; shift ;;
+    *) echo "bench: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+lab() { bash "$LAB" "$@"; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$(cat "/run/livemig-lab/$1/agent.pid")/status"; }
+
+bash "$ROOT/scripts/setup.sh" >/dev/null
+lab up >/dev/null
+
+# Link speed node1 -> node2: plain TCP, 128 KiB buffers, 1 GiB.
+LINK_MBPS="$(
+  lab exec node2 python3 -c '
+import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.77.0.2", 5201)); s.listen(1); c, _ = s.accept()
+while c.recv(1 << 17): pass
+c.sendall(b"k"); c.close()' &
+  sleep 0.5
+  lab exec node1 python3 -c '
+import socket, time; c = socket.create_connection(("10.77.0.2", 5201)); buf = bytes(1 << 17); n = 1 << 30
+t = time.time()
+for _ in range(n // len(buf)): c.sendall(buf)
+c.shutdown(socket.SHUT_WR); c.recv(1); print(int(n / 1e6 / (time.time() - t)))'
+  wait
+)"
+echo "link node1 -> node2: ${LINK_MBPS} MB/s (TCP, 128 KiB writes)"
+
+# redis-server image from the host's Debian package, made locally like the base images.
+redis_image() {
+  lab docker node1 image inspect livemig-redis:latest >/dev/null 2>&1 && lab docker node2 image inspect livemig-redis:latest >/dev/null 2>&1 && return
+  command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
+  }
+  local rootfs; rootfs="$(mktemp -d /tmp/livemig-redis-rootfs.XXXXXX)"
+  mkdir -p "$rootfs"/{bin,etc,tmp,data}
+  chmod 1777 "$rootfs/tmp"
+  cp "$(command -v redis-server)" "$rootfs/bin/redis-server"
+  for lib in $(ldd "$(command -v redis-server)" | grep -oE '/[^ ]+'); do mkdir -p "$rootfs$(dirname "$lib")"; cp -L "$lib" "$rootfs$lib"; done
+  echo 'root:x:0:0:root:/:/bin/redis-server' > "$rootfs/etc/passwd"
+  tar -C "$rootfs" -c . | lab docker node1 import - livemig-redis:latest >/dev/null
+  rm -rf "$rootfs"
+  lab docker node1 save livemig-redis:latest | lab docker node2 load >/dev/null
+}
+
+RESULTS=()
+# measure NAME LABEL: RUNS pushes of container NAME, one result row each
+measure() {
+  local name="$1" label="$2" from=node1 to=node2 i json
+  for ((i = 1; i <= RUNS; i++)); do
+    lab restart-agents >/dev/null # fresh processes: VmHWM is this run's peak
+    json="$(lab cli "$from" push "$name" --to "$to" --compress "$COMPRESS" --json)"
+    RESULTS+=("$(node -e '
+      const [json, label, run, link, hwmSrc, hwmDst] = process.argv.slice(1);
+      const s = JSON.parse(json);
+      const floor = s.phaseMs.dump + s.phaseMs["criu-restore"];
+      const bound = floor + s.bytesWire / 1e6 / Number(link) * 1000;
+      const ms = (v) => (v / 1000).toFixed(2) + " s";
+      console.log([label, run, ms(s.downtimeMs), ms(s.totalMs), (s.bytesWire / 1048576).toFixed(1) + " MiB",
+        ms(floor), ms(bound), (s.downtimeMs / bound).toFixed(2) + "x",
+        (Number(hwmSrc) / 1024).toFixed(0) + " MiB", (Number(hwmDst) / 1024).toFixed(0) + " MiB"].join(" | "));
+    ' "$json" "$label" "$i" "$LINK_MBPS" "$(hwm_kib "$from")" "$(hwm_kib "$to")")")
+    echo "  ${RESULTS[-1]}"
+    local t="$from"; from="$to"; to="$t"
+  done
+  if [ "$name" = bench-redis ]; then # sanity: the keys moved with it
+    local addr; addr="$([ "$from" = node1 ] && echo 10.77.0.1 || echo 10.77.0.2)"
+    echo "  keys on $from after the moves: $(lab exec "$from" redis-cli -h "$addr" dbsize)"
+  fi
+  lab docker "$from" rm -f "$name" >/dev/null
+}
+
+for n in node1 node2; do lab docker "$n" rm -f bench-mem bench-redis >/dev/null 2>&1 || true; done
+for mib in $SIZES; do
+  echo "memhog $mib MiB:"
+  lab docker node1 run -d --name bench-mem livemig-testkit:latest memhog "$mib" >/dev/null
+  until lab docker node1 logs bench-mem 2>/dev/null | grep -q '^filled'; do sleep 0.5; done
+  measure bench-mem "memhog $mib MiB"
+done
+
+if [ "$REDIS" = 1 ]; then
+  echo "redis-server, 200k keys:"
+  redis_image
+  lab docker node1 run -d --name bench-redis -p 6379:6379 livemig-redis:latest \
+    redis-server --port 6379 --save '' --appendonly no --protected-mode no --enable-debug-command yes >/dev/null
+  until lab exec node1 redis-cli -h 10.77.0.1 ping 2>/dev/null | grep -q PONG; do sleep 0.2; done
+  lab exec node1 redis-cli -h 10.77.0.1 debug populate 200000 >/dev/null
+  measure bench-redis "redis 200k keys"
+fi
+
+echo
+echo "| workload | run | downtime | total | wire | CRIU floor (dump+restore) | floor + wire/link | downtime / bound | src agent peak RSS | dst agent peak RSS |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+for r in "${RESULTS[@]}"; do echo "| $r |"; done
+echo
+echo "link ${LINK_MBPS} MB/s; zstd level ${COMPRESS}; target: downtime / bound <= 1.25, agent peak RSS < 200 MiB"
