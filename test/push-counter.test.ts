@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, consecutiveFromOne, docker, logs, push, removeEverywhere, sleep, startCounter, state, waitFor } from './lab';
+import path from 'node:path';
+import { ROOT, cli, consecutiveFromOne, docker, logs, push, removeEverywhere, sh, sleep, startCounter, state, waitFor } from './lab';
 
 describe('push a busybox counter', () => {
-  beforeAll(() => removeEverywhere('counter'));
-  afterAll(() => removeEverywhere('counter'));
+  beforeAll(() => removeEverywhere('counter', 'progress'));
+  afterAll(() => removeEverywhere('counter', 'progress'));
 
   it('continues the sequence on node2 with no restart and no gap, and leaves node1', async () => {
     startCounter('node1', 'counter');
@@ -47,5 +48,20 @@ describe('push a busybox counter', () => {
     expect(src?.running).toBe(false);
     expect(state('node2', 'counter')?.running).toBe(true);
     docker('node1', 'rm', 'counter');
+  });
+
+  it('draws a live progress bar on a terminal, and none when not on one', async () => {
+    docker('node1', 'run', '-d', '--name', 'progress', 'livemig-testkit:latest', 'memhog', '384');
+    await waitFor('memhog filled', () => logs('node1', 'progress').some((l) => l.startsWith('filled')), 30_000);
+    // `script` gives the CLI a pseudo-terminal, as an operator's shell would.
+    const lab = path.join(ROOT, 'scripts', 'lab.sh');
+    const tty = sh('script', ['-qec', `bash ${lab} cli node1 push progress --to node2`, '/dev/null']);
+    expect(tty.code, tty.stdout).toBe(0);
+    expect(tty.stdout).toMatch(/\r\x1b\[2Ktransfer [\d.]+ MiB {2}\/ [\d.]+ MiB \[#*\.*\] \d+% {2}[\d.]+ MiB\/s {2}wire [\d.]+ MiB {2}ETA \d+s/);
+    expect(tty.stdout).toMatch(/^moved progress from node1 to node2/m);
+
+    const plain = cli('node2', 'push', 'progress', '--to', 'node1');
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout + plain.stderr).not.toMatch(/ETA|\r/);
   });
 });
