@@ -1,3 +1,4 @@
+import { packAndFinalize } from './test-support';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -7,7 +8,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { DiffApplier, UnsafeEntryError, stripPrefix } from './diff-applier';
-import { packTree, type PackTreeOptions } from './upper-dir-pack';
+import type { PackTreeOptions } from './upper-dir-pack';
 import { runCommand } from '../util/exec';
 import { readTreeXattrs, setXattr } from './xattrs';
 import type { EntryHeader } from './tar-format';
@@ -48,16 +49,7 @@ async function applyTar(input: tar.Pack, prefix: string, applier: DiffApplier): 
 /** Packs `root` with packTree and applies it to `target` concurrently, through one tar stream. */
 async function transfer(root: string, target: string, opts: PackTreeOptions, applier?: DiffApplier) {
   const pack = tar.pack();
-  const packing = packTree(pack, root, 'rootfs/', opts).then(
-    (stats) => {
-      pack.finalize();
-      return stats;
-    },
-    (err: unknown) => {
-      pack.destroy(err instanceof Error ? err : new Error(String(err)));
-      throw err;
-    },
-  );
+  const packing = packAndFinalize(pack, root, 'rootfs/', opts);
   const [stats] = await Promise.all([
     packing,
     applyTar(pack, 'rootfs/', applier ?? new DiffApplier(target, { overlay: opts.overlay })),

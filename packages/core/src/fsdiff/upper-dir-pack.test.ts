@@ -1,3 +1,4 @@
+import { packAndFinalize } from './test-support';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -32,16 +33,7 @@ async function packAndCollect(
   const pack = tar.pack();
   const extract = tar.extract();
   pack.pipe(extract);
-  const packing = packTree(pack, root, prefix, opts).then(
-    (stats) => {
-      pack.finalize();
-      return stats;
-    },
-    (err: unknown) => {
-      pack.destroy(err instanceof Error ? err : new Error(String(err)));
-      throw err;
-    },
-  );
+  const packing = packAndFinalize(pack, root, prefix, opts);
   const entries: Collected[] = [];
   for await (const entry of extract) {
     const chunks: Buffer[] = [];
