@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ROOT, consecutiveFromOne, docker, lab, logs, removeEverywhere, sleep, startCounter, state, waitFor, type Result,
+  ROOT, consecutiveFromOne, docker, lab, logs, removeEverywhere, sh, sleep, startCounter, state, waitFor, type Result,
 } from './lab';
 
 const LAB = path.join(ROOT, 'scripts', 'lab.sh');
@@ -130,6 +130,52 @@ describe('rollback after the freeze', () => {
     expect(state('node1', 'big')?.running).toBe(true);
     expect(await memhogChecksum('node1', 'big')).toBe(sum);
     expectNothingLeftOn('node2', 'big');
+    docker('node1', 'rm', '-f', 'big');
+  });
+
+  it('destination disk full mid-transfer: the source resumes with its memory', async () => {
+    const sum = await startMemhog('node1', 'big', 256);
+    // The destination's checkpoint space is a 64 MiB tmpfs: the pre-flight check (on the state
+    // dir's filesystem) passes, the images then do not fit.
+    const dir = '/var/lib/livemig-lab/node2/agent/migrations';
+    fs.mkdirSync(dir, { recursive: true });
+    expect(sh('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'livemig-test-full', dir]).code).toBe(0);
+    try {
+      const r = await pushInBackground('node1', 'big', 'node2');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/ENOSPC|no space left/i);
+      expect(r.stderr).toMatch(/rolled back: big is running on node1/);
+      expect(state('node1', 'big')?.running).toBe(true);
+      expect(await memhogChecksum('node1', 'big')).toBe(sum);
+      expectNothingLeftOn('node2', 'big');
+      expect(fs.readdirSync(dir)).toEqual([]);
+    } finally {
+      sh('umount', [dir]);
+    }
+    expect(migrationDirs('node1')).toEqual([]);
+  });
+
+  it('destination stops responding: the source times out and resumes; the destination cleans up', async () => {
+    const sum = await memhogChecksum('node1', 'big');
+    expect(lab('restart-agent', 'node1', '--peer-timeout', '5').code).toBe(0);
+    const pushing = pushInBackground('node1', 'big', 'node2');
+    await waitFor('the transfer to start', () => receivingPages('node2'), 60_000);
+    const destAgent = Number(fs.readFileSync('/run/livemig-lab/node2/agent.pid', 'utf8'));
+    process.kill(destAgent, 'SIGSTOP');
+    let r: Result;
+    try {
+      r = await pushing;
+    } finally {
+      process.kill(destAgent, 'SIGCONT');
+    }
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/timed out after 5 s waiting for the destination to take more data; rolled back: big is running on node1/);
+    expect(state('node1', 'big')?.running).toBe(true);
+    expect(await memhogChecksum('node1', 'big')).toBe(sum);
+    // Woken up, the destination finds the stream cancelled and removes what it made.
+    await waitFor('node2 rollback', () => state('node2', 'big') === null && migrationDirs('node2').length === 0, 60_000);
+    expect(migrationDirs('node1')).toEqual([]);
     docker('node1', 'rm', '-f', 'big');
   });
 

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { Transport } from '@livemig/core';
+import type { Timeouts, Transport } from '@livemig/core';
 import path from 'node:path';
 
 /** Everything the agent needs to know about its host, from flags. */
@@ -13,9 +13,11 @@ export interface AgentConfig {
   helperPath: string;
   /** Mutual TLS with this node's certificate, or plaintext when started with --insecure. */
   transport: Transport;
+  /** How long a source waits on the destination (each phase) before it rolls back. */
+  timeouts: Timeouts;
 }
 
-export function defaultConfig(): Omit<AgentConfig, 'transport'> {
+export function defaultConfig(): Omit<AgentConfig, 'transport' | 'timeouts'> {
   return {
     listen: '0.0.0.0:7411',
     nodeName: os.hostname(),

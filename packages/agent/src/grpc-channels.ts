@@ -23,7 +23,12 @@ export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, Migr
   return {
     async send(req) {
       if (failure) throw failure;
-      if (!call.write(req)) await once(call, 'drain'); // rejects if the call errors meanwhile
+      if (!call.write(req)) {
+        // once() rejects with the raw gRPC error if the call fails meanwhile.
+        await once(call, 'drain').catch((err: grpc.ServiceError) => {
+          throw failure ?? new Error(`destination: ${rpcErrorMessage(err, address)}`);
+        });
+      }
     },
     async reply() {
       const r = await Promise.race([replies.next(), failed]);

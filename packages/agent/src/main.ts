@@ -1,9 +1,16 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DockerodeClient, recoverMigrations } from '@livemig/core';
+import { DEFAULT_TIMEOUTS, DockerodeClient, recoverMigrations, type Timeouts } from '@livemig/core';
 import { defaultConfig, type AgentConfig } from './agent-config';
 import { startServer } from './server';
+
+function peerTimeouts(seconds: number | undefined): Timeouts {
+  if (seconds === undefined) return DEFAULT_TIMEOUTS;
+  if (!(seconds > 0)) throw new Error(`--peer-timeout must be a positive number of seconds, not ${seconds}`);
+  const ms = seconds * 1000;
+  return { prepareMs: ms, stallMs: ms, restoreMs: ms, commitMs: ms };
+}
 
 async function main(): Promise<void> {
   const d = defaultConfig();
@@ -17,6 +24,10 @@ async function main(): Promise<void> {
     .option('criu', { type: 'string', default: d.criuPath, describe: 'criu binary' })
     .option('helper', { type: 'string', default: d.helperPath, describe: 'static restore helper binary' })
     .option('tls-dir', { type: 'string', describe: 'PKI dir: ca.pem, NODE.pem, NODE-key.pem (migrate-cli certs)' })
+    .option('peer-timeout', {
+      type: 'number',
+      describe: 'seconds a source waits on the destination in any phase before rolling back (default: per phase, 30-300)',
+    })
     .option('insecure', { type: 'boolean', default: false, describe: 'serve plaintext gRPC, without authentication' })
     .check((a) => {
       if (!a.insecure && !a['tls-dir']) throw new Error('give --tls-dir DIR (mutual TLS) or, explicitly, --insecure');
@@ -31,6 +42,7 @@ async function main(): Promise<void> {
     stateDir: argv['state-dir'],
     criuPath: argv.criu,
     helperPath: argv.helper,
+    timeouts: peerTimeouts(argv['peer-timeout']),
     transport: argv.insecure
       ? { insecure: true }
       : { insecure: false, tls: { dir: argv['tls-dir'] ?? '', name: argv['node-name'] } },

@@ -64,7 +64,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
   return {
     push(call: grpc.ServerWritableStream<PushRequest, PushEvent>) {
       const req = call.request;
-      const ctx = { docker, inFlight, nodeName: config.nodeName, stateDir: config.stateDir, criuPath: config.criuPath, log };
+      const ctx = { docker, inFlight, timeouts: config.timeouts, nodeName: config.nodeName, stateDir: config.stateDir, criuPath: config.criuPath, log };
       runPush(ctx, {
         container: req.container,
         keepSource: req.keepSource,

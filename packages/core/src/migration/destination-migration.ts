@@ -128,8 +128,16 @@ class DestinationMigration {
       volumes: new Map<string, DiffApplier>(),
     };
     const extract = tar.extract();
+    let entryError: Error | undefined;
+    let entryInFlight: Promise<void> = Promise.resolve();
     extract.on('entry', (header, body, done) => {
-      this.route(header, body, appliers, volumeRoots, target.LogPath).then(() => done(), (err: Error) => done(err));
+      entryInFlight = this.route(header, body, appliers, volumeRoots, target.LogPath).then(
+        () => done(),
+        (err: Error) => {
+          entryError ??= err;
+          done(err);
+        },
+      );
     });
     // Chunks in, verified, decompressed as fast as the untar consumes them, into extract().
     const verifier = new ChunkVerifier();
@@ -149,6 +157,11 @@ class DestinationMigration {
       tarBytes.on('error', reject);
       extract.on('error', reject);
       extract.on('finish', resolve);
+      // An entry whose reader stopped early (e.g. ENOSPC) destroys extract without an error:
+      // it then only closes, and the reason is the entry's.
+      extract.on('close', () => {
+        void entryInFlight.then(() => reject(entryError ?? new MigrationError('failed', 'the tar stream closed early')));
+      });
       tarBytes.pipe(extract);
     }).catch((err: unknown) => {
       tarBytes.destroy();

@@ -29,12 +29,13 @@ import { migrationsDir, writeRecord } from './migration-record';
 import { cgroupPids, dumpRootPid, mountInfo, netnsInode, pipesToReattach, stdioOf } from './process-facts';
 
 /** How long the source waits on the destination before it gives up and rolls back. */
-export const TIMEOUTS = {
+export const DEFAULT_TIMEOUTS = {
   prepareMs: 120_000, // create + start the target container
   stallMs: 60_000,    // one chunk handed to the transport
   restoreMs: 300_000, // receive the rest, apply, criu restore
   commitMs: 30_000,
 };
+export type Timeouts = typeof DEFAULT_TIMEOUTS;
 
 /** Rejects when `p` does not settle within `ms`. */
 function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
@@ -49,6 +50,7 @@ export interface SourceContext {
   docker: DockerClient;
   /** Containers being pushed from this agent, by ID: a second push of one is refused. */
   inFlight: Set<string>;
+  timeouts: Timeouts;
   nodeName: string;
   stateDir: string;
   criuPath: string;
@@ -206,6 +208,7 @@ async function transfer(
   f: SourceFacts,
   imagesDir: string,
   opts: PushOptions,
+  stallMs: number,
 ): Promise<{ raw: number; wire: number; sizes: { images: number; rootfs: number; volumes: number } }> {
   // Known now: the images are written; the files were measured before the freeze.
   const rawTotal = treeBytes(imagesDir) + f.fileBytes;
@@ -219,7 +222,7 @@ async function transfer(
     let lastProgress = 0;
     for await (const data of chunker) {
       const chunk = sealer.seal(data as Buffer);
-      await within(TIMEOUTS.stallMs, 'the destination to take more data', ch.send({ body: 'chunk', chunk }));
+      await within(stallMs, 'the destination to take more data', ch.send({ body: 'chunk', chunk }));
       if (performance.now() - lastProgress > 250) {
         lastProgress = performance.now();
         opts.emit({ body: 'progress', progress: { bytesRaw: raw.bytes, bytesWire: sealer.bytes, bytesRawTotal: rawTotal } });
@@ -287,7 +290,7 @@ async function pushClaimed(
         compressLevel: opts.compressLevel,
       },
     });
-    const prepared = (await expectReply(ch, 'prepared', TIMEOUTS.prepareMs)).prepared;
+    const prepared = (await expectReply(ch, 'prepared', ctx.timeouts.prepareMs)).prepared;
     phase('preflight', 'done', `${prepared.nodeName} ready, container ${prepared.containerId.slice(0, 12)} waiting`);
 
     phase('dump', 'start');
@@ -313,11 +316,11 @@ async function pushClaimed(
     phase('dump', 'done');
 
     phase('transfer', 'start');
-    const sent = await transfer(ch, f, imagesDir, opts);
+    const sent = await transfer(ch, f, imagesDir, opts, ctx.timeouts.stallMs);
     phase('transfer', 'done', `${sent.raw} bytes raw, ${sent.wire} on the wire`);
 
     phase('restore', 'start');
-    const restored = (await expectReply(ch, 'restored', TIMEOUTS.restoreMs)).restored;
+    const restored = (await expectReply(ch, 'restored', ctx.timeouts.restoreMs)).restored;
     const downtimeMs = performance.now() - freezeAt;
     // The destination's share: first chunk to everything applied, and criu restore itself.
     phaseMs['destination-receive'] = restored.receiveMs;
@@ -325,7 +328,7 @@ async function pushClaimed(
     phase('restore', 'done', `criu restore ${restored.restoreMs.toFixed(0)} ms`);
 
     await ch.send({ body: 'commit', commit: {} });
-    await expectReply(ch, 'committed', TIMEOUTS.commitMs);
+    await expectReply(ch, 'committed', ctx.timeouts.commitMs);
     committed = true;
     writeRecord(workDir, { ...record, committed: true });
     ch.close();
