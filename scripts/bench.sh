@@ -27,6 +27,7 @@ lab() { bash "$LAB" "$@"; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$(cat "/run/livemig-lab/$1/agent.pid")/status"; }
 
 bash "$ROOT/scripts/setup.sh" >/dev/null
+command -v python3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null; }
 lab up >/dev/null
 
 # Link speed node1 -> node2: plain TCP, 128 KiB buffers, 1 GiB.
