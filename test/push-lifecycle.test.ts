@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consecutiveFromOne, docker, logs, push, removeEverywhere, sh, sleep, startCounter, state, waitFor } from './lab';
+import path from 'node:path';
+import { ROOT, consecutiveFromOne, docker, inNode, logs, push, removeEverywhere, sh, sleep, startCounter, state, waitFor } from './lab';
 
 /** What a node holds that a finished migration must not leave behind. */
 function footprint(node: string): { containers: string; mounts: number; migrations: string[] } {
@@ -71,5 +72,16 @@ describe('moved containers behave like the original', () => {
     expect(strayCgroups()).toEqual([]);
     expect(sh('pgrep', ['-x', 'criu']).stdout.trim()).toBe('');
     console.log(`round-trip downtimes (ms): ${downtimes.map((d) => d.toFixed(0)).join(' ')}`);
+
+    // Each destination remembers what it committed, for a source that crashed around Commit.
+    const markers = fs.readdirSync('/var/lib/livemig-lab/node2/agent/committed');
+    expect(markers.length).toBeGreaterThanOrEqual(5);
+    const ask = (id: string): { committed: boolean } => {
+      const r = inNode('node1', 'node', path.join(ROOT, 'test/tools/raw-peer.cjs'), 'status', 'node2', id);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { committed: boolean };
+    };
+    expect(ask(markers[0])).toEqual({ committed: true });
+    expect(ask('00000000-0000-0000-0000-000000000000')).toEqual({ committed: false });
   });
 });

@@ -3,7 +3,8 @@
 // A hostile or broken source agent, for tests: speaks the Migrate protocol straight to a
 // destination agent and prints the destination's answer as JSON. Run inside a lab node:
 //   lab.sh exec node1 node test/tools/raw-peer.cjs SCENARIO DEST IMAGE_ID EVIL_PATH
-// Scenarios: corrupt-chunk, truncated, dotdot, absolute, symlink-escape, device.
+// Scenarios: corrupt-chunk, truncated, dotdot, absolute, symlink-escape, device;
+// or `status DEST MIGRATION_ID`: what a recovering source asks (MigrationStatus).
 const crypto = require('node:crypto');
 const tar = require('tar-stream');
 
@@ -37,6 +38,11 @@ async function main() {
   const tls = process.env.LIVEMIG_TLS_DIR;
   const creds = clientCredentials(tls ? { insecure: false, tls: { dir: tls, name: 'client' } } : { insecure: true });
   const client = new AgentClient(dest, creds);
+  if (scenario === 'status') {
+    console.log(JSON.stringify(await client.migrationStatus(imageId)));
+    client.close();
+    return;
+  }
   const call = client.migrate();
   const replies = [];
   const ended = new Promise((resolve) => {

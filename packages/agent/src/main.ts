@@ -1,9 +1,34 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DEFAULT_TIMEOUTS, DockerodeClient, recoverMigrations, type Timeouts } from '@livemig/core';
+import {
+  AgentClient,
+  DEFAULT_TIMEOUTS,
+  DockerodeClient,
+  clientCredentials,
+  recoverMigrations,
+  type CommitQuery,
+  type Timeouts,
+} from '@livemig/core';
 import { defaultConfig, type AgentConfig } from './agent-config';
 import { startServer } from './server';
+
+/** MigrationStatus on a destination, a few tries; null when it does not answer. */
+function commitQuery(config: AgentConfig): CommitQuery {
+  return async (destination, migrationId) => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const client = new AgentClient(destination, clientCredentials(config.transport));
+      try {
+        return (await client.migrationStatus(migrationId)).committed;
+      } catch {
+        await new Promise((r) => setTimeout(r, 2_000));
+      } finally {
+        client.close();
+      }
+    }
+    return null;
+  };
+}
 
 function peerTimeouts(seconds: number | undefined): Timeouts {
   if (seconds === undefined) return DEFAULT_TIMEOUTS;
@@ -52,7 +77,7 @@ async function main(): Promise<void> {
   }
   const docker = new DockerodeClient(config.dockerSocket);
   // Migrations cut off by a crash of this agent: resume frozen sources, remove half-made targets.
-  await recoverMigrations(config.stateDir, docker, (msg) => console.log(`${new Date().toISOString()} ${msg}`));
+  await recoverMigrations(config.stateDir, docker, (msg) => console.log(`${new Date().toISOString()} ${msg}`), commitQuery(config));
   const server = await startServer(config, docker);
   const mode = config.transport.insecure ? 'plaintext, --insecure' : `mutual TLS, ${config.transport.tls.dir}`;
   console.log(`livemig-agent ${config.nodeName} listening on ${config.listen} (${mode}; docker ${config.dockerSocket})`);

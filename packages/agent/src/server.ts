@@ -8,6 +8,7 @@ import {
   agentService,
   clientCredentials,
   criuFacts,
+  isCommitted,
   serverCredentials,
   runPush,
   serveMigration,
@@ -15,6 +16,8 @@ import {
   type HealthReply,
   type MigrateReply,
   type MigrateRequest,
+  type MigrationStatusReply,
+  type MigrationStatusRequest,
   type PeerStatusReply,
   type PeerStatusRequest,
   type PushEvent,
@@ -67,6 +70,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
       const ctx = { docker, inFlight, timeouts: config.timeouts, nodeName: config.nodeName, stateDir: config.stateDir, criuPath: config.criuPath, log };
       runPush(ctx, {
         container: req.container,
+        destination: req.destination,
         keepSource: req.keepSource,
         compressLevel: req.compressLevel,
         emit: (ev) => call.write(ev),
@@ -103,6 +107,12 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
           call.emit('error', statusOf(err));
         },
       );
+    },
+    migrationStatus(
+      call: grpc.ServerUnaryCall<MigrationStatusRequest, MigrationStatusReply>,
+      cb: grpc.sendUnaryData<MigrationStatusReply>,
+    ) {
+      cb(null, { committed: isCommitted(config.stateDir, call.request.migrationId) });
     },
     health(_call: grpc.ServerUnaryCall<object, HealthReply>, cb: grpc.sendUnaryData<HealthReply>) {
       health().then((r) => cb(null, r), (err) => cb(internal(err)));

@@ -13,3 +13,4 @@ export * from './migration/destination-migration';
 export * from './migration/recover-migrations';
 export * from './stream/chunk-stream';
 export * from './rpc/tls';
+export { isCommitted } from './migration/migration-record';

@@ -16,7 +16,7 @@ import { PROTOCOL_VERSION } from '../version';
 import { createOptionsFor, RESTORE_MARKER, SPEC_VERSION, type ContainerSpec } from './container-spec';
 import { restoreIntoContainer, type DumpedTreeFacts } from './restore-into-container';
 import { MigrationError } from './migration-error';
-import { migrationsDir, writeRecord } from './migration-record';
+import { markCommitted, migrationsDir, writeRecord } from './migration-record';
 
 export interface DestinationContext {
   docker: DockerClient;
@@ -289,6 +289,7 @@ export async function serveMigration(ctx: DestinationContext, ch: DestinationCha
     const commit = await next(ch, 'Commit');
     if (commit.body !== 'commit') throw new MigrationError('protocol', `expected Commit, got ${commit.body}`);
     m.saveRecord(true);
+    markCommitted(ctx.stateDir, first.prepare.migrationId); // what a recovering source will ask
     committed = true;
     m.finish();
     ch.send({ body: 'committed', committed: {} });

@@ -4,8 +4,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 export type MigrationRecord =
-  /** Source: the tree may be frozen; resume it unless the destination committed. */
-  | { role: 'source'; containerId: string; name: string; cgroupDir: string; committed: boolean; keepSource: boolean }
+  /**
+   * Source: the tree may be frozen. Before Commit is sent, resume it; once Commit may have
+   * reached the destination (commitSent), only the destination can say which copy lives.
+   */
+  | {
+      role: 'source';
+      migrationId: string;
+      destination: string;
+      containerId: string;
+      name: string;
+      cgroupDir: string;
+      commitSent: boolean;
+      committed: boolean;
+      keepSource: boolean;
+    }
   /** Destination: remove what was made unless committed. */
   | { role: 'destination'; containerId: string; name: string; volumes: string[]; committed: boolean };
 
@@ -34,4 +47,25 @@ export function readRecords(stateDir: string): Array<{ workDir: string; record: 
       return { workDir, record: null };
     }
   });
+}
+
+/** Destination: a migration committed here (kept after its work dir is gone, for the source). */
+export function markCommitted(stateDir: string, migrationId: string): void {
+  const dir = path.join(stateDir, 'committed');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, migrationId), '');
+}
+
+export function isCommitted(stateDir: string, migrationId: string): boolean {
+  return /^[a-zA-Z0-9-]{1,64}$/.test(migrationId) && fs.existsSync(path.join(stateDir, 'committed', migrationId));
+}
+
+/** Commit markers older than `maxAgeMs` are no longer needed by any source. */
+export function pruneCommitMarkers(stateDir: string, maxAgeMs = 7 * 24 * 3600_000): void {
+  const dir = path.join(stateDir, 'committed');
+  if (!fs.existsSync(dir)) return;
+  for (const f of fs.readdirSync(dir)) {
+    const p = path.join(dir, f);
+    if (Date.now() - fs.statSync(p).mtimeMs > maxAgeMs) fs.rmSync(p, { force: true });
+  }
 }

@@ -2,17 +2,36 @@
 // that was cut off by a crash. Undo it, or finish it when the destination had committed.
 import fs from 'node:fs';
 import type { DockerClient } from '../docker/docker-client';
-import { readRecords } from './migration-record';
+import { pruneCommitMarkers, readRecords } from './migration-record';
 import { resumeFrozen } from './source-migration';
 
-export async function recoverMigrations(stateDir: string, docker: DockerClient, log: (msg: string) => void): Promise<void> {
+/** Asks a destination whether a migration committed there; null when it cannot be reached. */
+export type CommitQuery = (destination: string, migrationId: string) => Promise<boolean | null>;
+
+export async function recoverMigrations(
+  stateDir: string,
+  docker: DockerClient,
+  log: (msg: string) => void,
+  askDestination: CommitQuery,
+): Promise<void> {
+  pruneCommitMarkers(stateDir);
   for (const { workDir, record } of readRecords(stateDir)) {
     if (record?.role === 'source') {
       const c = await docker.inspectContainer(record.containerId);
-      if (c && record.committed) {
+      let committed = record.committed;
+      if (c && !committed && record.commitSent) {
+        // Commit may have reached the destination: only it knows which copy must live.
+        const answer = await askDestination(record.destination, record.migrationId);
+        if (answer === null) {
+          log(`recovery: ${record.name} left frozen: cannot ask ${record.destination} whether migration ${record.migrationId} committed; restart this agent once it answers`);
+          continue; // keep the record for the next start
+        }
+        committed = answer;
+      }
+      if (c && committed) {
         await docker.killContainer(record.containerId);
         if (!record.keepSource) await docker.removeContainer(record.containerId, { force: true });
-        log(`recovery: ${record.name} had moved before the crash; removed the source copy`);
+        log(`recovery: ${record.name} had moved to ${record.destination} before the crash; removed the source copy`);
       } else if (c) {
         resumeFrozen(record.cgroupDir);
         log(`recovery: resumed ${record.name}, frozen by a migration cut off by a crash`);

@@ -71,6 +71,8 @@ export interface SourceChannel {
 
 export interface PushOptions {
   container: string;
+  /** The destination agent's address, as given (kept in the record for crash recovery). */
+  destination: string;
   keepSource: boolean;
   compressLevel: number;
   /** Opens the stream to the destination agent (after local checks passed). */
@@ -295,7 +297,17 @@ async function pushClaimed(
 
     phase('dump', 'start');
     fs.mkdirSync(imagesDir, { recursive: true });
-    const record = { role: 'source' as const, containerId: f.inspect.Id, name: f.name, cgroupDir: f.cgroupDir, committed: false, keepSource: opts.keepSource };
+    const record = {
+      role: 'source' as const,
+      migrationId,
+      destination: opts.destination,
+      containerId: f.inspect.Id,
+      name: f.name,
+      cgroupDir: f.cgroupDir,
+      commitSent: false,
+      committed: false,
+      keepSource: opts.keepSource,
+    };
     writeRecord(workDir, record); // before the freeze: a restarted agent resumes the tree
     const freezeAt = performance.now();
     frozen = true;
@@ -327,10 +339,12 @@ async function pushClaimed(
     phaseMs['criu-restore'] = restored.restoreMs;
     phase('restore', 'done', `criu restore ${restored.restoreMs.toFixed(0)} ms`);
 
+    // From here a crash is ambiguous: a restarted agent asks the destination (MigrationStatus).
+    writeRecord(workDir, { ...record, commitSent: true });
     await ch.send({ body: 'commit', commit: {} });
     await expectReply(ch, 'committed', ctx.timeouts.commitMs);
     committed = true;
-    writeRecord(workDir, { ...record, committed: true });
+    writeRecord(workDir, { ...record, commitSent: true, committed: true });
     ch.close();
 
     phase('cleanup', 'start');

@@ -5,6 +5,8 @@ import type {
   HealthReply,
   MigrateReply,
   MigrateRequest,
+  MigrationStatusReply,
+  MigrationStatusRequest,
   PeerStatusReply,
   PushEvent,
   PushRequest,
@@ -54,6 +56,10 @@ export class AgentClient {
 
   peerStatus(peer: string, timeoutMs = 30_000): Promise<PeerStatusReply> {
     return this.unary<{ peer: string }, PeerStatusReply>('peerStatus', { peer }, timeoutMs);
+  }
+
+  migrationStatus(migrationId: string, timeoutMs = 10_000): Promise<MigrationStatusReply> {
+    return this.unary<MigrationStatusRequest, MigrationStatusReply>('migrationStatus', { migrationId }, timeoutMs);
   }
 
   push(req: PushRequest): grpc.ClientReadableStream<PushEvent> {

@@ -111,3 +111,11 @@ export type MigrateReply =
   | { body: 'prepared'; prepared: Prepared }
   | { body: 'restored'; restored: Restored }
   | { body: 'committed'; committed: Record<string, never> };
+
+export interface MigrationStatusRequest {
+  migrationId: string;
+}
+
+export interface MigrationStatusReply {
+  committed: boolean;
+}

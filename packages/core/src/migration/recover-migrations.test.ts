@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ContainerInspect, DockerClient } from '../docker/docker-client';
+import { isCommitted, markCommitted, migrationsDir, writeRecord, type MigrationRecord } from './migration-record';
+import { recoverMigrations, type CommitQuery } from './recover-migrations';
+
+/** A Docker that knows one container and records what is done to it. */
+function fakeDocker(calls: string[]): DockerClient {
+  const fake: Partial<DockerClient> = {
+    inspectContainer: async (id) => (id === 'c1' ? ({ Id: 'c1' } as ContainerInspect) : null),
+    killContainer: async (id) => void calls.push(`kill ${id}`),
+    removeContainer: async (id) => void calls.push(`rm ${id}`),
+    removeVolume: async (v) => void calls.push(`rm volume ${v}`),
+  };
+  return fake as DockerClient;
+}
+
+function procState(pid: number): string {
+  return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0]; // R, S, T...
+}
+
+describe('recoverMigrations', () => {
+  let stateDir: string;
+  let frozen: ChildProcess;
+  let cgroupDir: string;
+
+  beforeEach(async () => {
+    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'livemig-recover-'));
+    // A stopped process standing in for a container left frozen by criu --leave-stopped.
+    frozen = spawn('sleep', ['60']);
+    await new Promise((r) => setTimeout(r, 50));
+    process.kill(frozen.pid ?? 0, 'SIGSTOP');
+    await new Promise((r) => setTimeout(r, 50));
+    cgroupDir = path.join(stateDir, 'fake-cgroup');
+    fs.mkdirSync(cgroupDir);
+    fs.writeFileSync(path.join(cgroupDir, 'cgroup.procs'), `${frozen.pid}\n`);
+  });
+
+  afterEach(() => {
+    frozen.kill('SIGKILL');
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  function sourceRecord(commitSent: boolean, committed = false): void {
+    const r: MigrationRecord = { role: 'source', migrationId: 'm1', destination: 'node2', containerId: 'c1', name: 'web',
+      cgroupDir, commitSent, committed, keepSource: false };
+    writeRecord(path.join(migrationsDir(stateDir), 'm1'), r);
+  }
+
+  async function recover(answer: boolean | null): Promise<{ calls: string[]; asked: string[] }> {
+    const calls: string[] = [];
+    const asked: string[] = [];
+    const ask: CommitQuery = async (dest, id) => {
+      asked.push(`${dest} ${id}`);
+      return answer;
+    };
+    await recoverMigrations(stateDir, fakeDocker(calls), () => undefined, ask);
+    return { calls, asked };
+  }
+
+  it('resumes a source frozen before Commit was sent, without asking anyone', async () => {
+    sourceRecord(false);
+    const { calls, asked } = await recover(true);
+    expect(asked).toEqual([]);
+    expect(calls).toEqual([]);
+    expect(procState(frozen.pid ?? 0)).not.toBe('T');
+    expect(fs.readdirSync(migrationsDir(stateDir))).toEqual([]);
+  });
+
+  it('removes the source when the destination says the migration committed', async () => {
+    sourceRecord(true);
+    const { calls, asked } = await recover(true);
+    expect(asked).toEqual(['node2 m1']);
+    expect(calls).toEqual(['kill c1', 'rm c1']);
+    expect(procState(frozen.pid ?? 0)).toBe('T');
+  });
+
+  it('resumes the source when the destination did not commit', async () => {
+    sourceRecord(true);
+    const { calls } = await recover(false);
+    expect(calls).toEqual([]);
+    expect(procState(frozen.pid ?? 0)).not.toBe('T');
+  });
+
+  it('leaves the source frozen, and the record, when the destination cannot be asked', async () => {
+    sourceRecord(true);
+    const { calls } = await recover(null);
+    expect(calls).toEqual([]);
+    expect(procState(frozen.pid ?? 0)).toBe('T');
+    expect(fs.readdirSync(migrationsDir(stateDir))).toEqual(['m1']);
+  });
+
+  it('removes a half-made destination container and its volumes', async () => {
+    writeRecord(path.join(migrationsDir(stateDir), 'm2'),
+      { role: 'destination', containerId: 'c9', name: 'web', volumes: ['data'], committed: false });
+    const { calls } = await recover(null);
+    expect(calls).toEqual(['rm c9', 'rm volume data']);
+  });
+
+  it('keeps commit markers for sources that ask later', () => {
+    expect(isCommitted(stateDir, 'm3')).toBe(false);
+    markCommitted(stateDir, 'm3');
+    expect(isCommitted(stateDir, 'm3')).toBe(true);
+    expect(isCommitted(stateDir, '../m3')).toBe(false);
+  });
+});
