@@ -11,10 +11,11 @@ import {
 
 /** Source side: the client end of Migrate. */
 export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, MigrateReply>, address: string): SourceChannel {
+  const destinationError = (err: grpc.ServiceError): Error => new Error(`destination: ${rpcErrorMessage(err, address)}`);
   let failure: Error | undefined;
   const failed = new Promise<never>((_resolve, reject) => {
     call.on('error', (err: grpc.ServiceError) => {
-      failure = new Error(`destination: ${rpcErrorMessage(err, address)}`);
+      failure = destinationError(err);
       reject(failure);
     });
   });
@@ -26,7 +27,7 @@ export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, Migr
       if (!call.write(req)) {
         // once() rejects with the raw gRPC error if the call fails meanwhile.
         await once(call, 'drain').catch((err: grpc.ServiceError) => {
-          throw failure ?? new Error(`destination: ${rpcErrorMessage(err, address)}`);
+          throw failure ?? destinationError(err);
         });
       }
     },

@@ -39,7 +39,6 @@ function statusOf(err: unknown): Partial<grpc.StatusObject> {
   }
   return { code, details };
 }
-const internal = statusOf;
 
 function log(msg: string): void {
   console.log(`${new Date().toISOString()} ${msg}`);
@@ -115,7 +114,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
       cb(null, { committed: isCommitted(config.stateDir, call.request.migrationId) });
     },
     health(_call: grpc.ServerUnaryCall<object, HealthReply>, cb: grpc.sendUnaryData<HealthReply>) {
-      health().then((r) => cb(null, r), (err) => cb(internal(err)));
+      health().then((r) => cb(null, r), (err) => cb(statusOf(err)));
     },
     peerStatus(
       call: grpc.ServerUnaryCall<PeerStatusRequest, PeerStatusReply>,
@@ -136,7 +135,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
           client?.close();
         }
         return { local, peer, peerError, peerRttMs: performance.now() - started };
-      })().then((r) => cb(null, r), (err) => cb(internal(err)));
+      })().then((r) => cb(null, r), (err) => cb(statusOf(err)));
     },
   };
 }

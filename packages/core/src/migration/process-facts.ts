@@ -1,6 +1,7 @@
 // Facts about a live process tree, read from the host's /proc.
 import fs from 'node:fs';
 import { parseMountInfo, type MountInfo } from '../criu/mountinfo';
+import { cgroupDirs, parseProcCgroup } from '../criu/proc-cgroup';
 
 /** Host PIDs of a process's children (needs CONFIG_PROC_CHILDREN, which CRIU needs too). */
 export function childrenOf(pid: number): number[] {
@@ -63,4 +64,9 @@ export function cgroupPids(cgroupDir: string): number[] {
     throw err;
   }
   return text ? text.split('\n').map(Number) : [];
+}
+
+/** Host directories of a process's cgroups, one per mounted hierarchy ('' = cgroup v2). */
+export function processCgroupDirs(pid: number): Map<string, string> {
+  return cgroupDirs(parseProcCgroup(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8')), mountInfo('self'));
 }

@@ -6,9 +6,8 @@ import path from 'node:path';
 import { mapExternalMounts, restoreArgs } from '../criu/criu-options';
 import { runCriu } from '../criu/criu-runner';
 import { parseMountInfo } from '../criu/mountinfo';
-import { cgroupDirs, parseProcCgroup } from '../criu/proc-cgroup';
 import { overlayDirs, type ContainerInspect } from '../docker/docker-client';
-import { childrenOf, mountInfo } from './process-facts';
+import { childrenOf, processCgroupDirs } from './process-facts';
 
 /** What the source tells the destination about the dumped tree (read before the freeze). */
 export interface DumpedTreeFacts {
@@ -35,7 +34,7 @@ export interface RestoreRequest {
 export async function restoreIntoContainer(r: RestoreRequest): Promise<number> {
   const hp = r.helperPid;
   const c = r.container;
-  const dirs = cgroupDirs(parseProcCgroup(fs.readFileSync(`/proc/${hp}/cgroup`, 'utf8')), mountInfo('self'));
+  const dirs = processCgroupDirs(hp);
   const sourceMounts = parseMountInfo(r.tree.externalMounts);
   const mountSources: Record<string, string> = {};
   for (const m of c.Mounts ?? []) mountSources[m.Destination] = m.Source;

@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { dumpArgs, externalMountPoints } from '../criu/criu-options';
 import { runCriu } from '../criu/criu-runner';
-import { cgroupDirs, parseProcCgroup } from '../criu/proc-cgroup';
+import { parseMountInfo, type MountInfo } from '../criu/mountinfo';
 import { overlayDirs, type ContainerInspect, type DockerClient } from '../docker/docker-client';
 import { packTree } from '../fsdiff';
 import type { MigrateReply, MigrateRequest, PushEvent, Summary } from '../rpc/messages';
@@ -26,7 +26,7 @@ import type { PrepareSpec } from './destination-migration';
 import { LOG_ENTRY, PREFIX } from './destination-migration';
 import { MigrationError } from './migration-error';
 import { migrationsDir, writeRecord } from './migration-record';
-import { cgroupPids, dumpRootPid, mountInfo, netnsInode, pipesToReattach, stdioOf } from './process-facts';
+import { cgroupPids, dumpRootPid, netnsInode, pipesToReattach, processCgroupDirs, stdioOf } from './process-facts';
 
 /** How long the source waits on the destination before it gives up and rolls back. */
 export const DEFAULT_TIMEOUTS = {
@@ -95,6 +95,7 @@ interface SourceFacts {
   inspect: ContainerInspect;
   name: string;
   dumpPid: number;
+  mounts: MountInfo[]; // the dumped tree's mountinfo
   upperDir: string;
   cgroupDir: string; // one of the container's cgroup dirs (for its PIDs)
   prepare: PrepareSpec;
@@ -139,28 +140,28 @@ async function gatherFacts(ctx: SourceContext, container: string): Promise<Sourc
   if (stdio.stdin !== '/dev/null') {
     throw new MigrationError('precondition', `container ${name} has an open stdin (-i), which cannot be migrated`);
   }
-  const mounts = mountInfo(dumpPid);
+  // Read once: parsed for the dump options, the external lines verbatim for the destination.
+  const mountLines = fs.readFileSync(`/proc/${dumpPid}/mountinfo`, 'utf8').split('\n').filter((l) => l.trim());
+  const mounts = mountLines.map((l) => parseMountInfo(l)[0]);
   const spec = specFromInspect(inspect, inspect.Config.Image);
   const dockerMountTargets = spec.mounts.map((m) => m.destination);
   const external = new Set(externalMountPoints(mounts, dockerMountTargets));
-  const externalMountLines = fs
-    .readFileSync(`/proc/${dumpPid}/mountinfo`, 'utf8')
-    .split('\n')
-    .filter((_l, i) => mounts[i] && external.has(mounts[i].mountPoint))
-    .join('\n');
-  const dirs = cgroupDirs(parseProcCgroup(fs.readFileSync(`/proc/${inspect.State.Pid}/cgroup`, 'utf8')), mountInfo('self'));
+  const externalMountLines = mountLines.filter((_l, i) => external.has(mounts[i].mountPoint)).join('\n');
+  const dirs = processCgroupDirs(inspect.State.Pid);
   const cgroupDir = dirs.get('freezer') ?? dirs.get('pids') ?? dirs.get('') ?? [...dirs.values()][0];
   if (!cgroupDir) throw new MigrationError('precondition', `cannot find the cgroup of ${name}`);
+  const upperDir = overlayDirs(inspect).upper;
   return {
     inspect,
     name,
     dumpPid,
-    upperDir: overlayDirs(inspect).upper,
+    mounts,
+    upperDir,
     cgroupDir,
     prepare: { container: spec, tree: { externalMounts: externalMountLines, stdio: pipesToReattach(stdio) } },
     dockerMountTargets,
     estimatedBytes: memoryUsage(dirs) + 64 * 1024 * 1024,
-    fileBytes: treeBytes(overlayDirs(inspect).upper) +
+    fileBytes: treeBytes(upperDir) +
       spec.mounts.filter((m) => m.type === 'volume').reduce((n, m) => n + treeBytes(m.source), 0),
   };
 }
@@ -318,7 +319,7 @@ async function pushClaimed(
         pid: f.dumpPid,
         imagesDir,
         netnsInode: netnsInode(f.dumpPid),
-        mounts: mountInfo(f.dumpPid),
+        mounts: f.mounts,
         dockerMountTargets: f.dockerMountTargets,
         leaveStopped: true,
       }),
