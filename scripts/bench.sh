@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Benchmark in the one-machine lab (not part of the test suite). For memhog containers holding
-# N MiB of half-compressible memory and for redis-server with 200k keys, runs RUNS migrations
-# each (alternating node1 -> node2 -> node1) and prints: downtime, total time, bytes on the wire,
-# peak RSS of each agent (agents restarted before every run), beside the CRIU floor of the same
-# run (criu dump + criu restore, both from local directories) and the floor plus the time to move
-# the compressed bytes at the link speed measured here.
-#   scripts/bench.sh [--sizes "16 256 1024"] [--runs 3] [--compress 1] [--no-redis]
+# N MiB of half-compressible memory and for redis-server with 200k keys, runs RUNS measured
+# migrations each and prints: downtime, total time, bytes on the wire, peak RSS of each agent
+# (agents restarted before every measured push), beside the CRIU floor of the same run (criu dump
+# to a local dir + criu restore from one, taken from a --serial push just before) and the floor
+# plus the time to move the compressed bytes at the link speed measured here.
+#   scripts/bench.sh [--sizes "16 256 1024"] [--runs 3] [--compress fast] [--no-redis]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB="$ROOT/scripts/lab.sh"
 SIZES="16 256 1024"
 RUNS=3
-COMPRESS=1
+COMPRESS=fast
 REDIS=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -65,30 +65,32 @@ redis_image() {
 }
 
 RESULTS=()
-# measure NAME LABEL: RUNS pushes of container NAME, one result row each
+# measure NAME LABEL: RUNS result rows. Each run: a --serial push node1 -> node2 (dump to disk,
+# transfer, criu restore from disk: its dump + criu-restore phases are this run's CRIU floor),
+# then the measured push back node2 -> node1 (page server, the default), agents fresh for it.
 measure() {
-  local name="$1" label="$2" from=node1 to=node2 i json
+  local name="$1" label="$2" i floor_json json
   for ((i = 1; i <= RUNS; i++)); do
+    floor_json="$(lab cli node1 push "$name" --to node2 --serial --compress "$COMPRESS" --json)"
     lab restart-agents >/dev/null # fresh processes: VmHWM is this run's peak
-    json="$(lab cli "$from" push "$name" --to "$to" --compress "$COMPRESS" --json)"
+    json="$(lab cli node2 push "$name" --to node1 --compress "$COMPRESS" --json)"
     RESULTS+=("$(node -e '
-      const [json, label, run, link, hwmSrc, hwmDst] = process.argv.slice(1);
+      const [json, floorJson, label, run, link, hwmSrc, hwmDst] = process.argv.slice(1);
       const s = JSON.parse(json);
-      const floor = s.phaseMs.dump + s.phaseMs["criu-restore"];
+      const f = JSON.parse(floorJson);
+      const floor = f.phaseMs.dump + f.phaseMs["criu-restore"];
       const bound = floor + s.bytesWire / 1e6 / Number(link) * 1000;
       const ms = (v) => (v / 1000).toFixed(2) + " s";
       console.log([label, run, ms(s.downtimeMs), ms(s.totalMs), (s.bytesWire / 1048576).toFixed(1) + " MiB",
-        ms(floor), ms(bound), (s.downtimeMs / bound).toFixed(2) + "x",
+        ms(f.downtimeMs), ms(floor), ms(bound), (s.downtimeMs / bound).toFixed(2) + "x",
         (Number(hwmSrc) / 1024).toFixed(0) + " MiB", (Number(hwmDst) / 1024).toFixed(0) + " MiB"].join(" | "));
-    ' "$json" "$label" "$i" "$LINK_MBPS" "$(hwm_kib "$from")" "$(hwm_kib "$to")")")
+    ' "$json" "$floor_json" "$label" "$i" "$LINK_MBPS" "$(hwm_kib node2)" "$(hwm_kib node1)")")
     echo "  ${RESULTS[-1]}"
-    local t="$from"; from="$to"; to="$t"
   done
   if [ "$name" = bench-redis ]; then # sanity: the keys moved with it
-    local addr; addr="$([ "$from" = node1 ] && echo 10.77.0.1 || echo 10.77.0.2)"
-    echo "  keys on $from after the moves: $(lab exec "$from" redis-cli -h "$addr" dbsize)"
+    echo "  keys on node1 after the moves: $(lab exec node1 redis-cli -h 10.77.0.1 dbsize)"
   fi
-  lab docker "$from" rm -f "$name" >/dev/null
+  lab docker node1 rm -f "$name" >/dev/null
 }
 
 for n in node1 node2; do lab docker "$n" rm -f bench-mem bench-redis >/dev/null 2>&1 || true; done
@@ -110,8 +112,8 @@ if [ "$REDIS" = 1 ]; then
 fi
 
 echo
-echo "| workload | run | downtime | total | wire | CRIU floor (dump+restore) | floor + wire/link | downtime / bound | src agent peak RSS | dst agent peak RSS |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| workload | run | downtime | total | wire | --serial downtime | CRIU floor (dump+restore) | floor + wire/link | downtime / bound | src agent peak RSS | dst agent peak RSS |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for r in "${RESULTS[@]}"; do echo "| $r |"; done
 echo
-echo "link ${LINK_MBPS} MB/s; zstd level ${COMPRESS}; target: downtime / bound <= 1.25, agent peak RSS < 200 MiB"
+echo "link ${LINK_MBPS} MB/s; --compress ${COMPRESS}; target: downtime / bound <= 1.25, agent peak RSS < 200 MiB"

@@ -30,8 +30,10 @@ function pushInBackground(from: string, container: string, to: string): Promise<
 /** True once the destination has started writing the memory pages of a migration. */
 function receivingPages(node: string): boolean {
   return migrationDirs(node).some((id) => {
-    const f = `/var/lib/livemig-lab/${node}/agent/migrations/${id}/images/pages-1.img`;
-    return fs.existsSync(f) && fs.statSync(f).size > 0;
+    const dir = `/var/lib/livemig-lab/${node}/agent/migrations/${id}/images`;
+    // pages-N.img: N is 1 for a local dump, 65537 and up when the page server writes them.
+    const pages = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^pages-\d+\.img$/.test(f)) : [];
+    return pages.some((f) => fs.statSync(`${dir}/${f}`).size > 0);
   });
 }
 

@@ -73,6 +73,9 @@ export interface PushSummary {
   bytesWire: number;
   phaseMs: Record<string, number>;
   sourceKept: boolean;
+  compressLevel: number;
+  pageServer: boolean;
+  criuImageBytes: number;
 }
 
 /** `migrate-cli push` on `from`, with --json; throws with the CLI's error when it fails. */

@@ -20,10 +20,24 @@ describe('push keeps state', () => {
 
     const s = push('node1', 'memhog', 'node2');
     expect(s.bytesRaw).toBeGreaterThan(64 * 1024 * 1024);
+    expect(s.pageServer).toBe(true); // the pages went during the dump
+    expect(s.compressLevel).toBe(-1); // the measured default, zstd --fast=1
+    expect(s.bytesWire).toBeLessThan(s.bytesRaw * 0.6); // memhog's memory is half compressible
 
     docker('node2', 'kill', '-s', 'USR1', 'memhog');
     const line = await waitFor('checksum after the move', () => logs('node2', 'memhog').find((l) => l.startsWith('checksum')));
     expect(line).toBe(`checksum ${sum}`);
+
+    // And back the serial way (dump to disk, then transfer), at another zstd level.
+    const back = push('node2', 'memhog', 'node1', '--serial', '--compress', '3');
+    expect(back.pageServer).toBe(false);
+    expect(back.compressLevel).toBe(3);
+    expect(back.criuImageBytes).toBeGreaterThan(64 * 1024 * 1024);
+    const checksums = (): string[] => logs('node1', 'memhog').filter((l) => l.startsWith('checksum'));
+    const before = checksums().length; // the log moved too: node2's line is in it
+    docker('node1', 'kill', '-s', 'USR1', 'memhog');
+    const lines = await waitFor('checksum after the way back', () => checksums().length > before && checksums());
+    expect(lines[lines.length - 1]).toBe(`checksum ${sum}`);
   });
 
   it('keeps the filesystem: new, deleted, owned, linked and xattr-carrying files', () => {

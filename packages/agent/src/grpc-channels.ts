@@ -9,18 +9,34 @@ import {
   type SourceChannel,
 } from '@livemig/core';
 
-/** Source side: the client end of Migrate. */
+/**
+ * Source side: the client end of Migrate. Replies are read as they come: page-server answers go
+ * straight to their handler (CRIU waits on them mid-dump), the others queue for reply().
+ */
 export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, MigrateReply>, address: string): SourceChannel {
   const destinationError = (err: grpc.ServiceError): Error => new Error(`destination: ${rpcErrorMessage(err, address)}`);
   let failure: Error | undefined;
-  const failed = new Promise<never>((_resolve, reject) => {
-    call.on('error', (err: grpc.ServiceError) => {
-      failure = destinationError(err);
-      reject(failure);
-    });
-  });
+  let ended = false;
+  let onPageServerData: ((data: Buffer) => void) | undefined;
+  const queued: MigrateReply[] = [];
+  let wake: (() => void) | undefined;
+  let fail: (err: Error) => void = () => undefined;
+  const failed = new Promise<never>((_resolve, reject) => (fail = reject));
   failed.catch(() => undefined);
-  const replies = call[Symbol.asyncIterator]() as AsyncIterator<MigrateReply>;
+  call.on('data', (r: MigrateReply) => {
+    if (r.body === 'pageServer') return onPageServerData?.(r.pageServer.data);
+    queued.push(r);
+    wake?.();
+  });
+  call.on('error', (err: grpc.ServiceError) => {
+    failure = destinationError(err);
+    fail(failure);
+    wake?.();
+  });
+  call.on('end', () => {
+    ended = true;
+    wake?.();
+  });
   return {
     async send(req) {
       if (failure) throw failure;
@@ -32,10 +48,19 @@ export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, Migr
       }
     },
     async reply() {
-      const r = await Promise.race([replies.next(), failed]);
-      if (r.done) throw failure ?? new Error('destination closed the stream');
-      return r.value;
+      for (;;) {
+        const r = queued.shift();
+        if (r) return r;
+        if (failure) throw failure;
+        if (ended) throw new Error('destination closed the stream');
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
     },
+    onPageServerData(handler) {
+      onPageServerData = handler;
+    },
+    failed: () => failed,
     cancel: () => call.cancel(),
     close: () => call.end(),
   };

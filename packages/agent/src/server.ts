@@ -72,6 +72,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
         destination: req.destination,
         keepSource: req.keepSource,
         compressLevel: req.compressLevel,
+        serial: req.serial,
         emit: (ev) => call.write(ev),
         connect: () => connectDestination(req.destination, config),
       }).then(

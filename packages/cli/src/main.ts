@@ -4,7 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { pushCommand } from './push-command';
 import { certsCommand } from './certs-command';
 import { statusCommand } from './status-command';
-import type { Transport } from '@livemig/core';
+import { DEFAULT_COMPRESS, parseCompress, type Transport } from '@livemig/core';
 
 const DEFAULT_AGENT = process.env.LIVEMIG_AGENT ?? 'localhost:7411';
 const DEFAULT_TLS_DIR = process.env.LIVEMIG_TLS_DIR ?? '/etc/livemig/pki';
@@ -48,14 +48,14 @@ async function main(): Promise<void> {
           .option('keep-source', { type: 'boolean', default: false, describe: 'keep the source container, stopped' })
           .option('compress', {
             type: 'string',
-            default: '1',
-            describe: 'zstd level 1-19, or "none"',
-            coerce: (v: string): number => {
-              if (v === 'none') return 0;
-              const n = Number(v);
-              if (!Number.isInteger(n) || n < 1 || n > 19) throw new Error(`--compress takes "none" or a zstd level 1-19, not "${v}"`);
-              return n;
-            },
+            default: DEFAULT_COMPRESS,
+            describe: 'zstd level 1-19, "fast" or fast1-fast7 (zstd --fast=N), or "none"',
+            coerce: parseCompress,
+          })
+          .option('serial', {
+            type: 'boolean',
+            default: false,
+            describe: 'dump to disk, then transfer (no page server; longer downtime: measures the CRIU floor)',
           }),
       (argv) =>
         pushCommand({
@@ -65,6 +65,7 @@ async function main(): Promise<void> {
           to: argv.to,
           keepSource: argv['keep-source'],
           compress: argv.compress,
+          serial: argv.serial,
           json: argv.json,
         }),
     )

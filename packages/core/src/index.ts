@@ -12,5 +12,6 @@ export * from './migration/source-migration';
 export * from './migration/destination-migration';
 export * from './migration/recover-migrations';
 export * from './stream/chunk-stream';
+export * from './stream/compress-level';
 export * from './rpc/tls';
 export { isCommitted } from './migration/migration-record';

@@ -16,6 +16,7 @@ export interface DumpFacts {
   mounts: MountInfo[];    // /proc/PID/mountinfo
   dockerMountTargets: string[]; // destinations of the container's volumes and bind mounts
   leaveStopped: boolean;  // keep the tree frozen after the dump (rollback) instead of killing it
+  pageServerFd?: number;  // send pages through this socket (to a page server) instead of writing them
 }
 
 /** Docker bind-mounts these files from its own directory into every container. */
@@ -52,6 +53,11 @@ function finalStateArgs(leaveStopped: boolean): string[] {
   return leaveStopped ? ['--leave-stopped'] : [];
 }
 
+/** Pages go to the destination's page server while the dump runs, over a socket we carry. */
+function pageServerDumpArgs(fd: number | undefined): string[] {
+  return fd === undefined ? [] : ['--page-server', '--ps-socket', String(fd)];
+}
+
 export function dumpArgs(f: DumpFacts): string[] {
   return [
     'dump',
@@ -62,6 +68,7 @@ export function dumpArgs(f: DumpFacts): string[] {
     ...COMMON,
     ...tcpDumpArgs(),
     ...finalStateArgs(f.leaveStopped),
+    ...pageServerDumpArgs(f.pageServerFd),
     ...externalNetnsArgs(f.netnsInode),
     ...externalMountArgs(externalMountPoints(f.mounts, f.dockerMountTargets)),
   ];
@@ -130,4 +137,9 @@ export function mapExternalMounts(
     map.set(key, hostPath);
   }
   return map;
+}
+
+/** The destination's end of a page-server dump: writes pagemap/pages images from the socket. */
+export function pageServerArgs(imagesDir: string, socketFd: number): string[] {
+  return ['page-server', '--images-dir', imagesDir, '--ps-socket', String(socketFd), '--log-file', 'page-server.log', '-v4'];
 }

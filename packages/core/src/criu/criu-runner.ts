@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import type { Duplex } from 'node:stream';
 import path from 'node:path';
 
 export class CriuError extends Error {
@@ -28,7 +29,14 @@ export interface CriuRun {
   imagesDir: string;   // also where CRIU writes its log
   logName: string;     // dump.log / restore.log
   extraFds?: number[]; // become fds 3, 4, ... of the child
+  /**
+   * Adds a connected unix socket as the next fd (3 without extraFds) and hands our end over,
+   * right after the spawn. (libuv's socketpair: blocking on CRIU's side, as its page-server
+   * code expects; a socket of ours passed down would be non-blocking.)
+   */
+  withSocket?: (ours: Duplex) => void;
   timeoutMs?: number;
+  signal?: AbortSignal; // kills criu (e.g. a page server that is no longer wanted)
 }
 
 /** Runs CRIU and resolves when it exits 0; rejects with the log's errors otherwise. */
@@ -38,8 +46,12 @@ export function runCriu(r: CriuRun): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), {
       cwd: r.imagesDir,
-      stdio: ['ignore', 'pipe', 'pipe', ...(r.extraFds ?? [])],
+      stdio: ['ignore', 'pipe', 'pipe', ...(r.extraFds ?? []), ...(r.withSocket ? ['pipe' as const] : [])],
+      signal: r.signal,
+      killSignal: 'SIGKILL',
     });
+    const socket = child.stdio[3 + (r.extraFds?.length ?? 0)];
+    if (r.withSocket && socket) r.withSocket(socket as Duplex);
     let output = '';
     const keep = (d: Buffer): void => {
       output = (output + d.toString()).slice(-4096);

@@ -61,6 +61,8 @@ function utf8Name(raw: Buffer, where: string): string {
 /** The parts of tar-stream's (streamx) entry sink we use; its typings demand an argument to end(). */
 /** Read size for file contents. */
 const READ_CHUNK = 1024 * 1024;
+/** Files up to this size are read in one synchronous call (most CRIU images, most config files). */
+const SMALL_FILE = 256 * 1024;
 
 interface EntrySink {
   write(chunk: Buffer): boolean;
@@ -89,7 +91,9 @@ class TreePacker {
   async packPath(rel: string): Promise<void> {
     if (this.exclude.has(rel)) return;
     const abs = rel === '.' ? this.root : path.join(this.root, rel);
-    const st = await fs.promises.lstat(abs, { bigint: true });
+    // Synchronous metadata calls: the tree is frozen and local, and a threadpool round trip per
+    // file costs more than the syscall (this runs while the container is down).
+    const st = fs.lstatSync(abs, { bigint: true });
     const pax: Record<string, string> = {};
     const uid = Number(st.uid);
     const gid = Number(st.gid);
@@ -108,7 +112,7 @@ class TreePacker {
     if (st.isDirectory()) {
       Object.assign(pax, this.xattrPax(abs, rel, true));
       await this.emit({ ...header, type: 'directory' }, pax);
-      const children = await fs.promises.readdir(abs, { encoding: 'buffer' });
+      const children = fs.readdirSync(abs, { encoding: 'buffer' });
       const names = children.map((raw) => utf8Name(raw, abs)).sort();
       for (const name of names) await this.packPath(rel === '.' ? name : `${rel}/${name}`);
     } else if (st.isFile()) {
@@ -125,7 +129,7 @@ class TreePacker {
       await this.emitFile({ ...header, type: 'file', size: Number(st.size) }, pax, abs);
     } else if (st.isSymbolicLink()) {
       Object.assign(pax, this.xattrPax(abs, rel, false));
-      const target = utf8Name(await fs.promises.readlink(abs, { encoding: 'buffer' }), abs);
+      const target = utf8Name(fs.readlinkSync(abs, { encoding: 'buffer' }), abs);
       await this.emit({ ...header, type: 'symlink', linkname: target }, pax);
     } else if (st.isFIFO()) {
       Object.assign(pax, this.xattrPax(abs, rel, false));
@@ -178,6 +182,7 @@ class TreePacker {
   private async emitFile(header: EntryHeader, pax: Record<string, string>, abs: string): Promise<void> {
     if (Object.keys(pax).length > 0) header.pax = pax;
     const size = header.size ?? 0;
+    if (size <= SMALL_FILE) return this.emitSmallFile(header, abs, size);
     // Opened before the header goes out, so a failure here leaves the tar stream intact.
     // 1 MiB reads: per-chunk overhead (tar, counters, zstd, chunker) dominates at 64 KiB.
     const source = (await fs.promises.open(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)).createReadStream({ highWaterMark: READ_CHUNK });
@@ -212,6 +217,29 @@ class TreePacker {
       throw err;
     }
     await done;
+    this.stats.entries++;
+    this.stats.fileBytes += size;
+  }
+
+  /** A small file in one read and one tar entry. */
+  private async emitSmallFile(header: EntryHeader, abs: string, size: number): Promise<void> {
+    const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    let data: Buffer;
+    try {
+      data = Buffer.allocUnsafe(size + 1); // one byte more: a file that grew shows
+      let read = 0;
+      while (read <= size) {
+        const n = fs.readSync(fd, data, read, data.length - read, null);
+        if (n === 0) break;
+        read += n;
+      }
+      if (read !== size) throw new Error(`file changed size while being packed (lstat size ${size}, read ${read}): ${abs}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.pack.entry(header, data.subarray(0, size), (err) => (err ? reject(err) : resolve()));
+    });
     this.stats.entries++;
     this.stats.fileBytes += size;
   }

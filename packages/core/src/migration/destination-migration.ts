@@ -12,9 +12,14 @@ import { DiffApplier, stripPrefix, type EntryBody } from '../fsdiff';
 import type { Chunk, End, MigrateReply, MigrateRequest, Prepare } from '../rpc/messages';
 import { Readable } from 'node:stream';
 import { ChunkVerifier, decompressed } from '../stream/chunk-stream';
+import { isValidLevel } from '../stream/compress-level';
 import { PROTOCOL_VERSION } from '../version';
+import { trace } from '../util/trace';
 import { createOptionsFor, RESTORE_MARKER, SPEC_VERSION, type ContainerSpec } from './container-spec';
 import { restoreIntoContainer, type DumpedTreeFacts } from './restore-into-container';
+import { PageServerSink } from './page-server-tunnel';
+import { pageServerArgs } from '../criu/criu-options';
+import { runCriu } from '../criu/criu-runner';
 import { MigrationError } from './migration-error';
 import { markCommitted, migrationsDir, writeRecord } from './migration-record';
 
@@ -55,6 +60,7 @@ class DestinationMigration {
   private containerId = '';
   private readonly createdVolumes: string[] = [];
   private workDir = '';
+  private pageServer: PageServerSink | undefined;
 
   constructor(
     private readonly ctx: DestinationContext,
@@ -114,9 +120,30 @@ class DestinationMigration {
     return this.containerId;
   }
 
+  /** Before the freeze: a criu page-server waiting for the dump's pages (unless the source is serial). */
+  startPageServer(ch: DestinationChannel): void {
+    if (!this.prepare.pageServer) return;
+    const imagesDir = path.join(this.workDir, 'images');
+    this.pageServer = PageServerSink.start(
+      (withSocket, signal) =>
+        runCriu({
+          prefix: [],
+          criuPath: this.ctx.criuPath,
+          args: pageServerArgs(imagesDir, 3),
+          imagesDir,
+          logName: 'page-server.log',
+          withSocket,
+          signal,
+        }),
+      (data) => ch.send({ body: 'pageServer', pageServer: { data } }),
+    );
+  }
+
   /** Receives the stream into the images dir, the container's rootfs and its volumes. */
   async receive(ch: DestinationChannel): Promise<{ end: End; receiveMs: number }> {
     const started = performance.now();
+    // The pages come first, while the source dumps; the rest once its dump is done.
+    await this.pageServer?.receive(() => next(ch, 'the end of the page stream'), this.prepare.compressLevel);
     const target = await this.ctx.docker.inspectContainer(this.containerId);
     if (!target) throw new Error('the new container vanished');
     const volumeRoots = new Map<string, string>();
@@ -145,10 +172,12 @@ class DestinationMigration {
     async function* verifiedChunks(): AsyncGenerator<Buffer> {
       while (!end) {
         const msg = await next(ch, 'the end of the stream');
+        if (msg.body === 'chunk' && msg.chunk.seq === 0) trace('dst: first chunk');
         if (msg.body === 'chunk') yield verifier.verify(msg.chunk as Chunk);
         else if (msg.body === 'end') end = msg.end;
         else throw new MigrationError('protocol', `unexpected ${msg.body} during the transfer`);
       }
+      trace('dst: end received');
       verifier.finish(end); // before the last bytes reach the untar: a bad stream is never restored
     }
     const tarBytes = Readable.from(decompressed(verifiedChunks(), this.prepare.compressLevel));
@@ -169,6 +198,7 @@ class DestinationMigration {
       throw err;
     });
     if (!end) throw new MigrationError('protocol', 'the tar stream ended before the End message');
+    trace('dst: untar done');
     await appliers.images.finish();
     await appliers.rootfs.finish();
     for (const a of appliers.volumes.values()) await a.finish();
@@ -203,6 +233,7 @@ class DestinationMigration {
     const started = performance.now();
     const target = await this.ctx.docker.inspectContainer(this.containerId);
     if (!target?.State.Running) throw new Error('the new container stopped before the restore');
+    trace('dst: restore start');
     const appPid = await restoreIntoContainer({
       criuPath: this.ctx.criuPath,
       helperPid: target.State.Pid,
@@ -211,6 +242,7 @@ class DestinationMigration {
       tree: this.spec.tree,
     });
     // The helper read the marker when it started; a later start must run the original command.
+    trace('dst: restored');
     fs.rmSync(path.join(overlayDirs(target).merged, RESTORE_MARKER), { force: true });
     return { appPid, restoreMs: performance.now() - started };
   }
@@ -234,6 +266,7 @@ class DestinationMigration {
   /** Anything failed before Commit: remove all that this migration made here. */
   async rollback(): Promise<void> {
     const { docker } = this.ctx;
+    this.pageServer?.stop();
     if (this.containerId) await docker.removeContainer(this.containerId, { force: true }).catch(() => undefined);
     for (const v of this.createdVolumes) await docker.removeVolume(v).catch(() => undefined);
     this.finish();
@@ -266,6 +299,7 @@ function parseSpec(p: Prepare): PrepareSpec {
     throw new MigrationError('precondition', `invalid container name "${spec.container.name}"`);
   }
   if (!/^[a-zA-Z0-9-]{1,64}$/.test(p.migrationId)) throw new MigrationError('precondition', 'invalid migration id');
+  if (!isValidLevel(p.compressLevel)) throw new MigrationError('precondition', `unsupported compression level ${p.compressLevel}`);
   return spec;
 }
 
@@ -280,6 +314,7 @@ export async function serveMigration(ctx: DestinationContext, ch: DestinationCha
   let committed = false;
   try {
     const id = await m.createTarget();
+    m.startPageServer(ch);
     ctx.log(`migration ${first.prepare.migrationId}: ${name} created as ${id.slice(0, 12)}, waiting for the stream`);
     ch.send({ body: 'prepared', prepared: { containerId: id, nodeName: ctx.nodeName } });
     const { receiveMs } = await m.receive(ch);

@@ -5,8 +5,8 @@
 // A failure after the freeze resumes the frozen tree: the container keeps running here.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import type { Duplex } from 'node:stream';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { dumpArgs, externalMountPoints } from '../criu/criu-options';
 import { runCriu } from '../criu/criu-runner';
@@ -14,8 +14,10 @@ import { parseMountInfo, type MountInfo } from '../criu/mountinfo';
 import { overlayDirs, type ContainerInspect, type DockerClient } from '../docker/docker-client';
 import { packTree } from '../fsdiff';
 import type { MigrateReply, MigrateRequest, PushEvent, Summary } from '../rpc/messages';
-import { ByteCounter, ChunkSealer, Chunker, compressor } from '../stream/chunk-stream';
+import { ChunkEncoder, ChunkSealer } from '../stream/chunk-stream';
+import { isValidLevel } from '../stream/compress-level';
 import { PROTOCOL_VERSION } from '../version';
+import { trace } from '../util/trace';
 import {
   checkSupported,
   INTERNAL_PATHS,
@@ -26,6 +28,7 @@ import type { PrepareSpec } from './destination-migration';
 import { LOG_ENTRY, PREFIX } from './destination-migration';
 import { MigrationError } from './migration-error';
 import { migrationsDir, writeRecord } from './migration-record';
+import { dumpThroughPageServer, type TunnelTotals } from './page-server-tunnel';
 import { cgroupPids, dumpRootPid, netnsInode, pipesToReattach, processCgroupDirs, stdioOf } from './process-facts';
 
 /** How long the source waits on the destination before it gives up and rolls back. */
@@ -63,6 +66,10 @@ export interface SourceChannel {
   send(req: MigrateRequest): Promise<void>;
   /** The next reply; rejects with the destination's error. */
   reply(): Promise<MigrateReply>;
+  /** Where the destination's page-server answers go (during a page-server dump). */
+  onPageServerData(handler: (data: Buffer) => void): void;
+  /** Rejects when the call fails (for waits that send nothing, like CRIU awaiting an answer). */
+  failed(): Promise<never>;
   /** Ends the call (the destination rolls back if it has not committed). */
   cancel(): void;
   /** Half-closes after Commit. */
@@ -75,6 +82,8 @@ export interface PushOptions {
   destination: string;
   keepSource: boolean;
   compressLevel: number;
+  /** Dump to local disk, then transfer (no page server): the CRIU floor, for measurements. */
+  serial: boolean;
   /** Opens the stream to the destination agent (after local checks passed). */
   connect: () => Promise<SourceChannel>;
   emit: (ev: PushEvent) => void;
@@ -179,7 +188,8 @@ export function resumeFrozen(cgroupDir: string): void {
 
 /** Writes the whole checkpoint into one tar stream: images, rootfs diff, volume data. */
 async function packCheckpoint(pack: tar.Pack, imagesDir: string, f: SourceFacts): Promise<{ images: number; rootfs: number; volumes: number }> {
-  const images = await packTree(pack, imagesDir, PREFIX.images, { overlay: false });
+  // dump.log is of no use to the destination (it writes its own restore log).
+  const images = await packTree(pack, imagesDir, PREFIX.images, { overlay: false, exclude: ['dump.log'] });
   const rootfs = await packTree(pack, f.upperDir, PREFIX.rootfs, { overlay: true, exclude: INTERNAL_PATHS });
   let volumes = 0;
   for (const m of f.prepare.container.mounts) {
@@ -216,30 +226,34 @@ async function transfer(
   // Known now: the images are written; the files were measured before the freeze.
   const rawTotal = treeBytes(imagesDir) + f.fileBytes;
   const pack = tar.pack();
-  const raw = new ByteCounter();
-  const chunker = new Chunker();
+  const encoder = new ChunkEncoder(opts.compressLevel);
   const sealer = new ChunkSealer();
-  const packed = packCheckpoint(pack, imagesDir, f);
-  const piped = pipeline(pack, raw, compressor(opts.compressLevel), chunker);
-  try {
-    let lastProgress = 0;
-    for await (const data of chunker) {
-      const chunk = sealer.seal(data as Buffer);
-      await within(stallMs, 'the destination to take more data', ch.send({ body: 'chunk', chunk }));
-      if (performance.now() - lastProgress > 250) {
-        lastProgress = performance.now();
-        opts.emit({ body: 'progress', progress: { bytesRaw: raw.bytes, bytesWire: sealer.bytes, bytesRawTotal: rawTotal } });
-      }
+  let raw = 0;
+  let lastProgress = 0;
+  const send = async (chunks: Buffer[]): Promise<void> => {
+    for (const data of chunks) {
+      await within(stallMs, 'the destination to take more data', ch.send({ body: 'chunk', chunk: sealer.seal(data) }));
     }
-    const [sizes] = await Promise.all([packed, piped]);
-    await ch.send({ body: 'end', end: sealer.end(raw.bytes) });
-    return { raw: raw.bytes, wire: sealer.bytes, sizes };
+    if (performance.now() - lastProgress > 250) {
+      lastProgress = performance.now();
+      opts.emit({ body: 'progress', progress: { bytesRaw: raw, bytesWire: sealer.bytes, bytesRawTotal: rawTotal } });
+    }
+  };
+  const packed = packCheckpoint(pack, imagesDir, f);
+  packed.catch((err: Error) => pack.destroy(err)); // ends the loop below with the reason
+  try {
+    for await (const data of pack as AsyncIterable<Buffer>) {
+      raw += data.length;
+      await send(encoder.push(data));
+    }
+    await send(encoder.end());
+    trace('src: tar sent');
+    const sizes = await packed;
+    await ch.send({ body: 'end', end: sealer.end(raw) });
+    return { raw, wire: sealer.bytes, sizes };
   } catch (err) {
-    // Tear the pipeline down; its own errors are consequences of this one.
-    packed.catch(() => undefined);
-    piped.catch(() => undefined);
+    packed.catch(() => undefined); // a consequence of this error
     pack.destroy();
-    chunker.destroy();
     throw err;
   }
 }
@@ -257,6 +271,7 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
   };
 
   phase('preflight', 'start');
+  if (!isValidLevel(opts.compressLevel)) throw new MigrationError('precondition', `unsupported compression level ${opts.compressLevel}`);
   const f = await gatherFacts(ctx, opts.container);
   if (ctx.inFlight.has(f.inspect.Id)) throw new MigrationError('precondition', `container ${f.name} is already being migrated`);
   ctx.inFlight.add(f.inspect.Id);
@@ -291,6 +306,7 @@ async function pushClaimed(
         specJson: JSON.stringify(f.prepare),
         estimatedBytes: f.estimatedBytes,
         compressLevel: opts.compressLevel,
+        pageServer: !opts.serial,
       },
     });
     const prepared = (await expectReply(ch, 'prepared', ctx.timeouts.prepareMs)).prepared;
@@ -311,29 +327,21 @@ async function pushClaimed(
     };
     writeRecord(workDir, record); // before the freeze: a restarted agent resumes the tree
     const freezeAt = performance.now();
+    trace('src: freeze');
     frozen = true;
-    await runCriu({
-      prefix: [],
-      criuPath: ctx.criuPath,
-      args: dumpArgs({
-        pid: f.dumpPid,
-        imagesDir,
-        netnsInode: netnsInode(f.dumpPid),
-        mounts: f.mounts,
-        dockerMountTargets: f.dockerMountTargets,
-        leaveStopped: true,
-      }),
-      imagesDir,
-      logName: 'dump.log',
-    });
+    const pages = await dump(ctx, ch, f, imagesDir, opts);
     phase('dump', 'done');
+    trace('src: dump done');
 
     phase('transfer', 'start');
     const sent = await transfer(ch, f, imagesDir, opts, ctx.timeouts.stallMs);
     phase('transfer', 'done', `${sent.raw} bytes raw, ${sent.wire} on the wire`);
+    const bytesRaw = pages.raw + sent.raw;
+    const bytesWire = pages.wire + sent.wire;
 
     phase('restore', 'start');
     const restored = (await expectReply(ch, 'restored', ctx.timeouts.restoreMs)).restored;
+    trace('src: restored');
     const downtimeMs = performance.now() - freezeAt;
     // The destination's share: first chunk to everything applied, and criu restore itself.
     phaseMs['destination-receive'] = restored.receiveMs;
@@ -360,14 +368,15 @@ async function pushClaimed(
       destinationContainerId: prepared.containerId,
       downtimeMs,
       totalMs: performance.now() - t0,
-      bytesRaw: sent.raw,
-      bytesWire: sent.wire,
-      criuImageBytes: sent.sizes.images,
+      bytesRaw,
+      bytesWire,
+      criuImageBytes: pages.raw + sent.sizes.images,
       rootfsBytes: sent.sizes.rootfs,
       volumeBytes: sent.sizes.volumes,
       phaseMs,
       sourceKept: opts.keepSource,
       compressLevel: opts.compressLevel,
+      pageServer: !opts.serial,
     };
   } catch (err) {
     if (!committed) {
@@ -382,6 +391,45 @@ async function pushClaimed(
     }
     throw err;
   }
+}
+
+/**
+ * Freeze + criu dump, the tree left stopped (rollback = SIGCONT). Unless serial, the pages go
+ * through the destination's page server while the dump runs; the other images stay here.
+ */
+async function dump(ctx: SourceContext, ch: SourceChannel, f: SourceFacts, imagesDir: string, opts: PushOptions): Promise<TunnelTotals> {
+  const run = (withSocket?: (ours: Duplex) => void): Promise<void> =>
+    runCriu({
+      prefix: [],
+      criuPath: ctx.criuPath,
+      args: dumpArgs({
+        pid: f.dumpPid,
+        imagesDir,
+        netnsInode: netnsInode(f.dumpPid),
+        mounts: f.mounts,
+        dockerMountTargets: f.dockerMountTargets,
+        leaveStopped: true,
+        pageServerFd: withSocket ? 3 : undefined,
+      }),
+      imagesDir,
+      logName: 'dump.log',
+      withSocket,
+    });
+  if (opts.serial) {
+    await run();
+    return { raw: 0, wire: 0 };
+  }
+  let lastProgress = 0;
+  const timed = {
+    send: (req: MigrateRequest) => within(ctx.timeouts.stallMs, 'the destination to take more data', ch.send(req)),
+    onPageServerData: (handler: (data: Buffer) => void) => ch.onPageServerData(handler),
+    failed: () => ch.failed(),
+  };
+  return dumpThroughPageServer(timed, opts.compressLevel, run, (t) => {
+    if (performance.now() - lastProgress < 250) return;
+    lastProgress = performance.now();
+    opts.emit({ body: 'progress', progress: { bytesRaw: t.raw, bytesWire: t.wire, bytesRawTotal: f.estimatedBytes } });
+  });
 }
 
 /** After the destination committed: the frozen tree goes; the container is removed or kept stopped. */

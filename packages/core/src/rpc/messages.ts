@@ -31,6 +31,7 @@ export interface PushRequest {
   destination: string;
   keepSource: boolean;
   compressLevel: number;
+  serial: boolean;
 }
 
 export interface PhaseEvent {
@@ -61,6 +62,7 @@ export interface Summary {
   phaseMs: Record<string, number>;
   sourceKept: boolean;
   compressLevel: number;
+  pageServer: boolean;
 }
 
 export type PushEvent =
@@ -75,6 +77,7 @@ export interface Prepare {
   specJson: string;
   estimatedBytes: number;
   compressLevel: number;
+  pageServer: boolean;
 }
 
 export interface Chunk {
@@ -86,15 +89,17 @@ export interface Chunk {
 export interface End {
   chunks: number;
   wireBytes: number;
-  sha256: Buffer;
   rawBytes: number;
+  crc32: number;
 }
 
 export type MigrateRequest =
   | { body: 'prepare'; prepare: Prepare }
   | { body: 'chunk'; chunk: Chunk }
   | { body: 'end'; end: End }
-  | { body: 'commit'; commit: Record<string, never> };
+  | { body: 'commit'; commit: Record<string, never> }
+  | { body: 'pages'; pages: Chunk }
+  | { body: 'pagesEnd'; pagesEnd: End };
 
 export interface Prepared {
   containerId: string;
@@ -110,7 +115,8 @@ export interface Restored {
 export type MigrateReply =
   | { body: 'prepared'; prepared: Prepared }
   | { body: 'restored'; restored: Restored }
-  | { body: 'committed'; committed: Record<string, never> };
+  | { body: 'committed'; committed: Record<string, never> }
+  | { body: 'pageServer'; pageServer: { data: Buffer } };
 
 export interface MigrationStatusRequest {
   migrationId: string;

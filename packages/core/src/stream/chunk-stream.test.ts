@@ -1,25 +1,26 @@
 import crypto from 'node:crypto';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { ChunkSealer, Chunker, ChunkVerifier, compressor, decompressed, StreamIntegrityError, zstdDecompress } from './chunk-stream';
+import { ChunkEncoder, ChunkSealer, ChunkVerifier, decompressed, StreamIntegrityError, zstdDecompress } from './chunk-stream';
 import { compress } from 'zstd-napi';
 import type { Chunk } from '../rpc/messages';
 
-async function collect(source: Readable, level: number, size: number): Promise<Buffer[]> {
+function collect(inputs: Buffer[], level: number, size: number): Buffer[] {
+  const encoder = new ChunkEncoder(level, size);
+  return [...inputs.flatMap((b) => encoder.push(b)), ...encoder.end()];
+}
+
+async function decode(chunks: Buffer[], level: number): Promise<Buffer> {
   const out: Buffer[] = [];
-  const chunker = new Chunker(size);
-  const done = pipeline(source, compressor(level), chunker);
-  for await (const b of chunker) out.push(b as Buffer);
-  await done;
-  return out;
+  for await (const b of decompressed((async function* () { yield* chunks; })(), level)) out.push(b);
+  return Buffer.concat(out);
 }
 
 describe('chunk stream', () => {
   const payload = Buffer.concat([crypto.randomBytes(300_000), Buffer.alloc(700_000, 7)]);
 
   it('cuts exact-size chunks and survives a zstd round trip with verification', async () => {
-    const pieces = await collect(Readable.from([payload.subarray(0, 12345), payload.subarray(12345)]), 3, 64 * 1024);
+    const pieces = collect([payload.subarray(0, 12345), payload.subarray(12345)], 3, 64 * 1024);
+    expect(pieces.length).toBeGreaterThan(3);
     expect(pieces.slice(0, -1).every((p) => p.length === 64 * 1024)).toBe(true);
     const sealer = new ChunkSealer();
     const chunks = pieces.map((p) => sealer.seal(p));
@@ -67,9 +68,30 @@ describe('chunk stream', () => {
     await expect(drain()).rejects.toThrow(/middle of a zstd frame/);
   });
 
-  it('passes data through uncompressed at level 0', async () => {
-    const pieces = await collect(Readable.from([payload]), 0, 100_000);
+  it('passes data through uncompressed at level 0, in exact-size chunks', () => {
+    const pieces = collect([payload.subarray(0, 5), payload.subarray(5)], 0, 100_000);
+    expect(pieces.slice(0, -1).every((p) => p.length === 100_000)).toBe(true);
     expect(Buffer.concat(pieces).equals(payload)).toBe(true);
+  });
+
+  it('compresses at zstd\'s fast (negative) levels', async () => {
+    const pieces = collect([payload], -1, 1024 * 1024);
+    expect(Buffer.concat(pieces).length).toBeLessThan(payload.length * 0.6);
+    expect((await decode(pieces, -1)).equals(payload)).toBe(true);
+  });
+
+  it('flush() hands over everything pushed so far, decodable before the stream ends', async () => {
+    const encoder = new ChunkEncoder(1, 1024 * 1024);
+    const small = Buffer.from('PS_IOV_OPEN2 header');
+    expect(encoder.push(small)).toEqual([]); // buffered inside zstd
+    const flushed = encoder.flush();
+    expect(flushed.length).toBe(1);
+    const dctx = new (await import('zstd-napi/binding')).DCtx();
+    const dst = Buffer.alloc(1024);
+    const [, produced] = dctx.decompressStream(dst, flushed[0]);
+    expect(dst.subarray(0, produced).equals(small)).toBe(true);
+    const rest = [...encoder.push(payload), ...encoder.end()];
+    expect((await decode([...flushed, ...rest], 1)).equals(Buffer.concat([small, payload]))).toBe(true);
   });
 
   it('refuses a corrupted, a reordered and a truncated stream', () => {
@@ -87,9 +109,18 @@ describe('chunk stream', () => {
     truncated.verify(chunks[0]);
     expect(() => truncated.finish(end)).toThrow(/truncated/);
 
+    // The CRC is chained: a chunk whose own bytes are intact but that follows other data fails.
+    const spliced = new ChunkVerifier();
+    spliced.verify(chunks[0]);
+    expect(() => spliced.verify({ ...new ChunkSealer().seal(Buffer.from('two')), seq: 1 })).toThrow(/CRC32/);
+
     const forged = new ChunkVerifier();
     forged.verify(chunks[0]);
     forged.verify(chunks[1]);
-    expect(() => forged.finish({ ...end, sha256: Buffer.alloc(32) })).toThrow(/SHA-256/);
+    expect(() => forged.finish({ ...end, crc32: end.crc32 ^ 1 })).toThrow(/CRC32/);
+    const whole = new ChunkVerifier();
+    whole.verify(chunks[0]);
+    whole.verify(chunks[1]);
+    expect(() => whole.finish(end)).not.toThrow();
   });
 });

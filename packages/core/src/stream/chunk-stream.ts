@@ -1,50 +1,80 @@
 // The wire format of a migration: one tar stream, zstd-compressed (or not), cut into chunks that
 // each carry a sequence number and a CRC32; the whole stream is covered by a SHA-256.
-import crypto from 'node:crypto';
-import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
-import { CompressStream } from 'zstd-napi';
 import * as zstdBinding from 'zstd-napi/binding';
 import type { Chunk, End } from '../rpc/messages';
 
 /** Size of a chunk on the wire: big enough for loopback-speed HTTP/2, small enough to pipeline. */
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 
-/** Regroups a byte stream into buffers of exactly `size` bytes (the last may be shorter). */
-export class Chunker extends Transform {
-  private parts: Buffer[] = [];
-  private length = 0;
+/**
+ * Raw bytes in, chunk payloads out: zstd at `level` (negative = zstd's fast levels; 0 = none).
+ * Compresses straight into chunk-sized buffers (no re-chunking copy; zstd keeps what does not
+ * fit yet), one zstd frame for the whole stream. flush() emits what is pending, so that a waiting
+ * peer (CRIU's page-server protocol has round trips) gets its bytes now.
+ */
+export class ChunkEncoder {
+  private readonly cctx: zstdBinding.CCtx | null;
+  private out: Buffer;
+  private pos = 0;
 
-  constructor(private readonly size = DEFAULT_CHUNK_SIZE) {
-    // Object mode on the readable side keeps each chunk whole (byte mode would merge them).
-    super({ readableObjectMode: true, readableHighWaterMark: 4 });
+  constructor(
+    readonly level: number,
+    private readonly chunkSize = DEFAULT_CHUNK_SIZE,
+  ) {
+    this.out = Buffer.allocUnsafe(chunkSize);
+    this.cctx = level === 0 ? null : new zstdBinding.CCtx();
+    this.cctx?.setParameter(zstdBinding.CParameter.compressionLevel, level);
   }
 
-  override _transform(data: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.parts.push(data);
-    this.length += data.length;
-    while (this.length >= this.size) this.emitChunk(this.size);
-    done();
+  /** Takes `data`; returns the chunks that are full. */
+  push(data: Buffer): Buffer[] {
+    const full: Buffer[] = [];
+    let src = data;
+    while (src.length > 0) {
+      if (this.cctx) {
+        const [, produced, consumed] = this.cctx.compressStream2(this.out.subarray(this.pos), src, zstdBinding.EndDirective.continue);
+        this.pos += produced;
+        src = src.subarray(consumed);
+      } else {
+        const n = src.copy(this.out, this.pos);
+        this.pos += n;
+        src = src.subarray(n);
+      }
+      if (this.pos === this.chunkSize) full.push(this.take());
+    }
+    return full;
   }
 
-  override _flush(done: TransformCallback): void {
-    if (this.length > 0) this.emitChunk(this.length);
-    done();
+  /** Everything taken so far, as chunks (the last one short). */
+  flush(): Buffer[] {
+    return this.drain(zstdBinding.EndDirective.flush);
   }
 
-  private emitChunk(n: number): void {
-    const all = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
-    this.push(all.subarray(0, n));
-    const rest = all.subarray(n);
-    this.parts = rest.length ? [rest] : [];
-    this.length = rest.length;
+  /** Ends the stream (closes the zstd frame); the encoder is done. */
+  end(): Buffer[] {
+    return this.drain(zstdBinding.EndDirective.end);
   }
-}
 
-/** zstd at `level` (1..19), or a pass-through for level 0. */
-export function compressor(level: number): Transform {
-  if (level <= 0) return new PassThrough();
-  return new CompressStream({ compressionLevel: level });
+  private drain(op: zstdBinding.EndDirective): Buffer[] {
+    const chunks: Buffer[] = [];
+    for (let left = this.cctx ? 1 : 0; left > 0; ) {
+      const [ret, produced] = this.cctx!.compressStream2(this.out.subarray(this.pos), Buffer.alloc(0), op);
+      this.pos += produced;
+      left = ret;
+      if (this.pos === this.chunkSize) chunks.push(this.take());
+    }
+    if (this.pos > 0) chunks.push(this.take());
+    return chunks;
+  }
+
+  private take(): Buffer {
+    const chunk = this.out.subarray(0, this.pos);
+    this.out = Buffer.allocUnsafe(this.chunkSize);
+    this.pos = 0;
+    return chunk;
+  }
 }
 
 /**
@@ -75,23 +105,28 @@ export async function* zstdDecompress(input: AsyncIterable<Buffer>): AsyncGenera
 
 /** The tar bytes of a received stream: decompressed when the sender compressed. */
 export function decompressed(input: AsyncIterable<Buffer>, level: number): AsyncIterable<Buffer> {
-  return level > 0 ? zstdDecompress(input) : input;
+  return level !== 0 ? zstdDecompress(input) : input;
 }
 
-/** Turns chunk payloads into Chunk messages and keeps the totals for the End message. */
+/**
+ * Turns chunk payloads into Chunk messages and keeps the totals for the End message. The CRC32
+ * is chained (each chunk's continues the previous one's), so one pass over the bytes checks every
+ * chunk, their order and the whole stream. Tampering is TLS's job: an unkeyed hash sent inside
+ * the same stream could be forged along with the data.
+ */
 export class ChunkSealer {
   private seq = 0;
   private wireBytes = 0;
-  private readonly hash = crypto.createHash('sha256');
+  private crc = 0;
 
   seal(data: Buffer): Chunk {
-    this.hash.update(data);
+    this.crc = zlib.crc32(data, this.crc);
     this.wireBytes += data.length;
-    return { seq: this.seq++, data, crc32: zlib.crc32(data) };
+    return { seq: this.seq++, data, crc32: this.crc };
   }
 
   end(rawBytes: number): End {
-    return { chunks: this.seq, wireBytes: this.wireBytes, sha256: this.hash.digest(), rawBytes };
+    return { chunks: this.seq, wireBytes: this.wireBytes, rawBytes, crc32: this.crc };
   }
 
   get bytes(): number {
@@ -105,22 +140,22 @@ export class StreamIntegrityError extends Error {}
 export class ChunkVerifier {
   private next = 0;
   private wireBytes = 0;
-  private readonly hash = crypto.createHash('sha256');
+  private crc = 0;
 
   verify(c: Chunk): Buffer {
     if (c.seq !== this.next) throw new StreamIntegrityError(`chunk ${c.seq} arrived, expected ${this.next}`);
-    if (zlib.crc32(c.data) !== c.crc32) throw new StreamIntegrityError(`chunk ${c.seq} fails its CRC32 check`);
+    const crc = zlib.crc32(c.data, this.crc);
+    if (crc !== c.crc32) throw new StreamIntegrityError(`chunk ${c.seq} fails its CRC32 check`);
+    this.crc = crc;
     this.next++;
     this.wireBytes += c.data.length;
-    this.hash.update(c.data);
     return c.data;
   }
 
   finish(end: End): void {
     if (end.chunks !== this.next) throw new StreamIntegrityError(`stream truncated: ${this.next} of ${end.chunks} chunks`);
     if (end.wireBytes !== this.wireBytes) throw new StreamIntegrityError(`stream has ${this.wireBytes} bytes, sender sent ${end.wireBytes}`);
-    const digest = this.hash.digest();
-    if (!digest.equals(end.sha256)) throw new StreamIntegrityError('stream SHA-256 does not match the sender\'s');
+    if (end.crc32 !== this.crc) throw new StreamIntegrityError('stream CRC32 does not match the sender\'s');
   }
 
   get bytes(): number {
