@@ -132,10 +132,17 @@ export class PageServerSink {
       }
       verifier.finish(end);
     }
-    try {
+    const feed = async (): Promise<void> => {
       for await (const data of decompressed(chunks(), level)) {
         if (!this.ours.write(data)) await Promise.race([once(this.ours, 'drain'), this.exited]);
       }
+    };
+    // A page server that fails while the dump waits for its answer would leave both sides
+    // waiting: its exit ends this at once. (A clean exit comes before pagesEnd: it answers the
+    // dump's close, then the dump finishes and the source sends pagesEnd.)
+    const failed = this.exited.then(() => new Promise<never>(() => undefined));
+    try {
+      await Promise.race([feed(), failed]);
     } catch (err) {
       // A page server that failed (e.g. disk full) broke our socket: its own reason is the one to give.
       throw (await this.failure()) ?? err;
