@@ -1,5 +1,7 @@
 // The destination's side of one migration, driven by the source over one bidirectional stream:
-//   Prepare  -> checks, then create + start the target container (helper waiting)  -> Prepared
+//   Prepare  -> checks, then create + start the target container (helper waiting),
+//               and a criu page-server (unless the source is serial)               -> Prepared
+//   Pages*, PagesEnd -> the dump's pages into the page server (pageServer replies back)
 //   Chunk*   -> verify, decompress, untar: CRIU images, rootfs diff, volume data
 //   End      -> verify the whole stream, criu restore into the target              -> Restored
 //   Commit   -> keep it                                                            -> Committed

@@ -80,13 +80,13 @@ export async function dumpThroughPageServer(
   };
   let pumped: Promise<void> = Promise.resolve();
   ch.onPageServerData((data) => ours?.write(data));
+  // runCriu hands the socket over synchronously, right after the spawn: `pumped` is set below.
   const dumped = dump((socket) => {
     ours = socket;
     pumped = pump(socket);
   });
   try {
     await Promise.race([Promise.all([dumped, pumped]), ch.failed()]);
-    await pumped; // set by the spawn, which happened before dump() returned
   } catch (err) {
     ours?.destroy(); // a dump still writing fails at once
     await Promise.allSettled([dumped, pumped]);

@@ -1,6 +1,7 @@
 // The source's side of one migration, top to bottom:
-//   pre-flight (local facts, then the destination's Prepare) -> freeze + criu dump
-//   -> one tar stream (CRIU images, rootfs diff, volumes) -> zstd -> chunks over gRPC
+//   pre-flight (local facts, then the destination's Prepare) -> freeze + criu dump, its pages
+//   going to the destination's page server meanwhile (unless serial)
+//   -> one tar stream (other CRIU images, rootfs diff, volumes) -> zstd -> chunks over gRPC
 //   -> destination restores -> Commit -> remove (or keep stopped) the source container.
 // A failure after the freeze resumes the frozen tree: the container keeps running here.
 import crypto from 'node:crypto';

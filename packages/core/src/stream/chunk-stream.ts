@@ -1,6 +1,5 @@
-// The wire format of a migration: one tar stream, zstd-compressed (or not), cut into chunks that
-// each carry a sequence number and a CRC32; the whole stream is covered by a SHA-256.
-import { Transform, type TransformCallback } from 'node:stream';
+// The wire format of a migration: byte streams (the dump's page-server traffic, then one tar
+// stream), zstd-compressed or not, cut into chunks that carry a sequence number and a chained CRC32.
 import zlib from 'node:zlib';
 import * as zstdBinding from 'zstd-napi/binding';
 import type { Chunk, End } from '../rpc/messages';
@@ -160,14 +159,5 @@ export class ChunkVerifier {
 
   get bytes(): number {
     return this.wireBytes;
-  }
-}
-
-/** Counts bytes passing through (raw tar bytes before compression). */
-export class ByteCounter extends Transform {
-  bytes = 0;
-  override _transform(data: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.bytes += data.length;
-    done(null, data);
   }
 }
