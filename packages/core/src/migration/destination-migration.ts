@@ -11,15 +11,16 @@ import path from 'node:path';
 import * as tar from 'tar-stream';
 import { overlayDirs, type DockerClient } from '../docker/docker-client';
 import { DiffApplier, stripPrefix, type EntryBody } from '../fsdiff';
-import type { Chunk, End, MigrateReply, MigrateRequest, Prepare } from '../rpc/messages';
+import type { End, MigrateReply, MigrateRequest, Prepare } from '../rpc/messages';
 import { Readable } from 'node:stream';
-import { ChunkVerifier, decompressed } from '../stream/chunk-stream';
+import { decompressed } from '../stream/chunk-stream';
 import { isValidLevel } from '../stream/compress-level';
 import { PROTOCOL_VERSION } from '../version';
 import { trace } from '../util/trace';
 import { createOptionsFor, RESTORE_MARKER, SPEC_VERSION, type ContainerSpec } from './container-spec';
 import { restoreIntoContainer, type DumpedTreeFacts } from './restore-into-container';
 import { PageServerSink } from './page-server-tunnel';
+import { verifiedChunks } from './verified-chunks';
 import { pageServerArgs } from '../criu/criu-options';
 import { runCriu } from '../criu/criu-runner';
 import { MigrationError } from './migration-error';
@@ -169,20 +170,8 @@ class DestinationMigration {
       );
     });
     // Chunks in, verified, decompressed as fast as the untar consumes them, into extract().
-    const verifier = new ChunkVerifier();
-    let end: End | undefined;
-    async function* verifiedChunks(): AsyncGenerator<Buffer> {
-      while (!end) {
-        const msg = await next(ch, 'the end of the stream');
-        if (msg.body === 'chunk' && msg.chunk.seq === 0) trace('dst: first chunk');
-        if (msg.body === 'chunk') yield verifier.verify(msg.chunk as Chunk);
-        else if (msg.body === 'end') end = msg.end;
-        else throw new MigrationError('protocol', `unexpected ${msg.body} during the transfer`);
-      }
-      trace('dst: end received');
-      verifier.finish(end); // before the last bytes reach the untar: a bad stream is never restored
-    }
-    const tarBytes = Readable.from(decompressed(verifiedChunks(), this.prepare.compressLevel));
+    const got: { end?: End } = {};
+    const tarBytes = Readable.from(decompressed(verifiedChunks(() => next(ch, 'the end of the stream'), 'tar', got), this.prepare.compressLevel));
     // extract() is a streamx Writable: pipe into it and wait for its own finish.
     await new Promise<void>((resolve, reject) => {
       tarBytes.on('error', reject);
@@ -199,6 +188,7 @@ class DestinationMigration {
       extract.destroy();
       throw err;
     });
+    const end = got.end;
     if (!end) throw new MigrationError('protocol', 'the tar stream ended before the End message');
     trace('dst: untar done');
     await appliers.images.finish();

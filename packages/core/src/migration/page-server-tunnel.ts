@@ -5,9 +5,10 @@
 // during the dump instead of after it.
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
-import type { Chunk, End, MigrateRequest } from '../rpc/messages';
-import { ChunkEncoder, ChunkSealer, ChunkVerifier, decompressed } from '../stream/chunk-stream';
+import type { End, MigrateRequest } from '../rpc/messages';
+import { ChunkEncoder, ChunkSealer, decompressed } from '../stream/chunk-stream';
 import { MigrationError } from './migration-error';
+import { verifiedChunks } from './verified-chunks';
 
 /** The part of the source's channel the tunnel needs. */
 export interface PageTunnelChannel {
@@ -121,19 +122,9 @@ export class PageServerSink {
 
   /** Writes the page stream into the page server; returns after pagesEnd, once criu is done. */
   async receive(next: () => Promise<MigrateRequest>, level: number): Promise<End> {
-    const verifier = new ChunkVerifier();
-    let end: End | undefined;
-    async function* chunks(): AsyncGenerator<Buffer> {
-      while (!end) {
-        const msg = await next();
-        if (msg.body === 'pages') yield verifier.verify(msg.pages as Chunk);
-        else if (msg.body === 'pagesEnd') end = msg.pagesEnd;
-        else throw new MigrationError('protocol', `unexpected ${msg.body} while receiving pages`);
-      }
-      verifier.finish(end);
-    }
+    const got: { end?: End } = {};
     const feed = async (): Promise<void> => {
-      for await (const data of decompressed(chunks(), level)) {
+      for await (const data of decompressed(verifiedChunks(next, 'pages', got), level)) {
         if (!this.ours.write(data)) await Promise.race([once(this.ours, 'drain'), this.exited]);
       }
     };
@@ -147,21 +138,16 @@ export class PageServerSink {
       // A page server that failed (e.g. disk full) broke our socket: its own reason is the one to give.
       throw (await this.failure()) ?? err;
     }
-    if (!end) throw new MigrationError('protocol', 'the page stream ended before pagesEnd');
+    if (!got.end) throw new MigrationError('protocol', 'the page stream ended before pagesEnd');
     this.ours.end();
     await this.exited; // criu page-server wrote the images and exited 0
-    return end;
+    return got.end;
   }
 
   /** The page server's error if it exits with one within a moment, else undefined. */
   private async failure(): Promise<Error | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    const moment = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 2000)));
-    try {
-      return await Promise.race([this.exited.then(() => undefined, (err: Error) => err), moment]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const r = await quietFor(2000, this.exited.then(() => undefined, (err: Error) => err));
+    return r === 'quiet' ? undefined : r;
   }
 
   /** Stops a page server that is still running (rollback). */
