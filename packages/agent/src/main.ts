@@ -1,4 +1,9 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
+// --single-threaded-gc (also in scripts/lab.sh; V8 takes it only on the command line): the agents
+// share the host's cores with CRIU and each other while pages stream, and V8's GC helper threads,
+// busy because every MiB moved allocates Buffers (external-memory pressure starts a mark-compact
+// every ~50 ms), took CPU from that pipeline. Lab, 2 cores, 256 MiB: dump phase 1.47-1.67 s with
+// the default GC, 1.27-1.35 s without helper threads.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import {

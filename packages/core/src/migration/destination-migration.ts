@@ -318,8 +318,13 @@ export async function serveMigration(ctx: DestinationContext, ch: DestinationCha
     m.saveRecord(true);
     markCommitted(ctx.stateDir, first.prepare.migrationId); // what a recovering source will ask
     committed = true;
-    m.finish();
     ch.send({ body: 'committed', committed: {} });
+    // Committed: the container lives here now, whatever happens to the temporary files.
+    try {
+      m.finish();
+    } catch (err) {
+      ctx.log(`migration ${first.prepare.migrationId}: cannot remove its temporary files: ${(err as Error).message}`);
+    }
   } finally {
     if (!committed) {
       ctx.log(`migration ${first.prepare.migrationId}: rolling back ${name}`);
