@@ -53,6 +53,17 @@ async function startMemhog(node: string, name: string, mib: number): Promise<str
   return filled.split(' ').pop() ?? '';
 }
 
+/** Restarts a node's agent with LIVEMIG_FAULT set (the next plain restart clears it). */
+function restartAgentWithFaults(node: string, faults: string): void {
+  const r = sh('env', [`LIVEMIG_FAULT=${faults}`, 'bash', LAB, 'restart-agent', node]);
+  expect(r.code, r.stderr).toBe(0);
+}
+
+/** A process's scheduler state letter (T = stopped, as CRIU leaves a dumped tree). */
+function procState(pid: number): string {
+  return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0];
+}
+
 function expectNothingLeftOn(node: string, name: string): void {
   expect(state(node, name)).toBeNull();
   expect(migrationDirs(node)).toEqual([]);
@@ -85,7 +96,7 @@ describe('concurrent pushes', () => {
 });
 
 describe('rollback after the freeze', () => {
-  const names = ['big', 'counter-fault'];
+  const names = ['big', 'counter-fault', 'commit-lost', 'commit-unknown'];
   beforeAll(() => removeEverywhere(...names));
   afterEach(() => {
     // Whatever a test did to the agents, both run normally again for the next one.
@@ -195,5 +206,36 @@ describe('rollback after the freeze', () => {
     expect(consecutiveFromOne(logs('node1', 'counter-fault'))).toBeGreaterThan(n); // still counting
     expectNothingLeftOn('node2', 'counter-fault');
     expect(migrationDirs('node1')).toEqual([]);
+  });
+  it('the answer to Commit is lost: the source asks the destination, which committed; it runs on node2 only', async () => {
+    const sum = await startMemhog('node1', 'commit-lost', 16);
+    restartAgentWithFaults('node2', 'lose-committed');
+    const r = await pushInBackground('node1', 'commit-lost', 'node2');
+    expect(r.code, r.stderr).toBe(0);
+    expect(state('node1', 'commit-lost')).toBeNull();
+    expect(state('node2', 'commit-lost')?.running).toBe(true);
+    expect(await memhogChecksum('node2', 'commit-lost')).toBe(sum);
+    expect(fs.readFileSync('/run/livemig-lab/node1/agent.log', 'utf8')).toMatch(/push of commit-lost: the answer to Commit was lost; node2 confirmed it/);
+    expect(migrationDirs('node1')).toEqual([]);
+    expect(migrationDirs('node2')).toEqual([]);
+  });
+
+  it('...and the destination cannot be asked: the source stays frozen (never running on both) until a restart of its agent can ask', async () => {
+    const sum = await startMemhog('node1', 'commit-unknown', 16);
+    const pid = state('node1', 'commit-unknown')?.pid ?? 0;
+    restartAgentWithFaults('node2', 'lose-committed,refuse-status');
+    const r = await pushInBackground('node1', 'commit-unknown', 'node2');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/cannot tell whether node2 committed, so commit-unknown stays frozen on node1 \(never running on both\)/);
+    expect(procState(pid)).toBe('T');
+    expect(state('node2', 'commit-unknown')?.running).toBe(true);
+    // node2 answers again; node1's agent, started again, asks it and removes its frozen copy.
+    expect(lab('restart-agent', 'node2').code).toBe(0);
+    expect(lab('restart-agent', 'node1').code).toBe(0);
+    await waitFor('node1 recovery', () => state('node1', 'commit-unknown') === null && migrationDirs('node1').length === 0, 60_000);
+    expect(state('node2', 'commit-unknown')?.running).toBe(true);
+    expect(await memhogChecksum('node2', 'commit-unknown')).toBe(sum);
+    expect(migrationDirs('node2')).toEqual([]);
   });
 });

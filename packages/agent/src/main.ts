@@ -16,24 +16,8 @@ import {
   type Timeouts,
 } from '@livemig/core';
 import { defaultConfig, type AgentConfig } from './agent-config';
+import { commitQuery } from './commit-query';
 import { startServer } from './server';
-
-/** MigrationStatus on a destination, a few tries; null when it does not answer. */
-function commitQuery(config: AgentConfig): CommitQuery {
-  return async (destination, migrationId) => {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const client = new AgentClient(destination, clientCredentials(config.transport));
-      try {
-        return (await client.migrationStatus(migrationId)).committed;
-      } catch {
-        await new Promise((r) => setTimeout(r, 2_000));
-      } finally {
-        client.close();
-      }
-    }
-    return null;
-  };
-}
 
 function peerTimeouts(seconds: number | undefined): Timeouts {
   if (seconds === undefined) return DEFAULT_TIMEOUTS;

@@ -8,7 +8,9 @@ import {
   agentService,
   clientCredentials,
   criuFacts,
+  injectedFault,
   isCommitted,
+  servingMigrations,
   serverCredentials,
   runPush,
   serveMigration,
@@ -25,6 +27,7 @@ import {
   type SourceChannel,
 } from '@livemig/core';
 import type { AgentConfig } from './agent-config';
+import { commitQuery } from './commit-query';
 import { destinationChannel, sourceChannel } from './grpc-channels';
 import { healthReply } from './health';
 
@@ -66,7 +69,10 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
   return {
     push(call: grpc.ServerWritableStream<PushRequest, PushEvent>) {
       const req = call.request;
-      const ctx = { docker, inFlight, timeouts: config.timeouts, nodeName: config.nodeName, stateDir: config.stateDir, criuPath: config.criuPath, log };
+      const ctx = {
+        docker, inFlight, timeouts: config.timeouts, nodeName: config.nodeName, stateDir: config.stateDir, criuPath: config.criuPath, log,
+        askCommitted: commitQuery(config),
+      };
       runPush(ctx, {
         container: req.container,
         destination: req.destination,
@@ -112,7 +118,12 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
       call: grpc.ServerUnaryCall<MigrationStatusRequest, MigrationStatusReply>,
       cb: grpc.sendUnaryData<MigrationStatusReply>,
     ) {
-      cb(null, { committed: isCommitted(config.stateDir, call.request.migrationId) });
+      if (injectedFault('refuse-status')) return cb({ code: grpc.status.UNAVAILABLE, details: 'injected fault: no status' });
+      // A migration still being served here answers once it committed or rolled back.
+      servingMigrations.settled(call.request.migrationId, 20_000).then(
+        () => cb(null, { committed: isCommitted(config.stateDir, call.request.migrationId) }),
+        (err: Error) => cb({ code: grpc.status.UNAVAILABLE, details: err.message }),
+      );
     },
     health(_call: grpc.ServerUnaryCall<object, HealthReply>, cb: grpc.sendUnaryData<HealthReply>) {
       health().then((r) => cb(null, r), (err) => cb(statusOf(err)));

@@ -11,6 +11,8 @@ export * from './migration/container-spec';
 export * from './migration/source-migration';
 export * from './migration/destination-migration';
 export * from './migration/recover-migrations';
+export * from './migration/commit-outcome';
+export { injectedFault } from './util/fault';
 export * from './stream/chunk-stream';
 export * from './stream/compress-level';
 export * from './rpc/tls';

@@ -16,6 +16,7 @@ import { Readable } from 'node:stream';
 import { decompressed } from '../stream/chunk-stream';
 import { isValidLevel } from '../stream/compress-level';
 import { PROTOCOL_VERSION } from '../version';
+import { injectedFault } from '../util/fault';
 import { trace } from '../util/trace';
 import { createOptionsFor, RESTORE_MARKER, SPEC_VERSION, type ContainerSpec } from './container-spec';
 import { restoreIntoContainer, type DumpedTreeFacts } from './restore-into-container';
@@ -23,6 +24,7 @@ import { PageServerSink } from './page-server-tunnel';
 import { verifiedChunks } from './verified-chunks';
 import { pageServerArgs } from '../criu/criu-options';
 import { runCriu } from '../criu/criu-runner';
+import { InProgress } from './in-progress';
 import { MigrationError } from './migration-error';
 import { markCommitted, migrationsDir, writeRecord } from './migration-record';
 
@@ -295,39 +297,48 @@ function parseSpec(p: Prepare): PrepareSpec {
   return spec;
 }
 
+/** Migrations being served here: a source asking whether one committed waits for its end. */
+export const servingMigrations = new InProgress();
+
 /** Runs one migration on the destination; throws (after rolling back) on any failure. */
 export async function serveMigration(ctx: DestinationContext, ch: DestinationChannel): Promise<void> {
   const first = await next(ch, 'Prepare');
   if (first.body !== 'prepare') throw new MigrationError('protocol', `expected Prepare, got ${first.body}`);
   const spec = parseSpec(first.prepare);
-  const m = new DestinationMigration(ctx, first.prepare, spec);
+  await servingMigrations.run(first.prepare.migrationId, () => servePrepared(ctx, ch, first.prepare, spec));
+}
+
+async function servePrepared(ctx: DestinationContext, ch: DestinationChannel, prepare: Prepare, spec: PrepareSpec): Promise<void> {
+  const m = new DestinationMigration(ctx, prepare, spec);
   const name = spec.container.name;
   await m.check();
   let committed = false;
   try {
     const id = await m.createTarget();
     m.startPageServer(ch);
-    ctx.log(`migration ${first.prepare.migrationId}: ${name} created as ${id.slice(0, 12)}, waiting for the stream`);
+    ctx.log(`migration ${prepare.migrationId}: ${name} created as ${id.slice(0, 12)}, waiting for the stream`);
     ch.send({ body: 'prepared', prepared: { containerId: id, nodeName: ctx.nodeName } });
     const { receiveMs } = await m.receive(ch);
     const { appPid, restoreMs } = await m.restore();
-    ctx.log(`migration ${first.prepare.migrationId}: ${name} restored (pid ${appPid})`);
+    ctx.log(`migration ${prepare.migrationId}: ${name} restored (pid ${appPid})`);
     ch.send({ body: 'restored', restored: { receiveMs, restoreMs, appPid } });
     const commit = await next(ch, 'Commit');
     if (commit.body !== 'commit') throw new MigrationError('protocol', `expected Commit, got ${commit.body}`);
     m.saveRecord(true);
-    markCommitted(ctx.stateDir, first.prepare.migrationId); // what a recovering source will ask
+    markCommitted(ctx.stateDir, prepare.migrationId); // what a recovering source will ask
     committed = true;
-    ch.send({ body: 'committed', committed: {} });
+    const lost = injectedFault('lose-committed');
+    if (!lost) ch.send({ body: 'committed', committed: {} });
     // Committed: the container lives here now, whatever happens to the temporary files.
     try {
       m.finish();
     } catch (err) {
-      ctx.log(`migration ${first.prepare.migrationId}: cannot remove its temporary files: ${(err as Error).message}`);
+      ctx.log(`migration ${prepare.migrationId}: cannot remove its temporary files: ${(err as Error).message}`);
     }
+    if (lost) throw new MigrationError('failed', 'injected fault: Committed is not sent');
   } finally {
     if (!committed) {
-      ctx.log(`migration ${first.prepare.migrationId}: rolling back ${name}`);
+      ctx.log(`migration ${prepare.migrationId}: rolling back ${name}`);
       await m.rollback();
     }
   }

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ContainerInspect, DockerClient } from '../docker/docker-client';
 import { isCommitted, markCommitted, migrationsDir, writeRecord, type MigrationRecord } from './migration-record';
-import { recoverMigrations, type CommitQuery } from './recover-migrations';
+import type { CommitQuery } from './commit-outcome';
+import { recoverMigrations } from './recover-migrations';
 
 /** A Docker that knows one container and records what is done to it. */
 function fakeDocker(calls: string[]): DockerClient {

@@ -2,11 +2,9 @@
 // that was cut off by a crash. Undo it, or finish it when the destination had committed.
 import fs from 'node:fs';
 import type { DockerClient } from '../docker/docker-client';
+import type { CommitQuery } from './commit-outcome';
 import { pruneCommitMarkers, readRecords } from './migration-record';
 import { resumeFrozen } from './source-migration';
-
-/** Asks a destination whether a migration committed there; null when it cannot be reached. */
-export type CommitQuery = (destination: string, migrationId: string) => Promise<boolean | null>;
 
 export async function recoverMigrations(
   stateDir: string,

@@ -27,6 +27,7 @@ import {
 } from './container-spec';
 import type { PrepareSpec } from './destination-migration';
 import { LOG_ENTRY, PREFIX } from './destination-migration';
+import { commitOutcome, type CommitQuery } from './commit-outcome';
 import { MigrationError } from './migration-error';
 import { migrationsDir, writeRecord } from './migration-record';
 import { dumpThroughPageServer, type TunnelTotals } from './page-server-tunnel';
@@ -59,6 +60,8 @@ export interface SourceContext {
   stateDir: string;
   criuPath: string;
   log: (msg: string) => void;
+  /** MigrationStatus on a destination: for a Commit whose answer was lost. */
+  askCommitted: CommitQuery;
 }
 
 /** The transport to the destination: the gRPC duplex call, or a fake in tests. */
@@ -295,6 +298,7 @@ async function pushClaimed(
   const migrationId = crypto.randomUUID();
   let frozen = false;
   let committed = false;
+  let undecided = false; // Commit sent, the destination's answer unknown: the tree stays frozen
   const workDir = path.join(migrationsDir(ctx.stateDir), migrationId);
   const imagesDir = path.join(workDir, 'images');
   try {
@@ -351,8 +355,21 @@ async function pushClaimed(
 
     // From here a crash is ambiguous: a restarted agent asks the destination (MigrationStatus).
     writeRecord(workDir, { ...record, commitSent: true });
-    await ch.send({ body: 'commit', commit: {} });
-    await expectReply(ch, 'committed', ctx.timeouts.commitMs);
+    const outcome = await commitOutcome({
+      commit: async () => {
+        await ch.send({ body: 'commit', commit: {} });
+        await expectReply(ch, 'committed', ctx.timeouts.commitMs);
+      },
+      cancel: () => ch.cancel(),
+      ask: () => ctx.askCommitted(opts.destination, migrationId),
+    });
+    if (outcome.state === 'not-committed') throw new MigrationError('failed', `${outcome.why} (${prepared.nodeName} did not commit)`);
+    if (outcome.state === 'unknown') {
+      undecided = true;
+      throw new MigrationError('failed', `${outcome.why}; cannot tell whether ${prepared.nodeName} committed, so ${f.name} stays frozen on ${ctx.nodeName} ` +
+        `(never running on both): restart the agent on ${ctx.nodeName} once ${prepared.nodeName} answers, and it resumes or removes it`);
+    }
+    if (outcome.confirmedLate) ctx.log(`push of ${f.name}: the answer to Commit was lost; ${prepared.nodeName} confirmed it`);
     committed = true;
     writeRecord(workDir, { ...record, commitSent: true, committed: true });
     ch.close();
@@ -380,7 +397,7 @@ async function pushClaimed(
       pageServer: !opts.serial,
     };
   } catch (err) {
-    if (!committed) {
+    if (!committed && !undecided) {
       ch.cancel();
       if (frozen) {
         resumeFrozen(f.cgroupDir);

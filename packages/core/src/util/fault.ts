@@ -1,0 +1,9 @@
+// Fault injection for the end-to-end tests (as CRIU_FAULT in CRIU's own): LIVEMIG_FAULT=a,b in an
+// agent's environment makes it misbehave at the named points. Unset in normal operation.
+export type Fault =
+  | 'lose-committed' // destination: commits, then never sends Committed (the call fails)
+  | 'refuse-status'; // destination: MigrationStatus fails as if unreachable
+
+export function injectedFault(name: Fault): boolean {
+  return (process.env.LIVEMIG_FAULT ?? '').split(',').includes(name);
+}
