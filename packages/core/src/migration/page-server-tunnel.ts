@@ -3,7 +3,6 @@
 // them into a `criu page-server` socket, which writes the pagemap/pages images there. CRIU's few
 // answers (open, close) travel back as `pageServer` replies. So the bulk of a checkpoint moves
 // during the dump instead of after it.
-import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { End, MigrateRequest } from '../rpc/messages';
 import { ChunkEncoder, ChunkSealer, decompressed } from '../stream/chunk-stream';
@@ -34,6 +33,10 @@ async function quietFor<T>(ms: number, p: Promise<T>): Promise<T | 'quiet'> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+function written(socket: Duplex, data: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => socket.write(data, (err) => (err ? reject(err) : resolve())));
 }
 
 /** Starts criu with a socket (its --ps-socket); calls `withSocket` with our end right after the spawn. */
@@ -124,8 +127,11 @@ export class PageServerSink {
   async receive(next: () => Promise<MigrateRequest>, level: number): Promise<End> {
     const got: { end?: End } = {};
     const feed = async (): Promise<void> => {
-      for await (const data of decompressed(verifiedChunks(next, 'pages', got), level)) {
-        if (!this.ours.write(data)) await Promise.race([once(this.ours, 'drain'), this.exited]);
+      for await (const data of decompressed(verifiedChunks(next, 'pages', got), level, { reuseOutput: true })) {
+        // The decompressor reuses `data` for its next output: wait until the socket took it.
+        const w = written(this.ours, data);
+        w.catch(() => undefined); // a page server that died shows through `exited`
+        await Promise.race([w, this.exited]);
       }
     };
     // A page server that fails while the dump waits for its answer would leave both sides

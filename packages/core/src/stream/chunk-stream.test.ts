@@ -18,10 +18,14 @@ async function decode(chunks: Buffer[], level: number): Promise<Buffer> {
 describe('chunk stream', () => {
   const payload = Buffer.concat([crypto.randomBytes(300_000), Buffer.alloc(700_000, 7)]);
 
-  it('cuts exact-size chunks and survives a zstd round trip with verification', async () => {
+  it('makes each chunk one zstd frame of a fixed raw size, and survives a round trip with verification', async () => {
     const pieces = collect([payload.subarray(0, 12345), payload.subarray(12345)], 3, 64 * 1024);
-    expect(pieces.length).toBeGreaterThan(3);
-    expect(pieces.slice(0, -1).every((p) => p.length === 64 * 1024)).toBe(true);
+    expect(pieces.length).toBe(Math.ceil(payload.length / (64 * 1024)));
+    const binding = await import('zstd-napi/binding');
+    pieces.forEach((p, i) => {
+      expect(binding.findFrameCompressedSize(p)).toBe(p.length); // a whole frame
+      expect(binding.getFrameContentSize(p)).toBe(Math.min(64 * 1024, payload.length - i * 64 * 1024));
+    });
     const sealer = new ChunkSealer();
     const chunks = pieces.map((p) => sealer.seal(p));
     const end = sealer.end(payload.length);
@@ -60,6 +64,20 @@ describe('chunk stream', () => {
     expect(peak).toBeLessThan(64 * 1024 * 1024);
   });
 
+  it('with reuseOutput, decompresses every output into one buffer', async () => {
+    const big = Buffer.concat([payload, payload, payload]); // several outputs of ~128 KiB
+    const pieces = collect([big], 3, 64 * 1024);
+    const backing = new Set<ArrayBuffer>();
+    const copies: Buffer[] = [];
+    for await (const b of decompressed((async function* () { yield* pieces; })(), 3, { reuseOutput: true })) {
+      backing.add(b.buffer as ArrayBuffer);
+      copies.push(Buffer.from(b)); // consumed before the next one is asked for
+    }
+    expect(copies.length).toBeGreaterThan(3);
+    expect(backing.size).toBe(1);
+    expect(Buffer.concat(copies).equals(big)).toBe(true);
+  });
+
   it('refuses a stream that ends inside a zstd frame', async () => {
     const cut = compress(Buffer.alloc(1024 * 1024, 1)).subarray(0, 20);
     const drain = async (): Promise<void> => {
@@ -83,8 +101,9 @@ describe('chunk stream', () => {
   it('flush() hands over everything pushed so far, decodable before the stream ends', async () => {
     const encoder = new ChunkEncoder(1, 1024 * 1024);
     const small = Buffer.from('PS_IOV_OPEN2 header');
-    expect(encoder.push(small)).toEqual([]); // buffered inside zstd
+    expect(encoder.push(small)).toEqual([]); // held until a chunk is full
     const flushed = encoder.flush();
+    expect(encoder.flush()).toEqual([]); // nothing more pending
     expect(flushed.length).toBe(1);
     const dctx = new (await import('zstd-napi/binding')).DCtx();
     const dst = Buffer.alloc(1024);

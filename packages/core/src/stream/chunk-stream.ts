@@ -4,25 +4,28 @@ import zlib from 'node:zlib';
 import * as zstdBinding from 'zstd-napi/binding';
 import type { Chunk, End } from '../rpc/messages';
 
-/** Size of a chunk on the wire: big enough for loopback-speed HTTP/2, small enough to pipeline. */
+/** Raw bytes per chunk: big enough for loopback-speed HTTP/2, small enough to pipeline. */
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 
 /**
  * Raw bytes in, chunk payloads out: zstd at `level` (negative = zstd's fast levels; 0 = none).
- * Compresses straight into chunk-sized buffers (no re-chunking copy; zstd keeps what does not
- * fit yet), one zstd frame for the whole stream. flush() emits what is pending, so that a waiting
- * peer (CRIU's page-server protocol has round trips) gets its bytes now.
+ * Every chunk is one whole zstd frame of up to `chunkSize` raw bytes (the stream is their
+ * concatenation, which zstd decodes as one). One-shot frames from a contiguous buffer: measured
+ * 2x faster than one streaming frame fed with the socket's 64 KiB reads (zstd copied them into
+ * its window and took its slower external-dictionary path), at the same ratio. flush() emits
+ * what is pending, so that a waiting peer (CRIU's page-server protocol has round trips) gets its
+ * bytes now.
  */
 export class ChunkEncoder {
   private readonly cctx: zstdBinding.CCtx | null;
-  private out: Buffer;
-  private pos = 0;
+  private raw: Buffer;
+  private fill = 0;
 
   constructor(
     readonly level: number,
     private readonly chunkSize = DEFAULT_CHUNK_SIZE,
   ) {
-    this.out = Buffer.allocUnsafe(chunkSize);
+    this.raw = Buffer.allocUnsafe(chunkSize);
     this.cctx = level === 0 ? null : new zstdBinding.CCtx();
     this.cctx?.setParameter(zstdBinding.CParameter.compressionLevel, level);
   }
@@ -30,50 +33,44 @@ export class ChunkEncoder {
   /** Takes `data`; returns the chunks that are full. */
   push(data: Buffer): Buffer[] {
     const full: Buffer[] = [];
-    let src = data;
-    while (src.length > 0) {
-      if (this.cctx) {
-        const [, produced, consumed] = this.cctx.compressStream2(this.out.subarray(this.pos), src, zstdBinding.EndDirective.continue);
-        this.pos += produced;
-        src = src.subarray(consumed);
-      } else {
-        const n = src.copy(this.out, this.pos);
-        this.pos += n;
-        src = src.subarray(n);
-      }
-      if (this.pos === this.chunkSize) full.push(this.take());
+    for (let src = data; src.length > 0; ) {
+      const n = src.copy(this.raw, this.fill);
+      this.fill += n;
+      src = src.subarray(n);
+      if (this.fill === this.chunkSize) full.push(this.take());
     }
     return full;
   }
 
-  /** Everything taken so far, as chunks (the last one short). */
+  /** Everything taken so far, as a chunk (none if nothing is pending). */
   flush(): Buffer[] {
-    return this.drain(zstdBinding.EndDirective.flush);
+    return this.fill > 0 ? [this.take()] : [];
   }
 
-  /** Ends the stream (closes the zstd frame); the encoder is done. */
+  /** Ends the stream. */
   end(): Buffer[] {
-    return this.drain(zstdBinding.EndDirective.end);
-  }
-
-  private drain(op: zstdBinding.EndDirective): Buffer[] {
-    const chunks: Buffer[] = [];
-    for (let left = this.cctx ? 1 : 0; left > 0; ) {
-      const [ret, produced] = this.cctx!.compressStream2(this.out.subarray(this.pos), Buffer.alloc(0), op);
-      this.pos += produced;
-      left = ret;
-      if (this.pos === this.chunkSize) chunks.push(this.take());
-    }
-    if (this.pos > 0) chunks.push(this.take());
-    return chunks;
+    return this.flush();
   }
 
   private take(): Buffer {
-    const chunk = this.out.subarray(0, this.pos);
-    this.out = Buffer.allocUnsafe(this.chunkSize);
-    this.pos = 0;
-    return chunk;
+    const raw = this.raw.subarray(0, this.fill);
+    this.fill = 0;
+    if (!this.cctx) {
+      this.raw = Buffer.allocUnsafe(this.chunkSize); // the chunk keeps the old one
+      return raw;
+    }
+    const frame = Buffer.allocUnsafe(zstdBinding.compressBound(raw.length));
+    return frame.subarray(0, this.cctx.compress2(frame, raw));
   }
+}
+
+export interface DecompressOptions {
+  /**
+   * Decompress every output into the same buffer: each one is valid only until the next is asked
+   * for. For a consumer that is done with it by then (a socket write awaited): a GiB then
+   * allocates one buffer instead of 8192, which V8 would collect late.
+   */
+  reuseOutput?: boolean;
 }
 
 /**
@@ -82,14 +79,15 @@ export class ChunkEncoder {
  * became 512 MiB in memory (and a hostile peer could send a "zstd bomb"). Here nothing is
  * decompressed before it is asked for.
  */
-export async function* zstdDecompress(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+export async function* zstdDecompress(input: AsyncIterable<Buffer>, opts: DecompressOptions = {}): AsyncGenerator<Buffer> {
   const dctx = new zstdBinding.DCtx();
   const outSize = zstdBinding.dStreamOutSize();
+  const shared = opts.reuseOutput ? Buffer.allocUnsafe(outSize) : undefined;
   let inFrame = false;
   for await (const chunk of input) {
     let src = chunk;
     for (;;) {
-      const dst = Buffer.allocUnsafe(outSize);
+      const dst = shared ?? Buffer.allocUnsafe(outSize);
       const [ret, produced, consumed] = dctx.decompressStream(dst, src);
       src = src.subarray(consumed);
       if (produced > 0) yield dst.subarray(0, produced);
@@ -102,9 +100,9 @@ export async function* zstdDecompress(input: AsyncIterable<Buffer>): AsyncGenera
   if (inFrame) throw new StreamIntegrityError('the stream ends in the middle of a zstd frame');
 }
 
-/** The tar bytes of a received stream: decompressed when the sender compressed. */
-export function decompressed(input: AsyncIterable<Buffer>, level: number): AsyncIterable<Buffer> {
-  return level !== 0 ? zstdDecompress(input) : input;
+/** The bytes of a received stream: decompressed when the sender compressed. */
+export function decompressed(input: AsyncIterable<Buffer>, level: number, opts: DecompressOptions = {}): AsyncIterable<Buffer> {
+  return level !== 0 ? zstdDecompress(input, opts) : input;
 }
 
 /**
