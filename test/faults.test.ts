@@ -59,9 +59,10 @@ function restartAgentWithFaults(node: string, faults: string): void {
   expect(r.code, r.stderr).toBe(0);
 }
 
-/** A process's scheduler state letter (T = stopped, as CRIU leaves a dumped tree). */
-function procState(pid: number): string {
-  return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0];
+/** The state of a process's freezer cgroup (v1): FROZEN from before the dump until the end. */
+function freezerState(pid: number): string {
+  const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => /^\d+:freezer:/.test(l)) ?? '';
+  return fs.readFileSync(`/sys/fs/cgroup/freezer${line.split(':')[2]}/freezer.state`, 'utf8').trim();
 }
 
 function expectNothingLeftOn(node: string, name: string): void {
@@ -96,7 +97,7 @@ describe('concurrent pushes', () => {
 });
 
 describe('rollback after the freeze', () => {
-  const names = ['big', 'counter-fault', 'commit-lost', 'commit-unknown'];
+  const names = ['big', 'counter-fault', 'commit-lost', 'commit-unknown', 'tcp-fault'];
   beforeAll(() => removeEverywhere(...names));
   afterEach(() => {
     // Whatever a test did to the agents, both run normally again for the next one.
@@ -207,6 +208,32 @@ describe('rollback after the freeze', () => {
     expectNothingLeftOn('node2', 'counter-fault');
     expect(migrationDirs('node1')).toEqual([]);
   });
+  it('criu restore failing: a TCP connection of the container keeps carrying data after the rollback', async () => {
+    // A line server in node1's network namespace, outside the container.
+    const server = spawn('nsenter', ['--net=/var/run/netns/node1', 'node', '-e', `
+      require('net').createServer((c) => c.pipe(process.stdout)).listen(5555, '10.77.0.1');`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let received = '';
+    server.stdout.on('data', (d: Buffer) => (received += d.toString()));
+    const lines = (): number => received.split('\n').filter((l) => l.startsWith('line ')).length;
+    try {
+      await sleep(500);
+      docker('node1', 'run', '-d', '--name', 'tcp-fault', 'busybox:latest', 'sh', '-c',
+        'i=0; while true; do i=$((i+1)); echo line $i; sleep 0.1; done | nc 10.77.0.1 5555');
+      await waitFor('lines over TCP', () => lines() >= 5);
+      expect(lab('restart-agent', 'node2', '--criu', path.join(ROOT, 'test/tools/criu-failing-restore.sh')).code).toBe(0);
+      const r = await pushInBackground('node1', 'tcp-fault', 'node2');
+      expect(r.stderr).toMatch(/rolled back: tcp-fault is running on node1/);
+      const before = lines();
+      await waitFor('more lines after the rollback', () => lines() >= before + 10, 10_000);
+      // CRIU's network lock is gone from the container's namespace.
+      const pid = state('node1', 'tcp-fault')?.pid ?? 0;
+      expect(sh('nsenter', ['-t', String(pid), '-n', 'iptables-save']).stdout).not.toMatch(/CRIU/);
+      expectNothingLeftOn('node2', 'tcp-fault');
+    } finally {
+      server.kill();
+    }
+  });
+
   it('the answer to Commit is lost: the source asks the destination, which committed; it runs on node2 only', async () => {
     const sum = await startMemhog('node1', 'commit-lost', 16);
     restartAgentWithFaults('node2', 'lose-committed');
@@ -228,7 +255,7 @@ describe('rollback after the freeze', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/cannot tell whether node2 committed, so commit-unknown stays frozen on node1 \(never running on both\)/);
-    expect(procState(pid)).toBe('T');
+    expect(freezerState(pid)).toBe('FROZEN');
     expect(state('node2', 'commit-unknown')?.running).toBe(true);
     // node2 answers again; node1's agent, started again, asks it and removes its frozen copy.
     expect(lab('restart-agent', 'node2').code).toBe(0);

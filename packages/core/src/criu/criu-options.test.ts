@@ -32,9 +32,10 @@ describe('criu options', () => {
 
   it('builds the dump command line', () => {
     const args = dumpArgs({ pid: 42, imagesDir: '/img', netnsInode: 4026532,
-      mounts, dockerMountTargets: [], leaveStopped: true });
+      mounts, dockerMountTargets: [], freezerDir: '/sys/fs/cgroup/freezer/docker/abc' });
     expect(args.slice(0, 3)).toEqual(['dump', '--tree', '42']);
-    expect(args).toContain('--leave-stopped');
+    expect(args.join(' ')).toContain('--freeze-cgroup /sys/fs/cgroup/freezer/docker/abc --leave-running');
+    expect(args).not.toContain('--leave-stopped'); // it would leave the network locked
     expect(args).toContain('--tcp-established');
     expect(args).toContain('--manage-cgroups=ignore');
     expect(args.join(' ')).toContain('--external net[4026532]:extRootNetNS');
@@ -45,7 +46,7 @@ describe('criu options', () => {
   });
 
   it('sends pages through a page-server socket when given one, and serves them on the other side', () => {
-    const args = dumpArgs({ pid: 42, imagesDir: '/img', netnsInode: 1, mounts, dockerMountTargets: [], leaveStopped: true, pageServerFd: 3 });
+    const args = dumpArgs({ pid: 42, imagesDir: '/img', netnsInode: 1, mounts, dockerMountTargets: [], freezerDir: '/fz', pageServerFd: 3 });
     expect(args.join(' ')).toContain('--page-server --ps-socket 3');
     expect(pageServerArgs('/dst', 3).join(' ')).toMatch(/^page-server --images-dir \/dst --ps-socket 3 /);
   });

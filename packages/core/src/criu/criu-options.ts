@@ -15,7 +15,7 @@ export interface DumpFacts {
   netnsInode: number;     // inode of /proc/PID/ns/net: the container's netns stays on the host
   mounts: MountInfo[];    // /proc/PID/mountinfo
   dockerMountTargets: string[]; // destinations of the container's volumes and bind mounts
-  leaveStopped: boolean;  // keep the tree frozen after the dump (rollback) instead of killing it
+  freezerDir: string;     // the container's freezer cgroup, frozen by us before the dump
   pageServerFd?: number;  // send pages through this socket (to a page server) instead of writing them
 }
 
@@ -49,8 +49,13 @@ function tcpDumpArgs(): string[] {
   return ['--tcp-established'];
 }
 
-function finalStateArgs(leaveStopped: boolean): string[] {
-  return leaveStopped ? ['--leave-stopped'] : [];
+/**
+ * The tree stays as it was, frozen in its cgroup, for rollback (thaw) or removal. CRIU seizes it
+ * through the freezer, puts the freezer back to FROZEN when done, and undoes its network lock
+ * (--leave-stopped would leave the netns dropping every packet and TCP sockets in repair mode).
+ */
+function finalStateArgs(freezerDir: string): string[] {
+  return ['--freeze-cgroup', freezerDir, '--leave-running'];
 }
 
 /** Pages go to the destination's page server while the dump runs, over a socket we carry. */
@@ -67,7 +72,7 @@ export function dumpArgs(f: DumpFacts): string[] {
     '-v4',
     ...COMMON,
     ...tcpDumpArgs(),
-    ...finalStateArgs(f.leaveStopped),
+    ...finalStateArgs(f.freezerDir),
     ...pageServerDumpArgs(f.pageServerFd),
     ...externalNetnsArgs(f.netnsInode),
     ...externalMountArgs(externalMountPoints(f.mounts, f.dockerMountTargets)),

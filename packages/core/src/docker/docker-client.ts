@@ -19,6 +19,7 @@ export interface DockerClient {
   containersUsingVolume(name: string): Promise<string[]>;
   createContainer(opts: ContainerCreateOptions): Promise<string>;
   startContainer(id: string): Promise<void>;
+  /** A container that is gone or not running (any more) is left as it is. */
   killContainer(id: string, signal?: string): Promise<void>;
   removeContainer(id: string, opts?: { force?: boolean }): Promise<void>;
 }
@@ -115,7 +116,12 @@ export class DockerodeClient implements DockerClient {
   }
 
   async killContainer(id: string, signal = 'SIGKILL'): Promise<void> {
-    await orNull(this.d.getContainer(id).kill({ signal }));
+    try {
+      await this.d.getContainer(id).kill({ signal });
+    } catch (err) {
+      if (isNotFound(err) || (err as { statusCode?: number }).statusCode === 409) return; // gone, or not running
+      throw new Error(dockerErrorMessage(err));
+    }
   }
 
   async removeContainer(id: string, opts: { force?: boolean } = {}): Promise<void> {

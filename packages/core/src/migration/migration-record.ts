@@ -5,7 +5,7 @@ import path from 'node:path';
 
 export type MigrationRecord =
   /**
-   * Source: the tree may be frozen. Before Commit is sent, resume it; once Commit may have
+   * Source: the tree may be frozen. Before Commit is sent, thaw it; once Commit may have
    * reached the destination (commitSent), only the destination can say which copy lives.
    */
   | {
@@ -14,7 +14,7 @@ export type MigrationRecord =
       destination: string;
       containerId: string;
       name: string;
-      cgroupDir: string;
+      cgroupDir: string; // the container's freezer cgroup, frozen from before the dump
       commitSent: boolean;
       committed: boolean;
       keepSource: boolean;

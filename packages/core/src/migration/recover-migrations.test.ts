@@ -19,8 +19,13 @@ function fakeDocker(calls: string[]): DockerClient {
   return fake as DockerClient;
 }
 
-function procState(pid: number): string {
-  return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0]; // R, S, T...
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 describe('recoverMigrations', () => {
@@ -30,20 +35,21 @@ describe('recoverMigrations', () => {
 
   beforeEach(async () => {
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'livemig-recover-'));
-    // A stopped process standing in for a container left frozen by criu --leave-stopped.
+    // A process in a stand-in freezer cgroup (its state file as the kernel's, FROZEN).
     frozen = spawn('sleep', ['60']);
-    await new Promise((r) => setTimeout(r, 50));
-    process.kill(frozen.pid ?? 0, 'SIGSTOP');
     await new Promise((r) => setTimeout(r, 50));
     cgroupDir = path.join(stateDir, 'fake-cgroup');
     fs.mkdirSync(cgroupDir);
     fs.writeFileSync(path.join(cgroupDir, 'cgroup.procs'), `${frozen.pid}\n`);
+    fs.writeFileSync(path.join(cgroupDir, 'freezer.state'), 'FROZEN\n');
   });
 
   afterEach(() => {
     frozen.kill('SIGKILL');
     fs.rmSync(stateDir, { recursive: true, force: true });
   });
+
+  const freezer = (): string => fs.readFileSync(path.join(cgroupDir, 'freezer.state'), 'utf8').trim();
 
   function sourceRecord(commitSent: boolean, committed = false): void {
     const r: MigrationRecord = { role: 'source', migrationId: 'm1', destination: 'node2', containerId: 'c1', name: 'web',
@@ -67,7 +73,8 @@ describe('recoverMigrations', () => {
     const { calls, asked } = await recover(true);
     expect(asked).toEqual([]);
     expect(calls).toEqual([]);
-    expect(procState(frozen.pid ?? 0)).not.toBe('T');
+    expect(freezer()).toBe('THAWED');
+    expect(alive(frozen.pid ?? 0)).toBe(true);
     expect(fs.readdirSync(migrationsDir(stateDir))).toEqual([]);
   });
 
@@ -76,21 +83,23 @@ describe('recoverMigrations', () => {
     const { calls, asked } = await recover(true);
     expect(asked).toEqual(['node2 m1']);
     expect(calls).toEqual(['kill c1', 'rm c1']);
-    expect(procState(frozen.pid ?? 0)).toBe('T');
+    await new Promise((r) => frozen.once('exit', r)); // SIGKILLed before the thaw
+    expect(freezer()).toBe('THAWED');
   });
 
   it('resumes the source when the destination did not commit', async () => {
     sourceRecord(true);
     const { calls } = await recover(false);
     expect(calls).toEqual([]);
-    expect(procState(frozen.pid ?? 0)).not.toBe('T');
+    expect(freezer()).toBe('THAWED');
+    expect(alive(frozen.pid ?? 0)).toBe(true);
   });
 
   it('leaves the source frozen, and the record, when the destination cannot be asked', async () => {
     sourceRecord(true);
     const { calls } = await recover(null);
     expect(calls).toEqual([]);
-    expect(procState(frozen.pid ?? 0)).toBe('T');
+    expect(freezer()).toBe('FROZEN');
     expect(fs.readdirSync(migrationsDir(stateDir))).toEqual(['m1']);
   });
 

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import type { DockerClient } from '../docker/docker-client';
 import type { CommitQuery } from './commit-outcome';
 import { pruneCommitMarkers, readRecords } from './migration-record';
-import { resumeFrozen } from './source-migration';
+import { killFrozen, thawCgroup } from './cgroup-freezer';
 
 export async function recoverMigrations(
   stateDir: string,
@@ -27,11 +27,12 @@ export async function recoverMigrations(
         committed = answer;
       }
       if (c && committed) {
+        killFrozen(record.cgroupDir);
         await docker.killContainer(record.containerId);
         if (!record.keepSource) await docker.removeContainer(record.containerId, { force: true });
         log(`recovery: ${record.name} had moved to ${record.destination} before the crash; removed the source copy`);
       } else if (c) {
-        resumeFrozen(record.cgroupDir);
+        thawCgroup(record.cgroupDir);
         log(`recovery: resumed ${record.name}, frozen by a migration cut off by a crash`);
       }
     } else if (record?.role === 'destination' && !record.committed) {

@@ -27,11 +27,12 @@ import {
 } from './container-spec';
 import type { PrepareSpec } from './destination-migration';
 import { LOG_ENTRY, PREFIX } from './destination-migration';
+import { canFreeze, freezeCgroup, killFrozen, thawCgroup } from './cgroup-freezer';
 import { commitOutcome, type CommitQuery } from './commit-outcome';
 import { MigrationError } from './migration-error';
 import { migrationsDir, writeRecord } from './migration-record';
 import { dumpThroughPageServer, type TunnelTotals } from './page-server-tunnel';
-import { cgroupPids, dumpRootPid, netnsInode, pipesToReattach, processCgroupDirs, stdioOf } from './process-facts';
+import { dumpRootPid, netnsInode, pipesToReattach, processCgroupDirs, stdioOf } from './process-facts';
 
 /** How long the source waits on the destination before it gives up and rolls back. */
 export const DEFAULT_TIMEOUTS = {
@@ -110,7 +111,7 @@ interface SourceFacts {
   dumpPid: number;
   mounts: MountInfo[]; // the dumped tree's mountinfo
   upperDir: string;
-  cgroupDir: string; // one of the container's cgroup dirs (for its PIDs)
+  freezerDir: string; // the container's freezer cgroup (v1) or its cgroup (v2)
   prepare: PrepareSpec;
   dockerMountTargets: string[];
   estimatedBytes: number;
@@ -161,8 +162,8 @@ async function gatherFacts(ctx: SourceContext, container: string): Promise<Sourc
   const external = new Set(externalMountPoints(mounts, dockerMountTargets));
   const externalMountLines = mountLines.filter((_l, i) => external.has(mounts[i].mountPoint)).join('\n');
   const dirs = processCgroupDirs(inspect.State.Pid);
-  const cgroupDir = dirs.get('freezer') ?? dirs.get('pids') ?? dirs.get('') ?? [...dirs.values()][0];
-  if (!cgroupDir) throw new MigrationError('precondition', `cannot find the cgroup of ${name}`);
+  const freezerDir = dirs.get('freezer') ?? dirs.get('');
+  if (!freezerDir || !canFreeze(freezerDir)) throw new MigrationError('precondition', `cannot find the freezer cgroup of ${name}`);
   const upperDir = overlayDirs(inspect).upper;
   return {
     inspect,
@@ -170,24 +171,13 @@ async function gatherFacts(ctx: SourceContext, container: string): Promise<Sourc
     dumpPid,
     mounts,
     upperDir,
-    cgroupDir,
+    freezerDir,
     prepare: { container: spec, tree: { externalMounts: externalMountLines, stdio: pipesToReattach(stdio) } },
     dockerMountTargets,
     estimatedBytes: memoryUsage(dirs) + 64 * 1024 * 1024,
     fileBytes: treeBytes(upperDir) +
       spec.mounts.filter((m) => m.type === 'volume').reduce((n, m) => n + treeBytes(m.source), 0),
   };
-}
-
-/** Resumes every task of the container that the dump left stopped. */
-export function resumeFrozen(cgroupDir: string): void {
-  for (const pid of cgroupPids(cgroupDir)) {
-    try {
-      process.kill(pid, 'SIGCONT');
-    } catch {
-      // already gone
-    }
-  }
 }
 
 /** Writes the whole checkpoint into one tar stream: images, rootfs diff, volume data. */
@@ -325,7 +315,7 @@ async function pushClaimed(
       destination: opts.destination,
       containerId: f.inspect.Id,
       name: f.name,
-      cgroupDir: f.cgroupDir,
+      cgroupDir: f.freezerDir,
       commitSent: false,
       committed: false,
       keepSource: opts.keepSource,
@@ -334,6 +324,7 @@ async function pushClaimed(
     const freezeAt = performance.now();
     trace('src: freeze');
     frozen = true;
+    await freezeCgroup(f.freezerDir);
     const pages = await dump(ctx, ch, f, imagesDir, opts);
     phase('dump', 'done');
     trace('src: dump done');
@@ -400,7 +391,7 @@ async function pushClaimed(
     if (!committed && !undecided) {
       ch.cancel();
       if (frozen) {
-        resumeFrozen(f.cgroupDir);
+        thawCgroup(f.freezerDir);
         ctx.log(`push of ${f.name} failed after the freeze; resumed it here`);
       }
       fs.rmSync(workDir, { recursive: true, force: true });
@@ -426,7 +417,7 @@ async function dump(ctx: SourceContext, ch: SourceChannel, f: SourceFacts, image
         netnsInode: netnsInode(f.dumpPid),
         mounts: f.mounts,
         dockerMountTargets: f.dockerMountTargets,
-        leaveStopped: true,
+        freezerDir: f.freezerDir,
         pageServerFd: withSocket ? 3 : undefined,
       }),
       imagesDir,
@@ -453,7 +444,8 @@ async function dump(ctx: SourceContext, ch: SourceChannel, f: SourceFacts, image
 /** After the destination committed: the frozen tree goes; the container is removed or kept stopped. */
 async function removeSource(ctx: SourceContext, f: SourceFacts, keep: boolean): Promise<void> {
   const id = f.inspect.Id;
-  await ctx.docker.killContainer(id, 'SIGKILL');
+  killFrozen(f.freezerDir); // no instruction runs here again
+  await ctx.docker.killContainer(id, 'SIGKILL'); // returns once Docker has seen it exit
   if (keep) return;
   await ctx.docker.removeContainer(id, { force: true });
   // Named volumes moved with the container; drop the source copy unless another container uses it.
