@@ -37,6 +37,8 @@ describe('criu options', () => {
     expect(args.join(' ')).toContain('--freeze-cgroup /sys/fs/cgroup/freezer/docker/abc --leave-running');
     expect(args).not.toContain('--leave-stopped'); // it would leave the network locked
     expect(args).toContain('--tcp-established');
+    expect(args).toContain('--skip-in-flight');
+    expect(args.join(' ')).toContain('--network-lock skip');
     expect(args).toContain('--manage-cgroups=ignore');
     expect(args.join(' ')).toContain('--external net[4026532]:extRootNetNS');
     expect(args.join(' ')).toContain('--external mnt[/etc/hosts]:/etc/hosts');
@@ -79,6 +81,7 @@ describe('criu options', () => {
     expect(args).toContain('--restore-detached');
     expect(args).toContain('--root /merged');
     expect(args).toContain('--tcp-close');
+    expect(args).toContain('--network-lock skip');
     expect(args).toContain('--inherit-fd fd[3]:extRootNetNS');
     expect(args).toContain('--inherit-fd fd[4]:pipe:[123]');
     expect(args).toContain('--external mnt[/etc/hosts]:/d/hosts');

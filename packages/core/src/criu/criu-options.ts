@@ -44,15 +44,30 @@ function externalNetnsArgs(inode: number): string[] {
   return ['--external', `net[${inode}]:${NETNS_KEY}`];
 }
 
-/** Established TCP connections are dumped; on restore they are closed (the address changes). */
+/**
+ * Established TCP connections are dumped; on restore they are closed (the address changes).
+ * Connections that arrive at a listening socket of the frozen container wait in its accept
+ * queue: not dumped (the new copy never saw them), still there for the old one after a rollback.
+ */
 function tcpDumpArgs(): string[] {
-  return ['--tcp-established'];
+  return ['--tcp-established', '--skip-in-flight'];
+}
+
+/**
+ * No iptables network lock, on dump or restore. Connections come back closed (--tcp-close), so
+ * their dumped state needs no protection; the lock and unlock (iptables-restore runs in the
+ * container's netns) cost ~100 ms of downtime per dump, and on restore the unlock failed ("Bad
+ * rule") in a netns CRIU had not locked.
+ */
+function networkLockArgs(): string[] {
+  return ['--network-lock', 'skip'];
 }
 
 /**
  * The tree stays as it was, frozen in its cgroup, for rollback (thaw) or removal. CRIU seizes it
- * through the freezer, puts the freezer back to FROZEN when done, and undoes its network lock
- * (--leave-stopped would leave the netns dropping every packet and TCP sockets in repair mode).
+ * through the freezer, puts the freezer back to FROZEN when done, and takes TCP sockets out of
+ * repair mode (--leave-stopped left them in it, and a network lock in place: a rolled-back
+ * container had no network).
  */
 function finalStateArgs(freezerDir: string): string[] {
   return ['--freeze-cgroup', freezerDir, '--leave-running'];
@@ -72,6 +87,7 @@ export function dumpArgs(f: DumpFacts): string[] {
     '-v4',
     ...COMMON,
     ...tcpDumpArgs(),
+    ...networkLockArgs(),
     ...finalStateArgs(f.freezerDir),
     ...pageServerDumpArgs(f.pageServerFd),
     ...externalNetnsArgs(f.netnsInode),
@@ -113,6 +129,7 @@ export function restoreArgs(f: RestoreFacts): string[] {
     '--pidfile', f.pidFile,
     ...COMMON,
     '--tcp-close',
+    ...networkLockArgs(),
     ...inheritFdArgs(f),
     ...restoreMountArgs(f.mountMap),
   ];
