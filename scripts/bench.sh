@@ -2,7 +2,7 @@
 # Benchmark in the one-machine lab (not part of the test suite). For memhog containers holding
 # N MiB of half-compressible memory and for redis-server with 200k keys, runs RUNS measured
 # migrations each and prints: downtime, total time, bytes on the wire, peak RSS of each agent
-# (agents restarted before every measured push), beside the CRIU floor of the same run (criu dump
+# (each agent's peak reset before every measured push), beside the CRIU floor of the same run (criu dump
 # to a local dir + criu restore from one, taken from a --serial push just before) and the floor
 # plus the time to move the compressed bytes at the link speed measured here.
 #   scripts/bench.sh [--sizes "16 256 1024"] [--runs 3] [--compress fast] [--no-redis]
@@ -67,12 +67,13 @@ redis_image() {
 RESULTS=()
 # measure NAME LABEL: RUNS result rows. Each run: a --serial push node1 -> node2 (dump to disk,
 # transfer, criu restore from disk: its dump + criu-restore phases are this run's CRIU floor),
-# then the measured push back node2 -> node1 (page server, the default), agents fresh for it.
+# then the measured push back node2 -> node1 (page server, the default). The agents stay up, as
+# in service (warm); their peak RSS (VmHWM) is reset before the measured push.
 measure() {
   local name="$1" label="$2" i floor_json json
   for ((i = 1; i <= RUNS; i++)); do
     floor_json="$(lab cli node1 push "$name" --to node2 --serial --compress "$COMPRESS" --json)"
-    lab restart-agents >/dev/null # fresh processes: VmHWM is this run's peak
+    for n in node1 node2; do echo 5 > "/proc/$(cat "/run/livemig-lab/$n/agent.pid")/clear_refs"; done # VmHWM := RSS now
     json="$(lab cli node2 push "$name" --to node1 --compress "$COMPRESS" --json)"
     RESULTS+=("$(node -e '
       const [json, floorJson, label, run, link, hwmSrc, hwmDst] = process.argv.slice(1);
