@@ -392,7 +392,7 @@ export class DiffApplier {
   }
 }
 
-function toBuffer(entryName: string, chunk: unknown): Buffer {
+export function toBuffer(entryName: string, chunk: unknown): Buffer {
   if (Buffer.isBuffer(chunk)) return chunk;
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   if (typeof chunk === 'string') return Buffer.from(chunk);

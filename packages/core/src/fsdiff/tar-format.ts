@@ -33,3 +33,9 @@ export function xattrFromPax(value: string): Buffer | null {
   }
   return Buffer.from(value, 'latin1');
 }
+
+/** Writes the entries of one tree from a stream: apply() each in stream order, then finish(). */
+export interface TreeApplier {
+  apply(header: EntryHeader, body: EntryBody): Promise<void>;
+  finish(): Promise<void>;
+}

@@ -17,6 +17,11 @@ export interface PackTreeOptions {
   overlay: boolean;
   /** Relative paths (no leading slash) skipped together with their subtree. */
   exclude?: string[];
+  /**
+   * The tree's xattrs (readTreeXattrs), if already read or being read; 'none' when the tree's
+   * xattrs do not matter (CRIU's images). Default: read them now.
+   */
+  xattrs?: Promise<Map<string, XattrSet>> | 'none';
 }
 
 export interface PackStats {
@@ -35,7 +40,8 @@ export async function packTree(pack: tar.Pack, root: string, prefix: string, opt
   const rootStat = await fs.promises.lstat(absRoot);
   if (!rootStat.isDirectory()) throw new Error(`not a directory: ${absRoot}`);
 
-  const packer = new TreePacker(pack, absRoot, prefix, opts, await readTreeXattrs(absRoot));
+  const xattrs = opts.xattrs === 'none' ? new Map<string, XattrSet>() : await (opts.xattrs ?? readTreeXattrs(absRoot));
+  const packer = new TreePacker(pack, absRoot, prefix, opts, xattrs);
   await packer.packPath('.');
   return packer.stats;
 }

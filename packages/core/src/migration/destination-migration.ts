@@ -9,8 +9,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tar from 'tar-stream';
-import { overlayDirs, type DockerClient } from '../docker/docker-client';
-import { DiffApplier, stripPrefix, type EntryBody } from '../fsdiff';
+import { overlayDirs, type ContainerInspect, type DockerClient } from '../docker/docker-client';
+import { DiffApplier, FlatFileApplier, stripPrefix, type EntryBody, type TreeApplier } from '../fsdiff';
 import type { End, MigrateReply, MigrateRequest, Prepare } from '../rpc/messages';
 import { Readable } from 'node:stream';
 import { decompressed } from '../stream/chunk-stream';
@@ -66,6 +66,8 @@ class DestinationMigration {
   private readonly createdVolumes: string[] = [];
   private workDir = '';
   private pageServer: PageServerSink | undefined;
+  /** The started target, inspected once before the freeze (nothing read here changes after). */
+  private target: ContainerInspect | undefined;
 
   constructor(
     private readonly ctx: DestinationContext,
@@ -122,6 +124,8 @@ class DestinationMigration {
     if (!created) throw new Error('the new container vanished');
     fs.writeFileSync(path.join(overlayDirs(created).upper, RESTORE_MARKER), '');
     await docker.startContainer(this.containerId);
+    this.target = (await docker.inspectContainer(this.containerId)) ?? undefined;
+    if (!this.target?.State.Running) throw new Error('the new container stopped right after its start');
     return this.containerId;
   }
 
@@ -149,13 +153,12 @@ class DestinationMigration {
     const started = performance.now();
     // The pages come first, while the source dumps; the rest once its dump is done.
     await this.pageServer?.receive(() => next(ch, 'the end of the page stream'), this.prepare.compressLevel);
-    const target = await this.ctx.docker.inspectContainer(this.containerId);
-    if (!target) throw new Error('the new container vanished');
+    const target = this.startedTarget();
     const volumeRoots = new Map<string, string>();
     for (const m of target.Mounts ?? []) if (m.Type === 'volume' && m.Name) volumeRoots.set(m.Name, m.Source);
 
     const appliers = {
-      images: new DiffApplier(path.join(this.workDir, 'images'), { overlay: false }),
+      images: new FlatFileApplier(path.join(this.workDir, 'images')),
       rootfs: new DiffApplier(overlayDirs(target).merged, { overlay: true }),
       volumes: new Map<string, DiffApplier>(),
     };
@@ -202,7 +205,7 @@ class DestinationMigration {
   private async route(
     header: tar.Header,
     body: EntryBody,
-    appliers: { images: DiffApplier; rootfs: DiffApplier; volumes: Map<string, DiffApplier> },
+    appliers: { images: TreeApplier; rootfs: TreeApplier; volumes: Map<string, TreeApplier> },
     volumeRoots: Map<string, string>,
     logPath: string,
   ): Promise<void> {
@@ -225,8 +228,7 @@ class DestinationMigration {
 
   async restore(): Promise<{ appPid: number; restoreMs: number }> {
     const started = performance.now();
-    const target = await this.ctx.docker.inspectContainer(this.containerId);
-    if (!target?.State.Running) throw new Error('the new container stopped before the restore');
+    const target = this.startedTarget();
     trace('dst: restore start');
     const appPid = await restoreIntoContainer({
       criuPath: this.ctx.criuPath,
@@ -239,6 +241,18 @@ class DestinationMigration {
     trace('dst: restored');
     fs.rmSync(path.join(overlayDirs(target).merged, RESTORE_MARKER), { force: true });
     return { appPid, restoreMs: performance.now() - started };
+  }
+
+  /** The target container, its helper still alive (waiting for the restore). */
+  private startedTarget(): ContainerInspect {
+    const t = this.target;
+    if (!t) throw new Error('the target container was not started');
+    try {
+      process.kill(t.State.Pid, 0);
+    } catch {
+      throw new Error('the new container stopped before the restore');
+    }
+    return t;
   }
 
   /** For a restarted agent: what this migration made here, and whether it was committed. */

@@ -8,6 +8,7 @@ import type { End, MigrateRequest } from '../rpc/messages';
 import { ChunkEncoder, ChunkSealer, decompressed } from '../stream/chunk-stream';
 import { MigrationError } from './migration-error';
 import { verifiedChunks } from './verified-chunks';
+import { trace } from '../util/trace';
 
 /** The part of the source's channel the tunnel needs. */
 export interface PageTunnelChannel {
@@ -74,11 +75,13 @@ export async function dumpThroughPageServer(
         r = await next;
       }
       if (r.done) break;
+      if (raw === 0) trace('src: first page-server bytes');
       raw += r.value.length;
       await send(encoder.push(r.value));
       pending = true;
       progress({ raw, wire: sealer.bytes });
     }
+    trace('src: criu closed the page-server socket');
     await send(encoder.end());
     await ch.send({ body: 'pagesEnd', pagesEnd: sealer.end(raw) });
   };
@@ -145,8 +148,10 @@ export class PageServerSink {
       throw (await this.failure()) ?? err;
     }
     if (!got.end) throw new MigrationError('protocol', 'the page stream ended before pagesEnd');
+    trace('dst: pagesEnd');
     this.ours.end();
     await this.exited; // criu page-server wrote the images and exited 0
+    trace('dst: page server exited');
     return got.end;
   }
 

@@ -8,6 +8,7 @@ import { runCriu } from '../criu/criu-runner';
 import { parseMountInfo } from '../criu/mountinfo';
 import { overlayDirs, type ContainerInspect } from '../docker/docker-client';
 import { childrenOf, processCgroupDirs } from './process-facts';
+import { trace } from '../util/trace';
 
 /** What the source tells the destination about the dumped tree (read before the freeze). */
 export interface DumpedTreeFacts {
@@ -77,6 +78,7 @@ export async function restoreIntoContainer(r: RestoreRequest): Promise<number> {
     for (const fd of fds) fs.closeSync(fd);
   }
 
+  trace('dst: criu restore exited');
   // criu exited: the restored root task is now the helper's only child. Tell the helper.
   const kids = childrenOf(hp);
   if (kids.length !== 1) throw new Error(`restore left ${kids.length} processes under the helper, expected 1`);

@@ -13,7 +13,7 @@ import { dumpArgs, externalMountPoints } from '../criu/criu-options';
 import { runCriu } from '../criu/criu-runner';
 import { parseMountInfo, type MountInfo } from '../criu/mountinfo';
 import { overlayDirs, type ContainerInspect, type DockerClient } from '../docker/docker-client';
-import { packTree } from '../fsdiff';
+import { packTree, readTreeXattrs, type XattrSet } from '../fsdiff';
 import type { MigrateReply, MigrateRequest, PushEvent, Summary } from '../rpc/messages';
 import { ChunkEncoder, ChunkSealer } from '../stream/chunk-stream';
 import { isValidLevel } from '../stream/compress-level';
@@ -180,11 +180,19 @@ async function gatherFacts(ctx: SourceContext, container: string): Promise<Sourc
   };
 }
 
-/** Writes the whole checkpoint into one tar stream: images, rootfs diff, volume data. */
-async function packCheckpoint(pack: tar.Pack, imagesDir: string, f: SourceFacts): Promise<{ images: number; rootfs: number; volumes: number }> {
+/**
+ * Writes the whole checkpoint into one tar stream: images, rootfs diff, volume data.
+ * `rootfsXattrs`: read from the frozen container while it was being dumped.
+ */
+async function packCheckpoint(
+  pack: tar.Pack,
+  imagesDir: string,
+  f: SourceFacts,
+  rootfsXattrs: Promise<Map<string, XattrSet>>,
+): Promise<{ images: number; rootfs: number; volumes: number }> {
   // dump.log is of no use to the destination (it writes its own restore log).
-  const images = await packTree(pack, imagesDir, PREFIX.images, { overlay: false, exclude: ['dump.log'] });
-  const rootfs = await packTree(pack, f.upperDir, PREFIX.rootfs, { overlay: true, exclude: INTERNAL_PATHS });
+  const images = await packTree(pack, imagesDir, PREFIX.images, { overlay: false, exclude: ['dump.log'], xattrs: 'none' });
+  const rootfs = await packTree(pack, f.upperDir, PREFIX.rootfs, { overlay: true, exclude: INTERNAL_PATHS, xattrs: rootfsXattrs });
   let volumes = 0;
   for (const m of f.prepare.container.mounts) {
     if (m.type !== 'volume') continue;
@@ -214,6 +222,7 @@ async function transfer(
   ch: SourceChannel,
   f: SourceFacts,
   imagesDir: string,
+  rootfsXattrs: Promise<Map<string, XattrSet>>,
   opts: PushOptions,
   stallMs: number,
 ): Promise<{ raw: number; wire: number; sizes: { images: number; rootfs: number; volumes: number } }> {
@@ -233,7 +242,7 @@ async function transfer(
       opts.emit({ body: 'progress', progress: { bytesRaw: raw, bytesWire: sealer.bytes, bytesRawTotal: rawTotal } });
     }
   };
-  const packed = packCheckpoint(pack, imagesDir, f);
+  const packed = packCheckpoint(pack, imagesDir, f, rootfsXattrs);
   packed.catch((err: Error) => pack.destroy(err)); // ends the loop below with the reason
   try {
     for await (const data of pack as AsyncIterable<Buffer>) {
@@ -325,12 +334,15 @@ async function pushClaimed(
     trace('src: freeze');
     frozen = true;
     await freezeCgroup(f.freezerDir);
+    // The rootfs is still from here on: its xattrs are read (a getfattr run) while CRIU dumps.
+    const rootfsXattrs = readTreeXattrs(f.upperDir);
+    rootfsXattrs.catch(() => undefined); // awaited when packed; unused if the dump fails
     const pages = await dump(ctx, ch, f, imagesDir, opts);
     phase('dump', 'done');
     trace('src: dump done');
 
     phase('transfer', 'start');
-    const sent = await transfer(ch, f, imagesDir, opts, ctx.timeouts.stallMs);
+    const sent = await transfer(ch, f, imagesDir, rootfsXattrs, opts, ctx.timeouts.stallMs);
     phase('transfer', 'done', `${sent.raw} bytes raw, ${sent.wire} on the wire`);
     const bytesRaw = pages.raw + sent.raw;
     const bytesWire = pages.wire + sent.wire;

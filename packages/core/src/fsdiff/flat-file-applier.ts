@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { UnsafeEntryError, toBuffer } from './diff-applier';
+import type { EntryBody, EntryHeader, TreeApplier } from './tar-format';
+
+const PLAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
+
+/**
+ * Applies a tar tree that must be one flat directory of regular files: CRIU's images. Their
+ * owner, mode, times and xattrs do not matter (criu, as root, is their only reader), so each
+ * file is created and written with synchronous calls: the few dozen small images of a
+ * checkpoint land in ~1 ms instead of the ~8 thread-pool round trips per file that DiffApplier
+ * spends on a container's rootfs, inside the downtime. Anything else is refused.
+ */
+export class FlatFileApplier implements TreeApplier {
+  private bytes = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly maxBytes = DEFAULT_MAX_BYTES,
+  ) {}
+
+  async apply(header: EntryHeader, body: EntryBody): Promise<void> {
+    try {
+      await this.applyEntry(header, body);
+    } catch (err) {
+      body.resume(); // never leave the tar parser waiting on an unread body
+      throw err;
+    }
+  }
+
+  /** Nothing is deferred (same interface as DiffApplier). */
+  async finish(): Promise<void> {}
+
+  private async applyEntry(header: EntryHeader, body: EntryBody): Promise<void> {
+    const name = header.name;
+    if (name === '.' && header.type === 'directory') {
+      for await (const _ of body) void _; // the tree root: the directory exists
+      return;
+    }
+    if (header.type !== 'file') throw new UnsafeEntryError(name, `a ${String(header.type)} entry where only regular files belong`);
+    if (!PLAIN_NAME.test(name)) throw new UnsafeEntryError(name, 'not a plain file name');
+    const size = header.size;
+    if (size === undefined || !Number.isSafeInteger(size) || size < 0) throw new UnsafeEntryError(name, `invalid size ${String(size)}`);
+    if (size > this.maxBytes - this.bytes) throw new UnsafeEntryError(name, `size ${size} exceeds the byte budget (limit ${this.maxBytes})`);
+    this.bytes += size;
+    // O_EXCL|O_NOFOLLOW: only ever a file we have just created ourselves.
+    const flags = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW;
+    const fd = fs.openSync(path.join(this.dir, name), flags, 0o600);
+    try {
+      let written = 0;
+      for await (const chunk of body) {
+        let buf = toBuffer(name, chunk);
+        written += buf.length;
+        if (written > size) throw new UnsafeEntryError(name, 'body is longer than the header size');
+        while (buf.length > 0) buf = buf.subarray(fs.writeSync(fd, buf));
+      }
+      if (written !== size) throw new UnsafeEntryError(name, `body is truncated (${written} of ${size} bytes)`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
