@@ -6,9 +6,11 @@ import {
   OPAQUE_PAX_KEY,
   OVERLAY_XATTR_PREFIX,
   XATTR_PAX_PREFIX,
+  resumingOnError,
   xattrFromPax,
   type EntryBody,
   type EntryHeader,
+  type TreeApplier,
 } from './tar-format';
 
 /** Every refusal of an entry from the (possibly hostile) peer. */
@@ -84,7 +86,7 @@ function depth(rel: string): number {
  * Applies tar entries of a filesystem diff under `root`, never following a symlink and
  * never leaving `root`. Call apply() for each entry in stream order, then finish().
  */
-export class DiffApplier {
+export class DiffApplier implements TreeApplier {
   private readonly root: string;
   private readonly overlay: boolean;
   private readonly maxBytes: number;
@@ -109,13 +111,8 @@ export class DiffApplier {
   }
 
   /** Applies one entry; `header.name`/`linkname` already have the stream prefix stripped. */
-  async apply(header: EntryHeader, body: EntryBody): Promise<void> {
-    try {
-      await this.applyEntry(header, body);
-    } catch (err) {
-      body.resume(); // never leave the tar parser waiting on an unread body
-      throw err;
-    }
+  apply(header: EntryHeader, body: EntryBody): Promise<void> {
+    return resumingOnError(body, () => this.applyEntry(header, body));
   }
 
   /** Sets the deferred directory modes and mtimes, deepest first. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UnsafeEntryError, toBuffer } from './diff-applier';
-import type { EntryBody, EntryHeader, TreeApplier } from './tar-format';
+import { resumingOnError, type EntryBody, type EntryHeader, type TreeApplier } from './tar-format';
 
 const PLAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
@@ -21,13 +21,8 @@ export class FlatFileApplier implements TreeApplier {
     private readonly maxBytes = DEFAULT_MAX_BYTES,
   ) {}
 
-  async apply(header: EntryHeader, body: EntryBody): Promise<void> {
-    try {
-      await this.applyEntry(header, body);
-    } catch (err) {
-      body.resume(); // never leave the tar parser waiting on an unread body
-      throw err;
-    }
+  apply(header: EntryHeader, body: EntryBody): Promise<void> {
+    return resumingOnError(body, () => this.applyEntry(header, body));
   }
 
   /** Nothing is deferred (same interface as DiffApplier). */

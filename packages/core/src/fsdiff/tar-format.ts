@@ -34,6 +34,16 @@ export function xattrFromPax(value: string): Buffer | null {
   return Buffer.from(value, 'latin1');
 }
 
+/** Runs `apply` for an entry; if it fails, the entry's body is resumed (so the tar parser never waits on an unread body). */
+export async function resumingOnError(body: EntryBody, apply: () => Promise<void>): Promise<void> {
+  try {
+    await apply();
+  } catch (err) {
+    body.resume();
+    throw err;
+  }
+}
+
 /** Writes the entries of one tree from a stream: apply() each in stream order, then finish(). */
 export interface TreeApplier {
   apply(header: EntryHeader, body: EntryBody): Promise<void>;
