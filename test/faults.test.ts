@@ -257,6 +257,8 @@ describe('rollback after the freeze', () => {
     expect(r.stderr).toMatch(/cannot tell whether node2 committed, so commit-unknown stays frozen on node1 \(never running on both\)/);
     expect(freezerState(pid)).toBe('FROZEN');
     expect(state('node2', 'commit-unknown')?.running).toBe(true);
+    const again = await pushInBackground('node1', 'commit-unknown', 'node2');
+    expect(again.stderr).toMatch(/commit-unknown stays frozen: its migration to node2 has an unknown outcome/);
     // node2 answers again; node1's agent, started again, asks it and removes its frozen copy.
     expect(lab('restart-agent', 'node2').code).toBe(0);
     expect(lab('restart-agent', 'node1').code).toBe(0);

@@ -30,7 +30,7 @@ import { LOG_ENTRY, PREFIX } from './destination-migration';
 import { canFreeze, freezeCgroup, killFrozen, thawCgroup } from './cgroup-freezer';
 import { commitOutcome, type CommitQuery } from './commit-outcome';
 import { MigrationError } from './migration-error';
-import { migrationsDir, writeRecord } from './migration-record';
+import { migrationsDir, readRecords, writeRecord } from './migration-record';
 import { dumpThroughPageServer, type TunnelTotals } from './page-server-tunnel';
 import { dumpRootPid, netnsInode, pipesToReattach, processCgroupDirs, stdioOf } from './process-facts';
 
@@ -277,6 +277,10 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
   if (!isValidLevel(opts.compressLevel)) throw new MigrationError('precondition', `unsupported compression level ${opts.compressLevel}`);
   const f = await gatherFacts(ctx, opts.container);
   if (ctx.inFlight.has(f.inspect.Id)) throw new MigrationError('precondition', `container ${f.name} is already being migrated`);
+  const undecided = readRecords(ctx.stateDir).find((r) => r.record?.role === 'source' && r.record.containerId === f.inspect.Id);
+  if (undecided?.record?.role === 'source') {
+    throw new MigrationError('precondition', `container ${f.name} stays frozen: its migration to ${undecided.record.destination} has an unknown outcome; restart this agent once ${undecided.record.destination} answers`);
+  }
   ctx.inFlight.add(f.inspect.Id);
   try {
     return await pushClaimed(ctx, opts, f, t0, phase, phaseMs);
