@@ -70,6 +70,9 @@ async function main(): Promise<void> {
   const server = await startServer(config, docker);
   const mode = config.transport.insecure ? 'plaintext, --insecure' : `mutual TLS, ${config.transport.tls.dir}`;
   console.log(`livemig-agent ${config.nodeName} listening on ${config.listen} (${mode}; docker ${config.dockerSocket})`);
+  if (!process.execArgv.includes('--single-threaded-gc')) {
+    console.log('note: node runs without --single-threaded-gc (the #! line has it): memory pages will stream slower');
+  }
   const stop = (): void => {
     server.tryShutdown(() => process.exit(0));
     setTimeout(() => process.exit(0), 3_000).unref();
