@@ -5,6 +5,7 @@
 // container ran again with no network at all.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { DockerClient } from '../docker/docker-client';
 import { cgroupPids } from './process-facts';
 
 type Version = { file: string; freeze: string; thaw: string; isFrozen: (dir: string) => boolean };
@@ -70,4 +71,14 @@ export function killFrozen(dir: string): void {
     }
   }
   thawCgroup(dir);
+}
+
+/**
+ * Removes a frozen container's processes for good: our SIGKILL and thaw first, because Docker's
+ * kill waits for an exit that frozen tasks never make; then Docker's, which returns once it has
+ * seen the container exit.
+ */
+export async function killFrozenContainer(docker: DockerClient, freezerDir: string, containerId: string): Promise<void> {
+  killFrozen(freezerDir);
+  await docker.killContainer(containerId, 'SIGKILL');
 }

@@ -24,6 +24,6 @@ describe('InProgress', () => {
   it('gives up after the timeout', async () => {
     const p = new InProgress();
     void p.run('m2', () => new Promise(() => undefined));
-    await expect(p.settled('m2', 20)).rejects.toThrow(/still in progress/);
+    await expect(p.settled('m2', 20)).rejects.toThrow(/timed out after 0\.02 s waiting for migration m2, still in progress here, to end/);
   });
 });

@@ -1,5 +1,7 @@
 // Migrations in progress on this agent, by ID, so that a question about one ("did it commit?")
 // can wait for its final answer instead of reading a state that is about to change.
+import { within } from './within';
+
 export class InProgress {
   private readonly running = new Map<string, Promise<void>>();
 
@@ -18,11 +20,6 @@ export class InProgress {
   /** Resolves once migration `id` is not in progress (at once if it is not); rejects after `timeoutMs`. */
   async settled(id: string, timeoutMs: number): Promise<void> {
     const p = this.running.get(id);
-    if (!p) return;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`migration ${id} is still in progress here`)), timeoutMs);
-    });
-    await Promise.race([p, late]).finally(() => clearTimeout(timer));
+    if (p) await within(timeoutMs, `migration ${id}, still in progress here, to end`, p);
   }
 }

@@ -27,10 +27,11 @@ import {
 } from './container-spec';
 import type { PrepareSpec } from './destination-migration';
 import { LOG_ENTRY, PREFIX } from './destination-migration';
-import { canFreeze, freezeCgroup, killFrozen, thawCgroup } from './cgroup-freezer';
+import { canFreeze, freezeCgroup, killFrozenContainer, thawCgroup } from './cgroup-freezer';
 import { commitOutcome, type CommitQuery } from './commit-outcome';
 import { MigrationError } from './migration-error';
 import { migrationsDir, readRecords, writeRecord } from './migration-record';
+import { within } from './within';
 import { dumpThroughPageServer, type TunnelTotals } from './page-server-tunnel';
 import { dumpRootPid, netnsInode, pipesToReattach, processCgroupDirs, stdioOf } from './process-facts';
 
@@ -42,15 +43,6 @@ export const DEFAULT_TIMEOUTS = {
   commitMs: 30_000,
 };
 export type Timeouts = typeof DEFAULT_TIMEOUTS;
-
-/** Rejects when `p` does not settle within `ms`. */
-function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new MigrationError('failed', `timed out after ${ms / 1000} s waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 export interface SourceContext {
   docker: DockerClient;
@@ -460,8 +452,7 @@ async function dump(ctx: SourceContext, ch: SourceChannel, f: SourceFacts, image
 /** After the destination committed: the frozen tree goes; the container is removed or kept stopped. */
 async function removeSource(ctx: SourceContext, f: SourceFacts, keep: boolean): Promise<void> {
   const id = f.inspect.Id;
-  killFrozen(f.freezerDir); // no instruction runs here again
-  await ctx.docker.killContainer(id, 'SIGKILL'); // returns once Docker has seen it exit
+  await killFrozenContainer(ctx.docker, f.freezerDir, id);
   if (keep) return;
   await ctx.docker.removeContainer(id, { force: true });
   // Named volumes moved with the container; drop the source copy unless another container uses it.
