@@ -47,8 +47,8 @@ async function memhogChecksum(node: string, name: string): Promise<string> {
   return lines[lines.length - 1].split(' ')[1];
 }
 
-async function startMemhog(node: string, name: string, mib: number): Promise<string> {
-  docker(node, 'run', '-d', '--name', name, 'livemig-testkit:latest', 'memhog', String(mib));
+async function startMemhog(node: string, name: string, mib: number, ...runArgs: string[]): Promise<string> {
+  docker(node, 'run', '-d', '--name', name, ...runArgs, 'livemig-testkit:latest', 'memhog', String(mib));
   const filled = await waitFor('memhog filled', () => logs(node, name).find((l) => l.startsWith('filled')), 60_000);
   return filled.split(' ').pop() ?? '';
 }
@@ -98,13 +98,17 @@ describe('concurrent pushes', () => {
 
 describe('rollback after the freeze', () => {
   const names = ['big', 'counter-fault', 'commit-lost', 'commit-unknown', 'tcp-fault'];
-  beforeAll(() => removeEverywhere(...names));
+  const removeAll = (): void => {
+    removeEverywhere(...names);
+    for (const node of ['node1', 'node2']) lab('docker', node, 'volume', 'rm', '-f', 'commit-unknown-data');
+  };
+  beforeAll(removeAll);
   afterEach(() => {
     // Whatever a test did to the agents, both run normally again for the next one.
     lab('restart-agent', 'node1');
     lab('restart-agent', 'node2');
   });
-  afterAll(() => removeEverywhere(...names));
+  afterAll(removeAll);
 
   it('destination agent killed mid-transfer: the source resumes with its memory', async () => {
     const sum = await startMemhog('node1', 'big', 1024);
@@ -248,7 +252,7 @@ describe('rollback after the freeze', () => {
   });
 
   it('...and the destination cannot be asked: the source stays frozen (never running on both) until a restart of its agent can ask', async () => {
-    const sum = await startMemhog('node1', 'commit-unknown', 16);
+    const sum = await startMemhog('node1', 'commit-unknown', 16, '-v', 'commit-unknown-data:/data');
     const pid = state('node1', 'commit-unknown')?.pid ?? 0;
     restartAgentWithFaults('node2', 'lose-committed,refuse-status');
     const r = await pushInBackground('node1', 'commit-unknown', 'node2');
@@ -266,5 +270,8 @@ describe('rollback after the freeze', () => {
     expect(state('node2', 'commit-unknown')?.running).toBe(true);
     expect(await memhogChecksum('node2', 'commit-unknown')).toBe(sum);
     expect(migrationDirs('node2')).toEqual([]);
+    // The named volume moved with it: the recovery removed node1's copy too.
+    expect(lab('docker', 'node1', 'volume', 'inspect', 'commit-unknown-data').code).not.toBe(0);
+    expect(lab('docker', 'node2', 'volume', 'inspect', 'commit-unknown-data').code).toBe(0);
   });
 });

@@ -82,3 +82,20 @@ export async function killFrozenContainer(docker: DockerClient, freezerDir: stri
   killFrozen(freezerDir);
   await docker.killContainer(containerId, 'SIGKILL');
 }
+
+/**
+ * After the destination committed (a push, or crash recovery): the frozen tree goes, the container
+ * is removed or kept stopped, and the named volumes that moved with it are dropped here unless
+ * another container still uses them.
+ */
+export async function removeSourceCopy(
+  docker: DockerClient,
+  source: { cgroupDir: string; containerId: string; keepSource: boolean; volumes: string[] },
+): Promise<void> {
+  await killFrozenContainer(docker, source.cgroupDir, source.containerId);
+  if (source.keepSource) return;
+  await docker.removeContainer(source.containerId, { force: true });
+  for (const v of source.volumes) {
+    if ((await docker.containersUsingVolume(v)).length === 0) await docker.removeVolume(v);
+  }
+}

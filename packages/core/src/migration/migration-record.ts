@@ -18,6 +18,7 @@ export type MigrationRecord =
       commitSent: boolean;
       committed: boolean;
       keepSource: boolean;
+      volumes: string[]; // named volumes that move with it: the source copies go once committed
     }
   /** Destination: remove what was made unless committed. */
   | { role: 'destination'; containerId: string; name: string; volumes: string[]; committed: boolean };

@@ -15,6 +15,7 @@ function fakeDocker(calls: string[]): DockerClient {
     killContainer: async (id) => void calls.push(`kill ${id}`),
     removeContainer: async (id) => void calls.push(`rm ${id}`),
     removeVolume: async (v) => void calls.push(`rm volume ${v}`),
+    containersUsingVolume: async (v) => (v === 'shared' ? ['other'] : []),
   };
   return fake as DockerClient;
 }
@@ -51,9 +52,9 @@ describe('recoverMigrations', () => {
 
   const freezer = (): string => fs.readFileSync(path.join(cgroupDir, 'freezer.state'), 'utf8').trim();
 
-  function sourceRecord(commitSent: boolean, committed = false): void {
+  function sourceRecord(commitSent: boolean, committed = false, volumes: string[] = []): void {
     const r: MigrationRecord = { role: 'source', migrationId: 'm1', destination: 'node2', containerId: 'c1', name: 'web',
-      cgroupDir, commitSent, committed, keepSource: false };
+      cgroupDir, commitSent, committed, keepSource: false, volumes };
     writeRecord(path.join(migrationsDir(stateDir), 'm1'), r);
   }
 
@@ -85,6 +86,12 @@ describe('recoverMigrations', () => {
     expect(calls).toEqual(['kill c1', 'rm c1']);
     await new Promise((r) => frozen.once('exit', r)); // SIGKILLed before the thaw
     expect(freezer()).toBe('THAWED');
+  });
+
+  it('removes the moved named volumes with the source copy, unless another container uses one', async () => {
+    sourceRecord(true, false, ['data', 'shared']);
+    const { calls } = await recover(true);
+    expect(calls).toEqual(['kill c1', 'rm c1', 'rm volume data']);
   });
 
   it('resumes the source when the destination did not commit', async () => {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import type { DockerClient } from '../docker/docker-client';
 import type { CommitQuery } from './commit-outcome';
 import { pruneCommitMarkers, readRecords } from './migration-record';
-import { killFrozenContainer, thawCgroup } from './cgroup-freezer';
+import { removeSourceCopy, thawCgroup } from './cgroup-freezer';
 
 export async function recoverMigrations(
   stateDir: string,
@@ -27,8 +27,7 @@ export async function recoverMigrations(
         committed = answer;
       }
       if (c && committed) {
-        await killFrozenContainer(docker, record.cgroupDir, record.containerId);
-        if (!record.keepSource) await docker.removeContainer(record.containerId, { force: true });
+        await removeSourceCopy(docker, { ...record, volumes: record.volumes ?? [] }); // records before volumes: none
         log(`recovery: ${record.name} had moved to ${record.destination} before the crash; removed the source copy`);
       } else if (c) {
         thawCgroup(record.cgroupDir);

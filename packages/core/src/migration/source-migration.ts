@@ -27,7 +27,7 @@ import {
 } from './container-spec';
 import type { PrepareSpec } from './destination-migration';
 import { LOG_ENTRY, PREFIX } from './destination-migration';
-import { canFreeze, freezeCgroup, killFrozenContainer, thawCgroup } from './cgroup-freezer';
+import { canFreeze, freezeCgroup, removeSourceCopy, thawCgroup } from './cgroup-freezer';
 import { commitOutcome, type CommitQuery } from './commit-outcome';
 import { MigrationError } from './migration-error';
 import { migrationsDir, readRecords, writeRecord } from './migration-record';
@@ -324,6 +324,7 @@ async function pushClaimed(
       commitSent: false,
       committed: false,
       keepSource: opts.keepSource,
+      volumes: f.prepare.container.mounts.filter((m) => m.type === 'volume').map((m) => m.name),
     };
     writeRecord(workDir, record); // before the freeze: a restarted agent resumes the tree
     const freezeAt = performance.now();
@@ -374,7 +375,7 @@ async function pushClaimed(
     ch.close();
 
     phase('cleanup', 'start');
-    await removeSource(ctx, f, opts.keepSource);
+    await removeSourceCopy(ctx.docker, record);
     fs.rmSync(workDir, { recursive: true, force: true });
     phase('cleanup', 'done', opts.keepSource ? 'source kept, stopped' : 'source removed');
 
@@ -447,17 +448,4 @@ async function dump(ctx: SourceContext, ch: SourceChannel, f: SourceFacts, image
     lastProgress = performance.now();
     opts.emit({ body: 'progress', progress: { bytesRaw: t.raw, bytesWire: t.wire, bytesRawTotal: f.estimatedBytes } });
   });
-}
-
-/** After the destination committed: the frozen tree goes; the container is removed or kept stopped. */
-async function removeSource(ctx: SourceContext, f: SourceFacts, keep: boolean): Promise<void> {
-  const id = f.inspect.Id;
-  await killFrozenContainer(ctx.docker, f.freezerDir, id);
-  if (keep) return;
-  await ctx.docker.removeContainer(id, { force: true });
-  // Named volumes moved with the container; drop the source copy unless another container uses it.
-  for (const m of f.prepare.container.mounts) {
-    if (m.type !== 'volume') continue;
-    if ((await ctx.docker.containersUsingVolume(m.name)).length === 0) await ctx.docker.removeVolume(m.name);
-  }
 }
