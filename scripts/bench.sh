@@ -67,7 +67,7 @@ redis_image() {
 RESULTS=()
 # measure NAME LABEL: RUNS result rows. Each run: a --serial push node1 -> node2 (dump to disk,
 # transfer, criu restore from disk: its dump + criu-restore phases are this run's CRIU floor),
-# then the measured push back node2 -> node1 (page server, the default). The agents stay up, as
+# then the measured push back node2 -> node1 (pages sent while CRIU writes them, the default). The agents stay up, as
 # in service (warm); their peak RSS (VmHWM) is reset before the measured push.
 measure() {
   local name="$1" label="$2" i floor_json json

@@ -31,7 +31,6 @@ function pushInBackground(from: string, container: string, to: string): Promise<
 function receivingPages(node: string): boolean {
   return migrationDirs(node).some((id) => {
     const dir = `/var/lib/livemig-lab/${node}/agent/migrations/${id}/images`;
-    // pages-N.img: N is 1 for a local dump, 65537 and up when the page server writes them.
     const pages = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^pages-\d+\.img$/.test(f)) : [];
     return pages.some((f) => fs.statSync(`${dir}/${f}`).size > 0);
   });
@@ -63,6 +62,13 @@ function restartAgentWithFaults(node: string, faults: string): void {
 function freezerState(pid: number): string {
   const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => /^\d+:freezer:/.test(l)) ?? '';
   return fs.readFileSync(`/sys/fs/cgroup/freezer${line.split(':')[2]}/freezer.state`, 'utf8').trim();
+}
+
+/** The error names the CRIU log, kept out of the rolled-back work dir, and it says why. */
+function expectKeptLog(stderr: string, where: RegExp, says: RegExp): void {
+  const kept = /\(CRIU log: (\S+)\)/.exec(stderr)?.[1] ?? '';
+  expect(kept).toMatch(where);
+  expect(fs.readFileSync(kept, 'utf8')).toMatch(says);
 }
 
 function expectNothingLeftOn(node: string, name: string): void {
@@ -97,7 +103,7 @@ describe('concurrent pushes', () => {
 });
 
 describe('rollback after the freeze', () => {
-  const names = ['big', 'counter-fault', 'commit-lost', 'commit-unknown', 'tcp-fault'];
+  const names = ['big', 'huge', 'counter-fault', 'commit-lost', 'commit-unknown', 'tcp-fault'];
   const removeAll = (): void => {
     removeEverywhere(...names);
     for (const node of ['node1', 'node2']) lab('docker', node, 'volume', 'rm', '-f', 'commit-unknown-data');
@@ -151,27 +157,50 @@ describe('rollback after the freeze', () => {
     docker('node1', 'rm', '-f', 'big');
   });
 
-  it('destination disk full mid-transfer: the source resumes with its memory', async () => {
-    const sum = await startMemhog('node1', 'big', 256);
-    // The destination's checkpoint space is a 64 MiB tmpfs: the pre-flight check (on the state
-    // dir's filesystem) passes, the images then do not fit.
-    const dir = '/var/lib/livemig-lab/node2/agent/migrations';
+  it.each([
+    // 'big' stays for the next test; the source writes 256 MiB too fast to be caught mid-dump.
+    { side: 'destination', full: 'node2', name: 'big', mib: 256, why: /ENOSPC|no space left/i },
+    { side: 'source', full: 'node1', name: 'huge', mib: 1024, why: /criu dump failed \(exit 1\): .*the disk holding .* is full/ },
+  ])('$side disk full mid-transfer: the source resumes with its memory', async ({ full, name, mib, why }) => {
+    const sum = state('node1', name) ? await memhogChecksum('node1', name) : await startMemhog('node1', name, mib);
+    // The checkpoint space of one side is a 2 GiB tmpfs: the pre-flight checks pass; once the
+    // pages land there, something else takes all but a few MiB of it.
+    const dir = `/var/lib/livemig-lab/${full}/agent/migrations`;
+    const filler = `${dir}/.filler`;
     fs.mkdirSync(dir, { recursive: true });
-    expect(sh('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'livemig-test-full', dir]).code).toBe(0);
+    expect(sh('mount', ['-t', 'tmpfs', '-o', 'size=2g', 'livemig-test-full', dir]).code).toBe(0);
     try {
-      const r = await pushInBackground('node1', 'big', 'node2');
+      const pushing = pushInBackground('node1', name, 'node2');
+      // Polled often: the whole transfer takes about a second.
+      for (let i = 0; !receivingPages(full); i++) {
+        expect(i, `pages arriving on ${full}`).toBeLessThan(3000);
+        await sleep(10);
+      }
+      // Free space shrinks as the pages land: leave a few MiB, more if that no longer fits.
+      const filled = [8, 32, 64].some((left) => {
+        const st = fs.statfsSync(dir);
+        return sh('fallocate', ['-l', String(st.bavail * st.bsize - left * 1024 * 1024), filler]).code === 0;
+      });
+      expect(filled).toBe(true);
+      const r = await pushing;
+      fs.rmSync(filler);
       expect(r.code).not.toBe(0);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(/ENOSPC|no space left/i);
-      expect(r.stderr).toMatch(/rolled back: big is running on node1/);
-      expect(state('node1', 'big')?.running).toBe(true);
-      expect(await memhogChecksum('node1', 'big')).toBe(sum);
-      expectNothingLeftOn('node2', 'big');
+      expect(r.stderr).toMatch(why);
+      if (full === 'node1') expectKeptLog(r.stderr, /node1\/agent\/criu-logs\/[0-9a-f-]+-dump\.log/, /pages/);
+      expect(r.stderr).toMatch(new RegExp(`rolled back: ${name} is running on node1`));
+      expect(state('node1', name)?.running).toBe(true);
+      expect(freezerState(state('node1', name)?.pid ?? 0)).toBe('THAWED');
+      expect(await memhogChecksum('node1', name)).toBe(sum);
+      // The destination rolls back once it sees the call cancelled.
+      await waitFor('node2 rollback', () => state('node2', name) === null && migrationDirs('node2').length === 0, 30_000);
+      expectNothingLeftOn('node2', name);
       expect(fs.readdirSync(dir)).toEqual([]);
     } finally {
       sh('umount', [dir]);
     }
     expect(migrationDirs('node1')).toEqual([]);
+    if (name !== 'big') docker('node1', 'rm', '-f', name);
   });
 
   it('destination stops responding: the source times out and resumes; the destination cleans up', async () => {
@@ -204,6 +233,7 @@ describe('rollback after the freeze', () => {
     const r = await pushInBackground('node1', 'counter-fault', 'node2');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/criu restore failed .*restore refused by the test.*rolled back: counter-fault is running on node1/);
+    expectKeptLog(r.stderr, /node2\/agent\/criu-logs\/[0-9a-f-]+-restore\.log/, /restore refused by the test/);
     await sleep(1500);
     expect(state('node1', 'counter-fault')?.running).toBe(true);
     const n = consecutiveFromOne(logs('node1', 'counter-fault'));

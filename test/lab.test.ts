@@ -44,7 +44,7 @@ describe('one-machine lab', () => {
       const r = cli(from, 'status', '--to', to);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(new RegExp(`^local  ${from}: agent \\d+\\.\\d+\\.\\d+ \\(protocol 2\\), criu 4\\.\\d+(\\.\\d+)? \\(check: ok\\)`, 'm'));
+      expect(r.stdout).toMatch(new RegExp(`^local  ${from}: agent \\d+\\.\\d+\\.\\d+ \\(protocol \\d+\\), criu 4\\.\\d+(\\.\\d+)? \\(check: ok\\)`, 'm'));
       expect(r.stdout).toMatch(new RegExp(`^peer   ${to}: agent .*criu 4\\.\\d.*check: ok.*docker \\d+\\.\\d+.*reached in`, 'm'));
     }
     const json = JSON.parse(cli('node1', 'status', '--to', 'node2', '--json').stdout) as {

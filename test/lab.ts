@@ -74,7 +74,7 @@ export interface PushSummary {
   phaseMs: Record<string, number>;
   sourceKept: boolean;
   compressLevel: number;
-  pageServer: boolean;
+  pipelined: boolean;
   criuImageBytes: number;
 }
 

@@ -1,5 +1,19 @@
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, docker, removeEverywhere, startCounter, state, tryDocker } from './lab';
+import { cli, docker, removeEverywhere, sh, startCounter, state, tryDocker } from './lab';
+
+/** Runs `fn` with a node's checkpoint space (its agent's migrations dir) on a 16 MiB tmpfs. */
+function withSmallDisk(node: string, fn: () => void): void {
+  const dir = `/var/lib/livemig-lab/${node}/agent/migrations`;
+  fs.mkdirSync(dir, { recursive: true });
+  expect(sh('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'livemig-test-small', dir]).code).toBe(0);
+  try {
+    fn();
+    expect(fs.readdirSync(dir)).toEqual([]);
+  } finally {
+    sh('umount', [dir]);
+  }
+}
 
 /** A refused push: one clear line, non-zero exit, and the container untouched. */
 function expectRefused(node: string, container: string, to: string, pattern: RegExp): void {
@@ -62,6 +76,12 @@ describe('push refuses bad input before freezing anything', () => {
   it('a container on the host network', () => {
     docker('node1', 'run', '-d', '--name', 'hostnet', '--network', 'host', 'busybox:latest', 'sleep', '1000');
     expectRefused('node1', 'hostnet', 'node2', /uses the host network namespace \(--network host\), which cannot be migrated/);
+  });
+
+  it('not enough disk for the checkpoint, on the source or on the destination', () => {
+    withSmallDisk('node1', () => expectRefused('node1', 'victim', 'node2', /not enough disk on node1 for the checkpoint of victim: \d+ bytes free/));
+    withSmallDisk('node2', () => expectRefused('node1', 'victim', 'node2', /not enough disk on node2: \d+ bytes free/));
+    expect(state('node2', 'victim')).toBeNull();
   });
 
   it('a bad --compress value', () => {

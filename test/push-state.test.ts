@@ -20,7 +20,7 @@ describe('push keeps state', () => {
 
     const s = push('node1', 'memhog', 'node2');
     expect(s.bytesRaw).toBeGreaterThan(64 * 1024 * 1024);
-    expect(s.pageServer).toBe(true); // the pages went during the dump
+    expect(s.pipelined).toBe(true); // the pages went while CRIU wrote them
     expect(s.compressLevel).toBe(-1); // the measured default, zstd --fast=1
     expect(s.bytesWire).toBeLessThan(s.bytesRaw * 0.6); // memhog's memory is half compressible
 
@@ -30,7 +30,7 @@ describe('push keeps state', () => {
 
     // And back the serial way (dump to disk, then transfer), at another zstd level.
     const back = push('node2', 'memhog', 'node1', '--serial', '--compress', '3');
-    expect(back.pageServer).toBe(false);
+    expect(back.pipelined).toBe(false);
     expect(back.compressLevel).toBe(3);
     expect(back.criuImageBytes).toBeGreaterThan(64 * 1024 * 1024);
     const checksums = (): string[] => logs('node1', 'memhog').filter((l) => l.startsWith('checksum'));

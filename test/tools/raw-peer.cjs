@@ -3,8 +3,7 @@
 // A hostile or broken source agent, for tests: speaks the Migrate protocol straight to a
 // destination agent and prints the destination's answer as JSON. Run inside a lab node:
 //   lab.sh exec node1 node test/tools/raw-peer.cjs SCENARIO DEST IMAGE_ID EVIL_PATH
-// Scenarios: corrupt-chunk, truncated, dotdot, absolute, symlink-escape, device, corrupt-pages,
-// junk-pages (page-server traffic that is not CRIU's protocol);
+// Scenarios: corrupt-chunk, truncated, dotdot, absolute, symlink-escape, device;
 // or `status DEST MIGRATION_ID`: what a recovering source asks (MigrationStatus).
 const crypto = require('node:crypto');
 const tar = require('tar-stream');
@@ -60,16 +59,9 @@ async function main() {
     tree: { externalMounts: '', stdio: [] },
   };
   call.write({ body: 'prepare', prepare: { protocolVersion: PROTOCOL_VERSION, migrationId: crypto.randomUUID(),
-    sourceNode: 'raw-peer', specJson: JSON.stringify(spec), estimatedBytes: 1, compressLevel: 0,
-    pageServer: scenario.endsWith('-pages') } });
+    sourceNode: 'raw-peer', specJson: JSON.stringify(spec), estimatedBytes: 1, compressLevel: 0 } });
   const sealer = new ChunkSealer();
-  if (scenario === 'corrupt-pages' || scenario === 'junk-pages') {
-    const pages = new ChunkSealer();
-    const chunk = pages.seal(crypto.randomBytes(64 * 1024));
-    if (scenario === 'corrupt-pages') chunk.data = Buffer.from(chunk.data).fill(0x41, 100, 110);
-    call.write({ body: 'pages', pages: chunk });
-    call.write({ body: 'pagesEnd', pagesEnd: pages.end(chunk.data.length) });
-  } else if (scenario === 'corrupt-chunk' || scenario === 'truncated') {
+  if (scenario === 'corrupt-chunk' || scenario === 'truncated') {
     const data = await tarBytes((p) => p.entry({ name: 'rootfs/ok.txt' }, 'fine'));
     const chunk = sealer.seal(data);
     if (scenario === 'corrupt-chunk') chunk.data = Buffer.from(chunk.data).fill(0x41, 600, 610);

@@ -9,28 +9,19 @@ import {
   type SourceChannel,
 } from '@livemig/core';
 
-/**
- * Source side: the client end of Migrate. Replies are read as they come: page-server answers go
- * straight to their handler (CRIU waits on them mid-dump), the others queue for reply().
- */
+/** Source side: the client end of Migrate. Replies queue for reply() as they come. */
 export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, MigrateReply>, address: string): SourceChannel {
   const destinationError = (err: grpc.ServiceError): Error => new Error(`destination: ${rpcErrorMessage(err, address)}`);
   let failure: Error | undefined;
   let ended = false;
-  let onPageServerData: ((data: Buffer) => void) | undefined;
   const queued: MigrateReply[] = [];
   let wake: (() => void) | undefined;
-  let fail: (err: Error) => void = () => undefined;
-  const failed = new Promise<never>((_resolve, reject) => (fail = reject));
-  failed.catch(() => undefined);
   call.on('data', (r: MigrateReply) => {
-    if (r.body === 'pageServer') return onPageServerData?.(r.pageServer.data);
     queued.push(r);
     wake?.();
   });
   call.on('error', (err: grpc.ServiceError) => {
     failure = destinationError(err);
-    fail(failure);
     wake?.();
   });
   call.on('end', () => {
@@ -57,10 +48,6 @@ export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, Migr
         wake = undefined;
       }
     },
-    onPageServerData(handler) {
-      onPageServerData = handler;
-    },
-    failed: () => failed,
     cancel: () => call.cancel(),
     close: () => call.end(),
   };

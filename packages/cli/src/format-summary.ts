@@ -29,7 +29,7 @@ export function formatSummary(s: Summary): string {
     `moved ${s.container} from ${s.sourceNode} to ${s.destinationNode} (container ${s.destinationContainerId.slice(0, 12)})`,
     `  downtime (frozen): ${(s.downtimeMs / 1000).toFixed(3)} s   total: ${(s.totalMs / 1000).toFixed(3)} s`,
     `  moved: memory images ${formatBytes(s.criuImageBytes)}, filesystem diff ${formatBytes(s.rootfsBytes)}, volumes ${formatBytes(s.volumeBytes)}`,
-    `  bytes: ${formatBytes(s.bytesRaw)} raw, ${formatBytes(s.bytesWire)} on the wire (${compressName(s.compressLevel)}, ratio ${ratio}${s.pageServer ? '; pages sent during the dump' : ''})`,
+    `  bytes: ${formatBytes(s.bytesRaw)} raw, ${formatBytes(s.bytesWire)} on the wire (${compressName(s.compressLevel)}, ratio ${ratio}${s.pipelined ? '; pages sent during the dump' : ''})`,
     `  phases: ${phases}`,
     `  destination: ${DESTINATION_PHASES.filter((p) => p in s.phaseMs).map((p) => `${p.replace('destination-', '')} ${s.phaseMs[p].toFixed(0)} ms`).join(', ')}`,
     `  source: ${s.sourceKept ? 'kept, stopped' : 'removed'}`,

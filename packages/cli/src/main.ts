@@ -55,7 +55,7 @@ async function main(): Promise<void> {
           .option('serial', {
             type: 'boolean',
             default: false,
-            describe: 'dump to disk, then transfer (no page server; longer downtime: measures the CRIU floor)',
+            describe: 'dump, then transfer (nothing overlaps; longer downtime: measures the CRIU floor)',
           }),
       (argv) =>
         pushCommand({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dumpArgs, externalMountPoints, mapExternalMounts, pageServerArgs, restoreArgs } from './criu-options';
+import { dumpArgs, externalMountPoints, mapExternalMounts, restoreArgs } from './criu-options';
 import { parseMountInfo } from './mountinfo';
 import { cgroupDirs, parseProcCgroup } from './proc-cgroup';
 
@@ -44,13 +44,7 @@ describe('criu options', () => {
     expect(args.join(' ')).toContain('--external mnt[/etc/hosts]:/etc/hosts');
     expect(args.join(' ')).toContain('--external mnt[/sys/fs/cgroup/cpu]:/sys/fs/cgroup/cpu');
     expect(args.join(' ')).not.toContain('/proc/keys');
-    expect(args).not.toContain('--page-server'); // pages written locally unless asked
-  });
-
-  it('sends pages through a page-server socket when given one, and serves them on the other side', () => {
-    const args = dumpArgs({ pid: 42, imagesDir: '/img', netnsInode: 1, mounts, dockerMountTargets: [], freezerDir: '/fz', pageServerFd: 3 });
-    expect(args.join(' ')).toContain('--page-server --ps-socket 3');
-    expect(pageServerArgs('/dst', 3).join(' ')).toMatch(/^page-server --images-dir \/dst --ps-socket 3 /);
+    expect(args).not.toContain('--page-server'); // pages written locally, followed as they grow
   });
 
   it('maps external mounts to the new container on the destination', () => {

@@ -16,7 +16,6 @@ export interface DumpFacts {
   mounts: MountInfo[];    // /proc/PID/mountinfo
   dockerMountTargets: string[]; // destinations of the container's volumes and bind mounts
   freezerDir: string;     // the container's freezer cgroup, frozen by us before the dump
-  pageServerFd?: number;  // send pages through this socket (to a page server) instead of writing them
 }
 
 /** Docker bind-mounts these files from its own directory into every container. */
@@ -73,11 +72,6 @@ function finalStateArgs(freezerDir: string): string[] {
   return ['--freeze-cgroup', freezerDir, '--leave-running'];
 }
 
-/** Pages go to the destination's page server while the dump runs, over a socket we carry. */
-function pageServerDumpArgs(fd: number | undefined): string[] {
-  return fd === undefined ? [] : ['--page-server', '--ps-socket', String(fd)];
-}
-
 export function dumpArgs(f: DumpFacts): string[] {
   return [
     'dump',
@@ -89,7 +83,6 @@ export function dumpArgs(f: DumpFacts): string[] {
     ...tcpDumpArgs(),
     ...networkLockArgs(),
     ...finalStateArgs(f.freezerDir),
-    ...pageServerDumpArgs(f.pageServerFd),
     ...externalNetnsArgs(f.netnsInode),
     ...externalMountArgs(externalMountPoints(f.mounts, f.dockerMountTargets)),
   ];
@@ -161,7 +154,3 @@ export function mapExternalMounts(
   return map;
 }
 
-/** The destination's end of a page-server dump: writes pagemap/pages images from the socket. */
-export function pageServerArgs(imagesDir: string, socketFd: number): string[] {
-  return ['page-server', '--images-dir', imagesDir, '--ps-socket', String(socketFd), '--log-file', 'page-server.log', '-v4'];
-}

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import type { Duplex } from 'node:stream';
 import path from 'node:path';
 
 export class CriuError extends Error {
@@ -12,13 +11,32 @@ export class CriuError extends Error {
   }
 }
 
-/** The last few "Error" lines of a CRIU log: what an operator needs to see. */
+/**
+ * "Error" lines CRIU logs on every run on hosts without CAP_SYS_RESOURCE (it then keeps the
+ * current limit): never the reason for a failure.
+ */
+const HARMLESS = [/rlimit: Can't setup RLIMIT_NOFILE for self/];
+
+/** The last few distinct "Error" lines of a CRIU log: what an operator needs to see. */
 export function criuLogErrors(logText: string, max = 3): string[] {
-  return logText
+  const lines = logText
     .split('\n')
-    .filter((l) => /\bError\b|\(00\.\d+\) Error/.test(l))
-    .slice(-max)
-    .map((l) => l.replace(/^\(\d+\.\d+\)\s*/, '').trim());
+    .filter((l) => /\bError\b/.test(l) && !HARMLESS.some((h) => h.test(l)))
+    .map((l) => l.replace(/^\(\d+\.\d+\)\s*/, '').replace(/^\d+:\s*/, '').trim());
+  const distinct: string[] = [];
+  for (const l of lines.reverse()) if (!distinct.includes(l) && distinct.push(l) === max) break;
+  return distinct.reverse();
+}
+
+/** A full disk also cuts CRIU's log short, so its reason may be missing there: say it. */
+function diskFullNote(dir: string): string {
+  try {
+    const st = fs.statfsSync(dir);
+    const free = st.bavail * st.bsize;
+    return free < 16 * 1024 * 1024 ? `; the disk holding ${dir} is full (${free} bytes free)` : '';
+  } catch {
+    return '';
+  }
 }
 
 export interface CriuRun {
@@ -29,14 +47,7 @@ export interface CriuRun {
   imagesDir: string;   // also where CRIU writes its log
   logName: string;     // dump.log / restore.log
   extraFds?: number[]; // become fds 3, 4, ... of the child
-  /**
-   * Adds a connected unix socket as the next fd (3 without extraFds) and hands our end over,
-   * right after the spawn. (libuv's socketpair: blocking on CRIU's side, as its page-server
-   * code expects; a socket of ours passed down would be non-blocking.)
-   */
-  withSocket?: (ours: Duplex) => void;
   timeoutMs?: number;
-  signal?: AbortSignal; // kills criu (e.g. a page server that is no longer wanted)
 }
 
 /** Runs CRIU and resolves when it exits 0; rejects with the log's errors otherwise. */
@@ -46,12 +57,9 @@ export function runCriu(r: CriuRun): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), {
       cwd: r.imagesDir,
-      stdio: ['ignore', 'pipe', 'pipe', ...(r.extraFds ?? []), ...(r.withSocket ? ['pipe' as const] : [])],
-      signal: r.signal,
+      stdio: ['ignore', 'pipe', 'pipe', ...(r.extraFds ?? [])],
       killSignal: 'SIGKILL',
     });
-    const socket = child.stdio[3 + (r.extraFds?.length ?? 0)];
-    if (r.withSocket && socket) r.withSocket(socket as Duplex);
     let output = '';
     const keep = (d: Buffer): void => {
       output = (output + d.toString()).slice(-4096);
@@ -72,8 +80,9 @@ export function runCriu(r: CriuRun): Promise<void> {
       } catch {
         // no log: the failure happened before criu started (nsenter, unshare)
       }
-      const why = errors.length ? errors.join('; ') : output.trim().split('\n').pop() ?? '';
-      reject(new CriuError(`criu ${r.args[0]} failed (${signal ?? `exit ${code}`}): ${why} (log: ${logFile})`, logFile));
+      const why = (errors.length ? errors.join('; ') : output.trim().split('\n').pop() ?? '') + diskFullNote(r.imagesDir);
+      // The log's place is for the caller to tell: the images dir goes with a rollback.
+      reject(new CriuError(`criu ${r.args[0]} failed (${signal ?? `exit ${code}`}): ${why}`, logFile));
     });
   });
 }

@@ -24,6 +24,14 @@ describe('FlatFileApplier', () => {
     expect(fs.readdirSync(dir).sort()).toEqual(['core-1.img', 'inventory.img']);
   });
 
+  it('appends a name that comes again to the file its first entry made (images sent as CRIU writes them)', async () => {
+    const a = new FlatFileApplier(dir);
+    await a.apply({ name: 'pages-1.img', type: 'file', size: 3 }, body(Buffer.from('abc')));
+    await a.apply({ name: 'pages-1.img', type: 'file', size: 2 }, body(Buffer.from('de')));
+    await a.apply({ name: 'pages-1.img', type: 'file', size: 0 }, body());
+    expect(fs.readFileSync(path.join(dir, 'pages-1.img'), 'utf8')).toBe('abcde');
+  });
+
   it.each<[string, EntryHeader, RegExp]>([
     ['a subdirectory', { name: 'sub/x.img', type: 'file', size: 0 }, /not a plain file name/],
     ['a path out', { name: '../x.img', type: 'file', size: 0 }, /not a plain file name/],
@@ -39,11 +47,11 @@ describe('FlatFileApplier', () => {
     const a = new FlatFileApplier(dir);
     await expect(a.apply({ name: 'long.img', type: 'file', size: 2 }, body(Buffer.from('abc')))).rejects.toThrow(/longer/);
     await expect(a.apply({ name: 'short.img', type: 'file', size: 9 }, body(Buffer.from('abc')))).rejects.toThrow(/truncated/);
-    fs.writeFileSync(path.join(dir, 'pages-1.img'), 'from the page server');
+    fs.writeFileSync(path.join(dir, 'pages-1.img'), 'not made by this applier');
     await expect(a.apply({ name: 'pages-1.img', type: 'file', size: 1 }, body(Buffer.from('x')))).rejects.toThrow(/EEXIST/);
     fs.symlinkSync('/etc/passwd', path.join(dir, 'evil.img'));
     await expect(a.apply({ name: 'evil.img', type: 'file', size: 1 }, body(Buffer.from('x')))).rejects.toThrow(/EEXIST|ELOOP/);
-    expect(fs.readFileSync(path.join(dir, 'pages-1.img'), 'utf8')).toBe('from the page server');
+    expect(fs.readFileSync(path.join(dir, 'pages-1.img'), 'utf8')).toBe('not made by this applier');
   });
 
   it('keeps to its byte budget', async () => {

@@ -12,9 +12,13 @@ const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
  * file is created and written with synchronous calls: the few dozen small images of a
  * checkpoint land in ~1 ms instead of the ~8 thread-pool round trips per file that DiffApplier
  * spends on a container's rootfs, inside the downtime. Anything else is refused.
+ *
+ * A name that comes again continues the file made by its first entry: the source sends the
+ * images CRIU is still writing in pieces (dump-follower.ts).
  */
 export class FlatFileApplier implements TreeApplier {
   private bytes = 0;
+  private readonly made = new Set<string>();
 
   constructor(
     private readonly dir: string,
@@ -40,9 +44,11 @@ export class FlatFileApplier implements TreeApplier {
     if (size === undefined || !Number.isSafeInteger(size) || size < 0) throw new UnsafeEntryError(name, `invalid size ${String(size)}`);
     if (size > this.maxBytes - this.bytes) throw new UnsafeEntryError(name, `size ${size} exceeds the byte budget (limit ${this.maxBytes})`);
     this.bytes += size;
-    // O_EXCL|O_NOFOLLOW: only ever a file we have just created ourselves.
-    const flags = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW;
+    // O_EXCL|O_NOFOLLOW: only ever a file we have created ourselves.
+    const { O_CREAT, O_EXCL, O_WRONLY, O_APPEND, O_NOFOLLOW } = fs.constants;
+    const flags = this.made.has(name) ? O_WRONLY | O_APPEND | O_NOFOLLOW : O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW;
     const fd = fs.openSync(path.join(this.dir, name), flags, 0o600);
+    this.made.add(name);
     try {
       let written = 0;
       for await (const chunk of body) {

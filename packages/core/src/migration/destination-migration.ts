@@ -1,8 +1,7 @@
 // The destination's side of one migration, driven by the source over one bidirectional stream:
-//   Prepare  -> checks, then create + start the target container (helper waiting),
-//               and a criu page-server (unless the source is serial)               -> Prepared
-//   Pages*, PagesEnd -> the dump's pages into the page server (pageServer replies back)
-//   Chunk*   -> verify, decompress, untar: CRIU images, rootfs diff, volume data
+//   Prepare  -> checks, then create + start the target container (helper waiting)  -> Prepared
+//   Chunk*   -> verify, decompress, untar: CRIU images (the pages in pieces, while the
+//               source still dumps), rootfs diff, volume data
 //   End      -> verify the whole stream, criu restore into the target              -> Restored
 //   Commit   -> keep it                                                            -> Committed
 // Anything else (an error, the stream ending early) removes everything this migration made.
@@ -20,13 +19,12 @@ import { injectedFault } from '../util/fault';
 import { trace } from '../util/trace';
 import { createOptionsFor, RESTORE_MARKER, SPEC_VERSION, type ContainerSpec } from './container-spec';
 import { restoreIntoContainer, type DumpedTreeFacts } from './restore-into-container';
-import { PageServerSink } from './page-server-tunnel';
 import { verifiedChunks } from './verified-chunks';
-import { pageServerArgs } from '../criu/criu-options';
-import { runCriu } from '../criu/criu-runner';
 import { InProgress } from './in-progress';
+import { requireFreeDisk } from './disk-space';
 import { MigrationError } from './migration-error';
-import { markCommitted, migrationsDir, writeRecord } from './migration-record';
+import { discardWorkDir, keepCriuLog, markCommitted, migrationsDir, writeRecord } from './migration-record';
+import { CriuError } from '../criu/criu-runner';
 
 export interface DestinationContext {
   docker: DockerClient;
@@ -65,7 +63,6 @@ class DestinationMigration {
   private containerId = '';
   private readonly createdVolumes: string[] = [];
   private workDir = '';
-  private pageServer: PageServerSink | undefined;
   /** The started target, inspected once before the freeze (nothing read here changes after). */
   private target: ContainerInspect | undefined;
 
@@ -96,12 +93,7 @@ class DestinationMigration {
     for (const n of c.networks) {
       if (!(await docker.networkExists(n))) throw new MigrationError('precondition', `network ${n} does not exist ${here}`);
     }
-    fs.mkdirSync(this.ctx.stateDir, { recursive: true });
-    const st = fs.statfsSync(this.ctx.stateDir);
-    const free = st.bavail * st.bsize;
-    if (free < this.prepare.estimatedBytes * 1.2) {
-      throw new MigrationError('precondition', `not enough disk ${here}: ${free} bytes free, ${this.prepare.estimatedBytes} needed`);
-    }
+    requireFreeDisk(migrationsDir(this.ctx.stateDir), this.prepare.estimatedBytes, here);
   }
 
   /** Creates and starts the target container; its helper waits for the restore. */
@@ -129,30 +121,9 @@ class DestinationMigration {
     return this.containerId;
   }
 
-  /** Before the freeze: a criu page-server waiting for the dump's pages (unless the source is serial). */
-  startPageServer(ch: DestinationChannel): void {
-    if (!this.prepare.pageServer) return;
-    const imagesDir = path.join(this.workDir, 'images');
-    this.pageServer = PageServerSink.start(
-      (withSocket, signal) =>
-        runCriu({
-          prefix: [],
-          criuPath: this.ctx.criuPath,
-          args: pageServerArgs(imagesDir, 3),
-          imagesDir,
-          logName: 'page-server.log',
-          withSocket,
-          signal,
-        }),
-      (data) => ch.send({ body: 'pageServer', pageServer: { data } }),
-    );
-  }
-
   /** Receives the stream into the images dir, the container's rootfs and its volumes. */
   async receive(ch: DestinationChannel): Promise<{ end: End; receiveMs: number }> {
     const started = performance.now();
-    // The pages come first, while the source dumps; the rest once its dump is done.
-    await this.pageServer?.receive(() => next(ch, 'the end of the page stream'), this.prepare.compressLevel);
     const target = this.startedTarget();
     const volumeRoots = new Map<string, string>();
     for (const m of target.Mounts ?? []) if (m.Type === 'volume' && m.Name) volumeRoots.set(m.Name, m.Source);
@@ -176,7 +147,7 @@ class DestinationMigration {
     });
     // Chunks in, verified, decompressed as fast as the untar consumes them, into extract().
     const got: { end?: End } = {};
-    const tarBytes = Readable.from(decompressed(verifiedChunks(() => next(ch, 'the end of the stream'), 'tar', got), this.prepare.compressLevel));
+    const tarBytes = Readable.from(decompressed(verifiedChunks(() => next(ch, 'the end of the stream'), got), this.prepare.compressLevel));
     // extract() is a streamx Writable: pipe into it and wait for its own finish.
     await new Promise<void>((resolve, reject) => {
       tarBytes.on('error', reject);
@@ -268,13 +239,12 @@ class DestinationMigration {
 
   /** After Commit: only the temporary files go. */
   finish(): void {
-    if (this.workDir) fs.rmSync(this.workDir, { recursive: true, force: true });
+    if (this.workDir) discardWorkDir(this.ctx.stateDir, this.workDir);
   }
 
   /** Anything failed before Commit: remove all that this migration made here. */
   async rollback(): Promise<void> {
     const { docker } = this.ctx;
-    this.pageServer?.stop();
     if (this.containerId) await docker.removeContainer(this.containerId, { force: true }).catch(() => undefined);
     for (const v of this.createdVolumes) await docker.removeVolume(v).catch(() => undefined);
     this.finish();
@@ -329,7 +299,6 @@ async function servePrepared(ctx: DestinationContext, ch: DestinationChannel, pr
   let committed = false;
   try {
     const id = await m.createTarget();
-    m.startPageServer(ch);
     ctx.log(`migration ${prepare.migrationId}: ${name} created as ${id.slice(0, 12)}, waiting for the stream`);
     ch.send({ body: 'prepared', prepared: { containerId: id, nodeName: ctx.nodeName } });
     const { receiveMs } = await m.receive(ch);
@@ -350,6 +319,9 @@ async function servePrepared(ctx: DestinationContext, ch: DestinationChannel, pr
       ctx.log(`migration ${prepare.migrationId}: cannot remove its temporary files: ${(err as Error).message}`);
     }
     if (lost) throw new MigrationError('failed', 'injected fault: Committed is not sent');
+  } catch (err) {
+    if (err instanceof CriuError) err.message += keepCriuLog(ctx.stateDir, prepare.migrationId, err.logFile);
+    throw err;
   } finally {
     if (!committed) {
       ctx.log(`migration ${prepare.migrationId}: rolling back ${name}`);

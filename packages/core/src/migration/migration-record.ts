@@ -50,6 +50,24 @@ export function readRecords(stateDir: string): Array<{ workDir: string; record: 
   });
 }
 
+/**
+ * Removes a finished migration's work dir without waiting for it: a GiB of images takes seconds
+ * to unlink (the kernel waits for their writeback), which is not the operator's time. The dir is
+ * renamed away at once (it no longer counts as a migration to recover), then deleted in the
+ * background; what a crash leaves in trash/ goes at the next start.
+ */
+export function discardWorkDir(stateDir: string, workDir: string): void {
+  const trash = path.join(stateDir, 'trash', path.basename(workDir));
+  try {
+    fs.mkdirSync(path.dirname(trash), { recursive: true });
+    fs.renameSync(workDir, trash);
+  } catch {
+    fs.rmSync(workDir, { recursive: true, force: true }); // gone already, or another filesystem
+    return;
+  }
+  fs.promises.rm(trash, { recursive: true, force: true }).catch(() => undefined);
+}
+
 /** Destination: a migration committed here (kept after its work dir is gone, for the source). */
 export function markCommitted(stateDir: string, migrationId: string): void {
   const dir = path.join(stateDir, 'committed');
@@ -61,12 +79,30 @@ export function isCommitted(stateDir: string, migrationId: string): boolean {
   return /^[a-zA-Z0-9-]{1,64}$/.test(migrationId) && fs.existsSync(path.join(stateDir, 'committed', migrationId));
 }
 
-/** Commit markers older than `maxAgeMs` are no longer needed by any source. */
-export function pruneCommitMarkers(stateDir: string, maxAgeMs = 7 * 24 * 3600_000): void {
-  const dir = path.join(stateDir, 'committed');
-  if (!fs.existsSync(dir)) return;
-  for (const f of fs.readdirSync(dir)) {
-    const p = path.join(dir, f);
-    if (Date.now() - fs.statSync(p).mtimeMs > maxAgeMs) fs.rmSync(p, { force: true });
+/**
+ * A failed migration's work dir goes with its rollback; the CRIU log that says why is kept (a
+ * copy, named by migration). Returns the sentence for the error message, or '' if there is none.
+ */
+export function keepCriuLog(stateDir: string, migrationId: string, logFile: string): string {
+  try {
+    const kept = path.join(stateDir, 'criu-logs', `${migrationId}-${path.basename(logFile)}`);
+    fs.mkdirSync(path.dirname(kept), { recursive: true });
+    fs.copyFileSync(logFile, kept);
+    return ` (CRIU log: ${kept})`;
+  } catch {
+    return ''; // no log: the failure came before criu started
+  }
+}
+
+/** Commit markers and kept CRIU logs older than `maxAgeMs` are no longer needed; trash never is. */
+export function pruneOldRecords(stateDir: string, maxAgeMs = 7 * 24 * 3600_000): void {
+  fs.rmSync(path.join(stateDir, 'trash'), { recursive: true, force: true });
+  for (const sub of ['committed', 'criu-logs']) {
+    const dir = path.join(stateDir, sub);
+    if (!fs.existsSync(dir)) continue;
+    for (const f of fs.readdirSync(dir)) {
+      const p = path.join(dir, f);
+      if (Date.now() - fs.statSync(p).mtimeMs > maxAgeMs) fs.rmSync(p, { force: true });
+    }
   }
 }

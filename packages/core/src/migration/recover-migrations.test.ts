@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ContainerInspect, DockerClient } from '../docker/docker-client';
-import { isCommitted, markCommitted, migrationsDir, writeRecord, type MigrationRecord } from './migration-record';
+import { discardWorkDir, isCommitted, markCommitted, migrationsDir, writeRecord, type MigrationRecord } from './migration-record';
 import type { CommitQuery } from './commit-outcome';
 import { recoverMigrations } from './recover-migrations';
 
@@ -115,6 +115,21 @@ describe('recoverMigrations', () => {
       { role: 'destination', containerId: 'c9', name: 'web', volumes: ['data'], committed: false });
     const { calls } = await recover(null);
     expect(calls).toEqual(['rm c9', 'rm volume data']);
+  });
+
+  it('discards a finished work dir at once, deleting it in the background; a restart empties the trash', async () => {
+    const workDir = path.join(migrationsDir(stateDir), 'm4');
+    fs.mkdirSync(path.join(workDir, 'images'), { recursive: true });
+    fs.writeFileSync(path.join(workDir, 'images', 'pages-1.img'), Buffer.alloc(1 << 20));
+    discardWorkDir(stateDir, workDir);
+    expect(fs.readdirSync(migrationsDir(stateDir))).toEqual([]);
+    for (let i = 0; fs.readdirSync(path.join(stateDir, 'trash')).length > 0; i++) {
+      expect(i).toBeLessThan(100);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    fs.mkdirSync(path.join(stateDir, 'trash', 'left-by-a-crash'), { recursive: true });
+    await recover(null);
+    expect(fs.existsSync(path.join(stateDir, 'trash'))).toBe(false);
   });
 
   it('keeps commit markers for sources that ask later', () => {

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import type { DockerClient } from '../docker/docker-client';
 import type { CommitQuery } from './commit-outcome';
-import { pruneCommitMarkers, readRecords } from './migration-record';
+import { pruneOldRecords, readRecords } from './migration-record';
 import { removeSourceCopy, thawCgroup } from './cgroup-freezer';
 
 export async function recoverMigrations(
@@ -12,7 +12,7 @@ export async function recoverMigrations(
   log: (msg: string) => void,
   askDestination: CommitQuery,
 ): Promise<void> {
-  pruneCommitMarkers(stateDir);
+  pruneOldRecords(stateDir);
   for (const { workDir, record } of readRecords(stateDir)) {
     if (record?.role === 'source') {
       const c = await docker.inspectContainer(record.containerId);

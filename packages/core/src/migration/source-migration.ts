@@ -1,16 +1,15 @@
 // The source's side of one migration, top to bottom:
-//   pre-flight (local facts, then the destination's Prepare) -> freeze + criu dump, its pages
-//   going to the destination's page server meanwhile (unless serial)
-//   -> one tar stream (other CRIU images, rootfs diff, volumes) -> zstd -> chunks over gRPC
+//   pre-flight (local facts, then the destination's Prepare) -> freeze + criu dump to a local dir
+//   -> one tar stream -> zstd -> chunks over gRPC: the pages as CRIU writes them (unless serial),
+//      then the other CRIU images, rootfs diff, volumes, log
 //   -> destination restores -> Commit -> remove (or keep stopped) the source container.
 // A failure after the freeze resumes the frozen tree: the container keeps running here.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import * as tar from 'tar-stream';
 import { dumpArgs, externalMountPoints } from '../criu/criu-options';
-import { runCriu } from '../criu/criu-runner';
+import { CriuError, runCriu } from '../criu/criu-runner';
 import { parseMountInfo, type MountInfo } from '../criu/mountinfo';
 import { overlayDirs, type ContainerInspect, type DockerClient } from '../docker/docker-client';
 import { packTree, readTreeXattrs, type XattrSet } from '../fsdiff';
@@ -30,9 +29,10 @@ import { LOG_ENTRY, PREFIX } from './destination-migration';
 import { canFreeze, freezeCgroup, removeSourceCopy, thawCgroup } from './cgroup-freezer';
 import { commitOutcome, type CommitQuery } from './commit-outcome';
 import { MigrationError } from './migration-error';
-import { migrationsDir, readRecords, writeRecord } from './migration-record';
+import { discardWorkDir, keepCriuLog, migrationsDir, readRecords, writeRecord } from './migration-record';
 import { within } from './within';
-import { dumpThroughPageServer, type TunnelTotals } from './page-server-tunnel';
+import { requireFreeDisk } from './disk-space';
+import { followDump } from './dump-follower';
 import { dumpRootPid, netnsInode, pipesToReattach, processCgroupDirs, stdioOf } from './process-facts';
 
 /** How long the source waits on the destination before it gives up and rolls back. */
@@ -63,10 +63,6 @@ export interface SourceChannel {
   send(req: MigrateRequest): Promise<void>;
   /** The next reply; rejects with the destination's error. */
   reply(): Promise<MigrateReply>;
-  /** Where the destination's page-server answers go (during a page-server dump). */
-  onPageServerData(handler: (data: Buffer) => void): void;
-  /** Rejects when the call fails (for waits that send nothing, like CRIU awaiting an answer). */
-  failed(): Promise<never>;
   /** Ends the call (the destination rolls back if it has not committed). */
   cancel(): void;
   /** Half-closes after Commit. */
@@ -79,7 +75,7 @@ export interface PushOptions {
   destination: string;
   keepSource: boolean;
   compressLevel: number;
-  /** Dump to local disk, then transfer (no page server): the CRIU floor, for measurements. */
+  /** Dump, then transfer (nothing overlaps): the CRIU floor, for measurements. */
   serial: boolean;
   /** Opens the stream to the destination agent (after local checks passed). */
   connect: () => Promise<SourceChannel>;
@@ -173,7 +169,8 @@ async function gatherFacts(ctx: SourceContext, container: string): Promise<Sourc
 }
 
 /**
- * Writes the whole checkpoint into one tar stream: images, rootfs diff, volume data.
+ * Writes the whole checkpoint into one tar stream: images, rootfs diff, volume data. With
+ * `dumping` (CRIU still running), the pages go first, as CRIU writes them.
  * `rootfsXattrs`: read from the frozen container while it was being dumped.
  */
 async function packCheckpoint(
@@ -181,9 +178,13 @@ async function packCheckpoint(
   imagesDir: string,
   f: SourceFacts,
   rootfsXattrs: Promise<Map<string, XattrSet>>,
+  dumping: Promise<void> | undefined,
 ): Promise<{ images: number; rootfs: number; volumes: number }> {
+  const followed = dumping ? await followDump(pack, imagesDir, PREFIX.images, dumping) : { sent: [], bytes: 0 };
+  if (dumping) trace('src: pages sent');
   // dump.log is of no use to the destination (it writes its own restore log).
-  const images = await packTree(pack, imagesDir, PREFIX.images, { overlay: false, exclude: ['dump.log'], xattrs: 'none' });
+  const exclude = ['dump.log', ...followed.sent];
+  const images = await packTree(pack, imagesDir, PREFIX.images, { overlay: false, exclude, xattrs: 'none' });
   const rootfs = await packTree(pack, f.upperDir, PREFIX.rootfs, { overlay: true, exclude: INTERNAL_PATHS, xattrs: rootfsXattrs });
   let volumes = 0;
   for (const m of f.prepare.container.mounts) {
@@ -192,7 +193,7 @@ async function packCheckpoint(
   }
   await packLog(pack, f.inspect);
   pack.finalize();
-  return { images: images.fileBytes, rootfs: rootfs.fileBytes, volumes };
+  return { images: followed.bytes + images.fileBytes, rootfs: rootfs.fileBytes, volumes };
 }
 
 /** The container's json-file log (final: the container is frozen), so `docker logs` keeps its history. */
@@ -215,11 +216,13 @@ async function transfer(
   f: SourceFacts,
   imagesDir: string,
   rootfsXattrs: Promise<Map<string, XattrSet>>,
+  dumping: Promise<void> | undefined,
   opts: PushOptions,
   stallMs: number,
 ): Promise<{ raw: number; wire: number; sizes: { images: number; rootfs: number; volumes: number } }> {
-  // Known now: the images are written; the files were measured before the freeze.
-  const rawTotal = treeBytes(imagesDir) + f.fileBytes;
+  // For progress: the files were measured before the freeze; the images are written (serial)
+  // or about the container's memory.
+  const rawTotal = (dumping ? f.estimatedBytes : treeBytes(imagesDir)) + f.fileBytes;
   const pack = tar.pack();
   const encoder = new ChunkEncoder(opts.compressLevel);
   const sealer = new ChunkSealer();
@@ -234,7 +237,7 @@ async function transfer(
       opts.emit({ body: 'progress', progress: { bytesRaw: raw, bytesWire: sealer.bytes, bytesRawTotal: rawTotal } });
     }
   };
-  const packed = packCheckpoint(pack, imagesDir, f, rootfsXattrs);
+  const packed = packCheckpoint(pack, imagesDir, f, rootfsXattrs, dumping);
   packed.catch((err: Error) => pack.destroy(err)); // ends the loop below with the reason
   try {
     for await (const data of pack as AsyncIterable<Buffer>) {
@@ -257,11 +260,11 @@ async function transfer(
 export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Summary> {
   const t0 = performance.now();
   const phaseMs: Record<string, number> = {};
-  let phaseStart = t0;
+  const started = new Map<string, number>(); // dump and transfer overlap
   const phase = (name: string, state: 'start' | 'done', detail = ''): void => {
     const now = performance.now();
-    if (state === 'start') phaseStart = now;
-    else phaseMs[name] = now - phaseStart;
+    if (state === 'start') started.set(name, now);
+    else phaseMs[name] = now - (started.get(name) ?? now);
     opts.emit({ body: 'phase', phase: { name, state, elapsedMs: now - t0, detail } });
   };
 
@@ -269,6 +272,8 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
   if (!isValidLevel(opts.compressLevel)) throw new MigrationError('precondition', `unsupported compression level ${opts.compressLevel}`);
   const f = await gatherFacts(ctx, opts.container);
   if (ctx.inFlight.has(f.inspect.Id)) throw new MigrationError('precondition', `container ${f.name} is already being migrated`);
+  // CRIU writes the checkpoint here before (or while) it is sent.
+  requireFreeDisk(migrationsDir(ctx.stateDir), f.estimatedBytes, `on ${ctx.nodeName} for the checkpoint of ${f.name}`);
   const undecided = readRecords(ctx.stateDir).find((r) => r.record?.role === 'source' && r.record.containerId === f.inspect.Id);
   if (undecided?.record?.role === 'source') {
     throw new MigrationError('precondition', `container ${f.name} stays frozen: its migration to ${undecided.record.destination} has an unknown outcome; restart this agent once ${undecided.record.destination} answers`);
@@ -292,6 +297,7 @@ async function pushClaimed(
   const ch = await opts.connect();
   const migrationId = crypto.randomUUID();
   let frozen = false;
+  let dumping: Promise<void> | undefined; // criu dump, once started
   let committed = false;
   let undecided = false; // Commit sent, the destination's answer unknown: the tree stays frozen
   const workDir = path.join(migrationsDir(ctx.stateDir), migrationId);
@@ -306,7 +312,6 @@ async function pushClaimed(
         specJson: JSON.stringify(f.prepare),
         estimatedBytes: f.estimatedBytes,
         compressLevel: opts.compressLevel,
-        pageServer: !opts.serial,
       },
     });
     const prepared = (await expectReply(ch, 'prepared', ctx.timeouts.prepareMs)).prepared;
@@ -334,15 +339,15 @@ async function pushClaimed(
     // The rootfs is still from here on: its xattrs are read (a getfattr run) while CRIU dumps.
     const rootfsXattrs = readTreeXattrs(f.upperDir);
     rootfsXattrs.catch(() => undefined); // awaited when packed; unused if the dump fails
-    const pages = await dump(ctx, ch, f, imagesDir, opts);
-    phase('dump', 'done');
-    trace('src: dump done');
+    dumping = dump(ctx, f, imagesDir).then(() => {
+      phase('dump', 'done');
+      trace('src: dump done');
+    });
+    if (opts.serial) await dumping;
 
     phase('transfer', 'start');
-    const sent = await transfer(ch, f, imagesDir, rootfsXattrs, opts, ctx.timeouts.stallMs);
+    const sent = await transfer(ch, f, imagesDir, rootfsXattrs, opts.serial ? undefined : dumping, opts, ctx.timeouts.stallMs);
     phase('transfer', 'done', `${sent.raw} bytes raw, ${sent.wire} on the wire`);
-    const bytesRaw = pages.raw + sent.raw;
-    const bytesWire = pages.wire + sent.wire;
 
     phase('restore', 'start');
     const restored = (await expectReply(ch, 'restored', ctx.timeouts.restoreMs)).restored;
@@ -376,7 +381,7 @@ async function pushClaimed(
 
     phase('cleanup', 'start');
     await removeSourceCopy(ctx.docker, record);
-    fs.rmSync(workDir, { recursive: true, force: true });
+    discardWorkDir(ctx.stateDir, workDir);
     phase('cleanup', 'done', opts.keepSource ? 'source kept, stopped' : 'source removed');
 
     return {
@@ -386,66 +391,48 @@ async function pushClaimed(
       destinationContainerId: prepared.containerId,
       downtimeMs,
       totalMs: performance.now() - t0,
-      bytesRaw,
-      bytesWire,
-      criuImageBytes: pages.raw + sent.sizes.images,
+      bytesRaw: sent.raw,
+      bytesWire: sent.wire,
+      criuImageBytes: sent.sizes.images,
       rootfsBytes: sent.sizes.rootfs,
       volumeBytes: sent.sizes.volumes,
       phaseMs,
       sourceKept: opts.keepSource,
       compressLevel: opts.compressLevel,
-      pageServer: !opts.serial,
+      pipelined: !opts.serial,
     };
   } catch (err) {
     if (!committed && !undecided) {
       ch.cancel();
+      // CRIU puts the freezer back as it found it (FROZEN) when it exits: thaw after that.
+      await dumping?.catch(() => undefined);
       if (frozen) {
         thawCgroup(f.freezerDir);
         ctx.log(`push of ${f.name} failed after the freeze; resumed it here`);
       }
-      fs.rmSync(workDir, { recursive: true, force: true });
+      const log = err instanceof CriuError ? keepCriuLog(ctx.stateDir, migrationId, err.logFile) : '';
+      discardWorkDir(ctx.stateDir, workDir);
       const why = err instanceof Error ? err.message : String(err);
-      if (frozen) throw new MigrationError('failed', `${why}; rolled back: ${f.name} is running on ${ctx.nodeName}`);
+      if (frozen) throw new MigrationError('failed', `${why}${log}; rolled back: ${f.name} is running on ${ctx.nodeName}`);
     }
     throw err;
   }
 }
 
-/**
- * Freeze + criu dump, the tree left stopped (rollback = SIGCONT). Unless serial, the pages go
- * through the destination's page server while the dump runs; the other images stay here.
- */
-async function dump(ctx: SourceContext, ch: SourceChannel, f: SourceFacts, imagesDir: string, opts: PushOptions): Promise<TunnelTotals> {
-  const run = (withSocket?: (ours: Duplex) => void): Promise<void> =>
-    runCriu({
-      prefix: [],
-      criuPath: ctx.criuPath,
-      args: dumpArgs({
-        pid: f.dumpPid,
-        imagesDir,
-        netnsInode: netnsInode(f.dumpPid),
-        mounts: f.mounts,
-        dockerMountTargets: f.dockerMountTargets,
-        freezerDir: f.freezerDir,
-        pageServerFd: withSocket ? 3 : undefined,
-      }),
+/** criu dump of the frozen tree into a local dir; the tree stays frozen (rollback = thaw). */
+function dump(ctx: SourceContext, f: SourceFacts, imagesDir: string): Promise<void> {
+  return runCriu({
+    prefix: [],
+    criuPath: ctx.criuPath,
+    args: dumpArgs({
+      pid: f.dumpPid,
       imagesDir,
-      logName: 'dump.log',
-      withSocket,
-    });
-  if (opts.serial) {
-    await run();
-    return { raw: 0, wire: 0 };
-  }
-  let lastProgress = 0;
-  const timed = {
-    send: (req: MigrateRequest) => within(ctx.timeouts.stallMs, 'the destination to take more data', ch.send(req)),
-    onPageServerData: (handler: (data: Buffer) => void) => ch.onPageServerData(handler),
-    failed: () => ch.failed(),
-  };
-  return dumpThroughPageServer(timed, opts.compressLevel, run, (t) => {
-    if (performance.now() - lastProgress < 250) return;
-    lastProgress = performance.now();
-    opts.emit({ body: 'progress', progress: { bytesRaw: t.raw, bytesWire: t.wire, bytesRawTotal: f.estimatedBytes } });
+      netnsInode: netnsInode(f.dumpPid),
+      mounts: f.mounts,
+      dockerMountTargets: f.dockerMountTargets,
+      freezerDir: f.freezerDir,
+    }),
+    imagesDir,
+    logName: 'dump.log',
   });
 }

@@ -62,7 +62,7 @@ export interface Summary {
   phaseMs: Record<string, number>;
   sourceKept: boolean;
   compressLevel: number;
-  pageServer: boolean;
+  pipelined: boolean;
 }
 
 export type PushEvent =
@@ -77,7 +77,6 @@ export interface Prepare {
   specJson: string;
   estimatedBytes: number;
   compressLevel: number;
-  pageServer: boolean;
 }
 
 export interface Chunk {
@@ -97,9 +96,7 @@ export type MigrateRequest =
   | { body: 'prepare'; prepare: Prepare }
   | { body: 'chunk'; chunk: Chunk }
   | { body: 'end'; end: End }
-  | { body: 'commit'; commit: Record<string, never> }
-  | { body: 'pages'; pages: Chunk }
-  | { body: 'pagesEnd'; pagesEnd: End };
+  | { body: 'commit'; commit: Record<string, never> };
 
 export interface Prepared {
   containerId: string;
@@ -115,8 +112,7 @@ export interface Restored {
 export type MigrateReply =
   | { body: 'prepared'; prepared: Prepared }
   | { body: 'restored'; restored: Restored }
-  | { body: 'committed'; committed: Record<string, never> }
-  | { body: 'pageServer'; pageServer: { data: Buffer } };
+  | { body: 'committed'; committed: Record<string, never> };
 
 export interface MigrationStatusRequest {
   migrationId: string;

@@ -1,5 +1,5 @@
-// The wire format of a migration: byte streams (the dump's page-server traffic, then one tar
-// stream), zstd-compressed or not, cut into chunks that carry a sequence number and a chained CRC32.
+// The wire format of a migration: one tar stream, zstd-compressed or not, cut into chunks that
+// carry a sequence number and a chained CRC32.
 import zlib from 'node:zlib';
 import * as zstdBinding from 'zstd-napi/binding';
 import type { Chunk, End } from '../rpc/messages';
@@ -12,9 +12,7 @@ export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
  * Every chunk is one whole zstd frame of up to `chunkSize` raw bytes (the stream is their
  * concatenation, which zstd decodes as one). One-shot frames from a contiguous buffer: measured
  * 2x faster than one streaming frame fed with the socket's 64 KiB reads (zstd copied them into
- * its window and took its slower external-dictionary path), at the same ratio. flush() emits
- * what is pending, so that a waiting peer (CRIU's page-server protocol has round trips) gets its
- * bytes now.
+ * its window and took its slower external-dictionary path), at the same ratio.
  */
 export class ChunkEncoder {
   private readonly cctx: zstdBinding.CCtx | null;
@@ -42,14 +40,9 @@ export class ChunkEncoder {
     return full;
   }
 
-  /** Everything taken so far, as a chunk (none if nothing is pending). */
-  flush(): Buffer[] {
-    return this.fill > 0 ? [this.take()] : [];
-  }
-
-  /** Ends the stream. */
+  /** Ends the stream: what is pending, as a last chunk (none if nothing is). */
   end(): Buffer[] {
-    return this.flush();
+    return this.fill > 0 ? [this.take()] : [];
   }
 
   private take(): Buffer {
@@ -64,30 +57,20 @@ export class ChunkEncoder {
   }
 }
 
-export interface DecompressOptions {
-  /**
-   * Decompress every output into the same buffer: each one is valid only until the next is asked
-   * for. For a consumer that is done with it by then (a socket write awaited): a GiB then
-   * allocates one buffer instead of 8192, which V8 would collect late.
-   */
-  reuseOutput?: boolean;
-}
-
 /**
  * zstd decompression pulled by its consumer, one output buffer (~128 KiB) at a time. zstd-napi's
  * DecompressStream pushes all the output of an input chunk at once: 1 MiB of compressed zeros
  * became 512 MiB in memory (and a hostile peer could send a "zstd bomb"). Here nothing is
  * decompressed before it is asked for.
  */
-export async function* zstdDecompress(input: AsyncIterable<Buffer>, opts: DecompressOptions = {}): AsyncGenerator<Buffer> {
+export async function* zstdDecompress(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const dctx = new zstdBinding.DCtx();
   const outSize = zstdBinding.dStreamOutSize();
-  const shared = opts.reuseOutput ? Buffer.allocUnsafe(outSize) : undefined;
   let inFrame = false;
   for await (const chunk of input) {
     let src = chunk;
     for (;;) {
-      const dst = shared ?? Buffer.allocUnsafe(outSize);
+      const dst = Buffer.allocUnsafe(outSize);
       const [ret, produced, consumed] = dctx.decompressStream(dst, src);
       src = src.subarray(consumed);
       if (produced > 0) yield dst.subarray(0, produced);
@@ -101,8 +84,8 @@ export async function* zstdDecompress(input: AsyncIterable<Buffer>, opts: Decomp
 }
 
 /** The bytes of a received stream: decompressed when the sender compressed. */
-export function decompressed(input: AsyncIterable<Buffer>, level: number, opts: DecompressOptions = {}): AsyncIterable<Buffer> {
-  return level !== 0 ? zstdDecompress(input, opts) : input;
+export function decompressed(input: AsyncIterable<Buffer>, level: number): AsyncIterable<Buffer> {
+  return level !== 0 ? zstdDecompress(input) : input;
 }
 
 /**

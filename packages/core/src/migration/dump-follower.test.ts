@@ -1,0 +1,80 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tar from 'tar-stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FlatFileApplier } from '../fsdiff';
+import { followDump } from './dump-follower';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Stands in for criu dump: appends to pages images over time, and writes a small image last. */
+async function fakeDump(dir: string, pieces: Array<[string, Buffer]>, fail = false): Promise<void> {
+  for (const [name, data] of pieces) {
+    fs.appendFileSync(path.join(dir, name), data);
+    await sleep(5);
+  }
+  fs.writeFileSync(path.join(dir, 'core-1.img'), 'core');
+  if (fail) throw new Error('criu dump failed (exit 1)');
+}
+
+/** Reads the pack into a directory the way the destination does; counts entries per name. */
+async function unpack(pack: tar.Pack, dir: string): Promise<Map<string, number>> {
+  const applier = new FlatFileApplier(dir);
+  const seen = new Map<string, number>();
+  const extract = tar.extract();
+  extract.on('entry', (header, body, next) => {
+    const name = header.name.replace(/^criu\//, '');
+    seen.set(name, (seen.get(name) ?? 0) + 1);
+    applier.apply({ ...header, name }, body).then(() => next(), next);
+  });
+  await new Promise<void>((resolve, reject) => {
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+    pack.pipe(extract);
+  });
+  return seen;
+}
+
+describe('followDump', () => {
+  let src: string;
+  let dst: string;
+  beforeEach(() => {
+    src = fs.mkdtempSync(path.join(os.tmpdir(), 'livemig-follow-src-'));
+    dst = fs.mkdtempSync(path.join(os.tmpdir(), 'livemig-follow-dst-'));
+  });
+  afterEach(() => {
+    fs.rmSync(src, { recursive: true, force: true });
+    fs.rmSync(dst, { recursive: true, force: true });
+  });
+
+  it('sends the pages images in pieces while they grow, whole by the time the dump ends', async () => {
+    const piece = (): Buffer => crypto.randomBytes(300 * 1024);
+    const writes: Array<[string, Buffer]> = [
+      ['pages-1.img', piece()], ['pages-1.img', piece()], ['pages-1.img', piece()],
+      ['pages-2.img', piece()], ['pages-2.img', Buffer.from('tail')],
+    ];
+    const pack = tar.pack();
+    const unpacked = unpack(pack, dst);
+    const result = await followDump(pack, src, 'criu/', fakeDump(src, writes));
+    pack.finalize();
+    const seen = await unpacked;
+
+    for (const name of ['pages-1.img', 'pages-2.img']) {
+      const expected = Buffer.concat(writes.filter(([n]) => n === name).map(([, d]) => d));
+      expect(fs.readFileSync(path.join(dst, name)).equals(expected)).toBe(true);
+    }
+    expect(seen.get('pages-1.img')).toBeGreaterThan(1); // in pieces, as it grew
+    expect(result.sent).toEqual(['pages-1.img', 'pages-2.img']);
+    expect(result.bytes).toBe(3 * 300 * 1024 + 300 * 1024 + 4);
+    expect(seen.has('core-1.img')).toBe(false); // the other images are not its job
+  });
+
+  it('fails with the dump\'s error', async () => {
+    const pack = tar.pack();
+    pack.resume();
+    await expect(followDump(pack, src, 'criu/', fakeDump(src, [['pages-1.img', Buffer.alloc(4096)]], true)))
+      .rejects.toThrow(/criu dump failed/);
+  });
+});
