@@ -30,7 +30,7 @@ export function formatSummary(s: Summary): string {
     `  downtime (frozen): ${(s.downtimeMs / 1000).toFixed(3)} s   total: ${(s.totalMs / 1000).toFixed(3)} s`,
     `  moved: memory images ${formatBytes(s.criuImageBytes)}, filesystem diff ${formatBytes(s.rootfsBytes)}, volumes ${formatBytes(s.volumeBytes)}`,
     `  bytes: ${formatBytes(s.bytesRaw)} raw, ${formatBytes(s.bytesWire)} on the wire (${compressName(s.compressLevel)}, ratio ${ratio}${s.pipelined ? '; pages sent during the dump' : ''})`,
-    `  phases: ${phases}`,
+    `  phases: ${phases}${s.pipelined ? ' (dump and transfer overlap)' : ''}`,
     `  destination: ${DESTINATION_PHASES.filter((p) => p in s.phaseMs).map((p) => `${p.replace('destination-', '')} ${s.phaseMs[p].toFixed(0)} ms`).join(', ')}`,
     `  source: ${s.sourceKept ? 'kept, stopped' : 'removed'}`,
   ].join('\n');
