@@ -62,7 +62,7 @@ export function thawCgroup(dir: string): void {
 }
 
 /** SIGKILL to every task, then thaw: they die without running another instruction. */
-export function killFrozen(dir: string): void {
+function killFrozen(dir: string): void {
   for (const pid of cgroupPids(dir)) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -74,25 +74,17 @@ export function killFrozen(dir: string): void {
 }
 
 /**
- * Removes a frozen container's processes for good: our SIGKILL and thaw first, because Docker's
- * kill waits for an exit that frozen tasks never make; then Docker's, which returns once it has
- * seen the container exit.
- */
-export async function killFrozenContainer(docker: DockerClient, freezerDir: string, containerId: string): Promise<void> {
-  killFrozen(freezerDir);
-  await docker.killContainer(containerId, 'SIGKILL');
-}
-
-/**
  * After the destination committed (a push, or crash recovery): the frozen tree goes, the container
  * is removed or kept stopped, and the named volumes that moved with it are dropped here unless
- * another container still uses them.
+ * another container still uses them. Our SIGKILL and thaw come before Docker's kill, which waits
+ * for an exit that frozen tasks never make; Docker's returns once it has seen the container exit.
  */
 export async function removeSourceCopy(
   docker: DockerClient,
   source: { cgroupDir: string; containerId: string; keepSource: boolean; volumes: string[] },
 ): Promise<void> {
-  await killFrozenContainer(docker, source.cgroupDir, source.containerId);
+  killFrozen(source.cgroupDir);
+  await docker.killContainer(source.containerId, 'SIGKILL');
   if (source.keepSource) return;
   await docker.removeContainer(source.containerId, { force: true });
   for (const v of source.volumes) {
