@@ -5,7 +5,8 @@ import path from 'node:path';
 import * as tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FlatFileApplier } from '../fsdiff';
-import { followDump } from './dump-follower';
+import { BufferPool } from '../stream/buffer-pool';
+import { followDump, MAX_PIECE } from './dump-follower';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -57,7 +58,7 @@ describe('followDump', () => {
     ];
     const pack = tar.pack();
     const unpacked = unpack(pack, dst);
-    const result = await followDump(pack, src, 'criu/', fakeDump(src, writes));
+    const result = await followDump(pack, src, 'criu/', fakeDump(src, writes), new BufferPool(MAX_PIECE));
     pack.finalize();
     const seen = await unpacked;
 
@@ -74,7 +75,7 @@ describe('followDump', () => {
   it('fails with the dump\'s error', async () => {
     const pack = tar.pack();
     pack.resume();
-    await expect(followDump(pack, src, 'criu/', fakeDump(src, [['pages-1.img', Buffer.alloc(4096)]], true)))
+    await expect(followDump(pack, src, 'criu/', fakeDump(src, [['pages-1.img', Buffer.alloc(4096)]], true), new BufferPool(MAX_PIECE)))
       .rejects.toThrow(/criu dump failed/);
   });
 });

@@ -11,11 +11,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type * as tar from 'tar-stream';
 import type { EntryHeader } from '../fsdiff/tar-format';
+import type { BufferPool } from '../stream/buffer-pool';
 
 /** The images that grow during the dump; the others are small and written near its end. */
 const GROWING = /^pages-\d+\.img$/;
-/** Largest piece: one tar entry, read in one call. */
-const MAX_PIECE = 1024 * 1024;
+/** Largest piece: one tar entry, read in one call (the size of the pool's buffers). */
+export const MAX_PIECE = 1024 * 1024;
 /** Smallest piece while CRIU writes: smaller ones would cost more in headers than they save. */
 const MIN_PIECE = 128 * 1024;
 /** How long to wait for a file to grow before looking again. */
@@ -34,13 +35,15 @@ export interface FollowResult {
 
 /**
  * Packs the growing images of `imagesDir` under `prefix` until `dumping` settles, then the
- * last of them; resolves with what was sent, or rejects with the dump's error.
+ * last of them; resolves with what was sent, or rejects with the dump's error. Pieces are read
+ * into buffers of `pool` (MAX_PIECE bytes); the pack's reader gives each back once it has copied it.
  */
 export async function followDump(
   pack: tar.Pack,
   imagesDir: string,
   prefix: string,
   dumping: Promise<void>,
+  pool: BufferPool,
 ): Promise<FollowResult> {
   let exited = false;
   const settled = dumping.then(() => {
@@ -60,7 +63,7 @@ export async function followDump(
         for (;;) {
           const ready = fs.fstatSync(f.fd).size - f.sent;
           if (ready <= 0 || (!last && ready < MIN_PIECE)) break;
-          const piece = readPiece(f, Math.min(ready, MAX_PIECE));
+          const piece = readPiece(f, pool.take(Math.min(ready, MAX_PIECE)));
           await packed(pack, { name: prefix + name, type: 'file', size: piece.length, mode: 0o600 }, piece);
           moved += piece.length;
         }
@@ -83,8 +86,9 @@ function growingImages(dir: string): string[] {
     .sort((a, b) => Number(a.slice(6, -4)) - Number(b.slice(6, -4)));
 }
 
-function readPiece(f: Followed, size: number): Buffer {
-  const buf = Buffer.allocUnsafe(size); // the pack keeps it until sent
+/** Fills `buf` from where `f` was sent up to. */
+function readPiece(f: Followed, buf: Buffer): Buffer {
+  const size = buf.length;
   let got = 0;
   while (got < size) {
     const n = fs.readSync(f.fd, buf, got, size - got, f.sent + got);

@@ -32,7 +32,8 @@ import { MigrationError } from './migration-error';
 import { discardWorkDir, keepCriuLog, migrationsDir, readRecords, writeRecord } from './migration-record';
 import { within } from './within';
 import { requireFreeDisk } from './disk-space';
-import { followDump } from './dump-follower';
+import { followDump, MAX_PIECE } from './dump-follower';
+import { BufferPool } from '../stream/buffer-pool';
 import { dumpRootPid, netnsInode, pipesToReattach, processCgroupDirs, stdioOf } from './process-facts';
 
 /** How long the source waits on the destination before it gives up and rolls back. */
@@ -179,8 +180,9 @@ async function packCheckpoint(
   f: SourceFacts,
   rootfsXattrs: Promise<Map<string, XattrSet>>,
   dumping: Promise<void> | undefined,
+  pool: BufferPool,
 ): Promise<{ images: number; rootfs: number; volumes: number }> {
-  const followed = dumping ? await followDump(pack, imagesDir, PREFIX.images, dumping) : { sent: [], bytes: 0 };
+  const followed = dumping ? await followDump(pack, imagesDir, PREFIX.images, dumping, pool) : { sent: [], bytes: 0 };
   if (dumping) trace('src: pages sent');
   // dump.log is of no use to the destination (it writes its own restore log).
   const exclude = ['dump.log', ...followed.sent];
@@ -237,12 +239,15 @@ async function transfer(
       opts.emit({ body: 'progress', progress: { bytesRaw: raw, bytesWire: sealer.bytes, bytesRawTotal: rawTotal } });
     }
   };
-  const packed = packCheckpoint(pack, imagesDir, f, rootfsXattrs, dumping);
+  const pool = new BufferPool(MAX_PIECE); // the followed pages, given back once encoded
+  const packed = packCheckpoint(pack, imagesDir, f, rootfsXattrs, dumping, pool);
   packed.catch((err: Error) => pack.destroy(err)); // ends the loop below with the reason
   try {
     for await (const data of pack as AsyncIterable<Buffer>) {
       raw += data.length;
-      await send(encoder.push(data));
+      const full = encoder.push(data); // copies data
+      pool.giveBack(data);
+      await send(full);
     }
     await send(encoder.end());
     trace('src: tar sent');

