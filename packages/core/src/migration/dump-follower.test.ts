@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FlatFileApplier } from '../fsdiff';
@@ -21,7 +22,7 @@ async function fakeDump(dir: string, pieces: Array<[string, Buffer]>, fail = fal
 }
 
 /** Reads the pack into a directory the way the destination does; counts entries per name. */
-async function unpack(pack: tar.Pack, dir: string): Promise<Map<string, number>> {
+async function unpack(pack: { pipe(dest: tar.Extract): unknown }, dir: string): Promise<Map<string, number>> {
   const applier = new FlatFileApplier(dir);
   const seen = new Map<string, number>();
   const extract = tar.extract();
@@ -70,6 +71,33 @@ describe('followDump', () => {
     expect(result.sent).toEqual(['pages-1.img', 'pages-2.img']);
     expect(result.bytes).toBe(3 * 300 * 1024 + 300 * 1024 + 4);
     expect(seen.has('core-1.img')).toBe(false); // the other images are not its job
+  });
+
+  it('reads pieces into pooled buffers that come back into use once the reader has copied them', async () => {
+    const writes: Array<[string, Buffer]> = Array.from({ length: 12 }, () => ['pages-1.img', crypto.randomBytes(200 * 1024)]);
+    const pool = new BufferPool(MAX_PIECE);
+    const lent = new Set<ArrayBufferLike>();
+    const take = pool.take.bind(pool);
+    pool.take = (length?: number): Buffer => {
+      const b = take(length);
+      lent.add(b.buffer);
+      return b;
+    };
+    const pack = tar.pack();
+    const copies: Buffer[] = [];
+    const reading = (async () => {
+      for await (const data of pack as AsyncIterable<Buffer>) {
+        copies.push(Buffer.from(data)); // as the chunk encoder does
+        pool.giveBack(data);
+      }
+    })();
+    await followDump(pack, src, 'criu/', fakeDump(src, writes), pool);
+    pack.finalize();
+    await reading;
+
+    await unpack(Readable.from(copies), dst);
+    expect(fs.readFileSync(path.join(dst, 'pages-1.img')).equals(Buffer.concat(writes.map(([, d]) => d)))).toBe(true);
+    expect(lent.size).toBeLessThan(4); // 12 pieces, a few buffers (without giveBack: 12)
   });
 
   it('fails with the dump\'s error', async () => {
