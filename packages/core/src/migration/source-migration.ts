@@ -187,7 +187,9 @@ async function packCheckpoint(
   // dump.log is of no use to the destination (it writes its own restore log).
   const exclude = ['dump.log', ...followed.sent];
   const images = await packTree(pack, imagesDir, PREFIX.images, { overlay: false, exclude, xattrs: 'none' });
+  trace('src: other images packed');
   const rootfs = await packTree(pack, f.upperDir, PREFIX.rootfs, { overlay: true, exclude: INTERNAL_PATHS, xattrs: rootfsXattrs });
+  trace('src: rootfs packed');
   let volumes = 0;
   for (const m of f.prepare.container.mounts) {
     if (m.type !== 'volume') continue;
