@@ -40,6 +40,13 @@ describe('destination refuses broken and hostile streams', () => {
     expectNothingKept();
   });
 
+  it('a zstd bomb: a chunk of a few KiB that declares 256 MiB', () => {
+    const r = send('zstd-bomb');
+    expect(r.replies).toEqual(['prepared']);
+    expect(r.details).toMatch(/a zstd frame declares 268435456 bytes, more than a chunk's 1048576/);
+    expectNothingKept();
+  });
+
   it.each([
     ['dotdot', /unsafe tar entry/],
     ['absolute', /unsafe tar entry|unexpected tar entry/],

@@ -3,7 +3,7 @@
 // A hostile or broken source agent, for tests: speaks the Migrate protocol straight to a
 // destination agent and prints the destination's answer as JSON. Run inside a lab node:
 //   lab.sh exec node1 node test/tools/raw-peer.cjs SCENARIO DEST IMAGE_ID EVIL_PATH
-// Scenarios: corrupt-chunk, truncated, dotdot, absolute, symlink-escape, device;
+// Scenarios: corrupt-chunk, truncated, zstd-bomb, dotdot, absolute, symlink-escape, device;
 // or `status DEST MIGRATION_ID`: what a recovering source asks (MigrationStatus).
 const crypto = require('node:crypto');
 const tar = require('tar-stream');
@@ -59,7 +59,7 @@ async function main() {
     tree: { externalMounts: '', stdio: [] },
   };
   call.write({ body: 'prepare', prepare: { protocolVersion: PROTOCOL_VERSION, migrationId: crypto.randomUUID(),
-    sourceNode: 'raw-peer', specJson: JSON.stringify(spec), estimatedBytes: 1, compressLevel: 0 } });
+    sourceNode: 'raw-peer', specJson: JSON.stringify(spec), estimatedBytes: 1, compressLevel: scenario === 'zstd-bomb' ? -1 : 0 } });
   const sealer = new ChunkSealer();
   if (scenario === 'corrupt-chunk' || scenario === 'truncated') {
     const data = await tarBytes((p) => p.entry({ name: 'rootfs/ok.txt' }, 'fine'));
@@ -69,6 +69,11 @@ async function main() {
     const end = sealer.end(data.length);
     if (scenario === 'truncated') end.chunks += 1;
     call.write({ body: 'end', end });
+  } else if (scenario === 'zstd-bomb') {
+    // One chunk of a few KiB that declares 256 MiB of zeros.
+    const data = require('zstd-napi').compress(Buffer.alloc(256 * 1024 * 1024));
+    call.write({ body: 'chunk', chunk: sealer.seal(data) });
+    call.write({ body: 'end', end: sealer.end(256 * 1024 * 1024) });
   } else {
     const data = await tarBytes(hostile[scenario]);
     call.write({ body: 'chunk', chunk: sealer.seal(data) });

@@ -65,7 +65,7 @@ export class ChunkEncoder {
  * in one call into a buffer of the size its header declares. Measured 3x less CPU than streaming
  * decompression into ~128 KiB buffers. A frame may declare at most `maxFrame` bytes, so a peer
  * cannot make the destination allocate more than that per chunk (a "zstd bomb": 1 MiB of
- * compressed zeros is 512 MiB); anything else than one whole frame per chunk is refused.
+ * compressed zeros is 512 MiB); anything but one whole frame per chunk is refused.
  */
 export async function* zstdDecompress(input: AsyncIterable<Buffer>, maxFrame = DEFAULT_CHUNK_SIZE): AsyncGenerator<Buffer> {
   const dctx = new zstdBinding.DCtx();
