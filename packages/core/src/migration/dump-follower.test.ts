@@ -7,7 +7,7 @@ import * as tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FlatFileApplier } from '../fsdiff';
 import { BufferPool } from '../stream/buffer-pool';
-import { followDump, MAX_PIECE } from './dump-follower';
+import { packImages, MAX_PIECE } from './dump-follower';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -39,7 +39,7 @@ async function unpack(pack: { pipe(dest: tar.Extract): unknown }, dir: string): 
   return seen;
 }
 
-describe('followDump', () => {
+describe('packImages', () => {
   let src: string;
   let dst: string;
   beforeEach(() => {
@@ -51,7 +51,7 @@ describe('followDump', () => {
     fs.rmSync(dst, { recursive: true, force: true });
   });
 
-  it('sends the pages images in pieces while they grow, whole by the time the dump ends', async () => {
+  it('sends the pages images in pieces while they grow, then the other images, all whole', async () => {
     const piece = (): Buffer => crypto.randomBytes(300 * 1024);
     const writes: Array<[string, Buffer]> = [
       ['pages-1.img', piece()], ['pages-1.img', piece()], ['pages-1.img', piece()],
@@ -59,7 +59,7 @@ describe('followDump', () => {
     ];
     const pack = tar.pack();
     const unpacked = unpack(pack, dst);
-    const result = await followDump(pack, src, 'criu/', fakeDump(src, writes), new BufferPool(MAX_PIECE));
+    const bytes = await packImages(pack, src, 'criu/', fakeDump(src, writes), new BufferPool(MAX_PIECE));
     pack.finalize();
     const seen = await unpacked;
 
@@ -68,9 +68,39 @@ describe('followDump', () => {
       expect(fs.readFileSync(path.join(dst, name)).equals(expected)).toBe(true);
     }
     expect(seen.get('pages-1.img')).toBeGreaterThan(1); // in pieces, as it grew
-    expect(result.sent).toEqual(['pages-1.img', 'pages-2.img']);
-    expect(result.bytes).toBe(3 * 300 * 1024 + 300 * 1024 + 4);
-    expect(seen.has('core-1.img')).toBe(false); // the other images are not its job
+    expect(fs.readFileSync(path.join(dst, 'core-1.img'), 'utf8')).toBe('core'); // written last by the dump
+    expect(seen.get('core-1.img')).toBe(1);
+    expect(bytes).toBe(3 * 300 * 1024 + 300 * 1024 + 4 + 4);
+  });
+
+  it('sends a finished dump whole, empty images too, and leaves dump.log out', async () => {
+    const big = crypto.randomBytes(2 * MAX_PIECE + 123);
+    fs.writeFileSync(path.join(src, 'pages-1.img'), big);
+    fs.writeFileSync(path.join(src, 'inventory.img'), 'inv');
+    fs.writeFileSync(path.join(src, 'empty.img'), '');
+    fs.writeFileSync(path.join(src, 'dump.log'), 'criu says');
+    const pack = tar.pack();
+    const unpacked = unpack(pack, dst);
+    const bytes = await packImages(pack, src, 'criu/', Promise.resolve(), new BufferPool(MAX_PIECE));
+    pack.finalize();
+    const seen = await unpacked;
+    expect(fs.readFileSync(path.join(dst, 'pages-1.img')).equals(big)).toBe(true);
+    expect(seen.get('pages-1.img')).toBe(3); // pieces of at most MAX_PIECE
+    expect(fs.readFileSync(path.join(dst, 'empty.img')).length).toBe(0);
+    expect(fs.readFileSync(path.join(dst, 'inventory.img'), 'utf8')).toBe('inv');
+    expect(seen.has('dump.log')).toBe(false);
+    expect(bytes).toBe(big.length + 3);
+  });
+
+  it('refuses what is not a regular file in the images dir', async () => {
+    fs.writeFileSync(path.join(dst, 'outside'), 'secret');
+    fs.symlinkSync(path.join(dst, 'outside'), path.join(src, 'core-1.img'));
+    const pack = tar.pack();
+    pack.resume();
+    await expect(packImages(pack, src, 'criu/', Promise.resolve(), new BufferPool(MAX_PIECE))).rejects.toThrow(/ELOOP|not a regular file/);
+    fs.rmSync(path.join(src, 'core-1.img'));
+    fs.mkdirSync(path.join(src, 'sub.img'));
+    await expect(packImages(tar.pack(), src, 'criu/', Promise.resolve(), new BufferPool(MAX_PIECE))).rejects.toThrow(/sub.img, which is not a regular file/);
   });
 
   it('reads pieces into pooled buffers that come back into use once the reader has copied them', async () => {
@@ -91,7 +121,7 @@ describe('followDump', () => {
         pool.giveBack(data);
       }
     })();
-    await followDump(pack, src, 'criu/', fakeDump(src, writes), pool);
+    await packImages(pack, src, 'criu/', fakeDump(src, writes), pool);
     pack.finalize();
     await reading;
 
@@ -103,7 +133,7 @@ describe('followDump', () => {
   it('fails with the dump\'s error', async () => {
     const pack = tar.pack();
     pack.resume();
-    await expect(followDump(pack, src, 'criu/', fakeDump(src, [['pages-1.img', Buffer.alloc(4096)]], true), new BufferPool(MAX_PIECE)))
+    await expect(packImages(pack, src, 'criu/', fakeDump(src, [['pages-1.img', Buffer.alloc(4096)]], true), new BufferPool(MAX_PIECE)))
       .rejects.toThrow(/criu dump failed/);
   });
 });

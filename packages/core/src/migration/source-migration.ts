@@ -32,7 +32,7 @@ import { MigrationError } from './migration-error';
 import { discardWorkDir, keepCriuLog, migrationsDir, readRecords, writeRecord } from './migration-record';
 import { within } from './within';
 import { requireFreeDisk } from './disk-space';
-import { followDump, MAX_PIECE } from './dump-follower';
+import { packImages, MAX_PIECE } from './dump-follower';
 import { BufferPool } from '../stream/buffer-pool';
 import { dumpRootPid, netnsInode, pipesToReattach, processCgroupDirs, stdioOf } from './process-facts';
 
@@ -171,7 +171,7 @@ async function gatherFacts(ctx: SourceContext, container: string): Promise<Sourc
 
 /**
  * Writes the whole checkpoint into one tar stream: images, rootfs diff, volume data. With
- * `dumping` (CRIU still running), the pages go first, as CRIU writes them.
+ * `dumping` (CRIU still running), the pages go as CRIU writes them, the other images after.
  * `rootfsXattrs`: read from the frozen container while it was being dumped.
  */
 async function packCheckpoint(
@@ -182,12 +182,8 @@ async function packCheckpoint(
   dumping: Promise<void> | undefined,
   pool: BufferPool,
 ): Promise<{ images: number; rootfs: number; volumes: number }> {
-  const followed = dumping ? await followDump(pack, imagesDir, PREFIX.images, dumping, pool) : { sent: [], bytes: 0 };
-  if (dumping) trace('src: pages sent');
-  // dump.log is of no use to the destination (it writes its own restore log).
-  const exclude = ['dump.log', ...followed.sent];
-  const images = await packTree(pack, imagesDir, PREFIX.images, { overlay: false, exclude, xattrs: 'none' });
-  trace('src: other images packed');
+  const images = await packImages(pack, imagesDir, PREFIX.images, dumping ?? Promise.resolve(), pool);
+  trace('src: images sent');
   const rootfs = await packTree(pack, f.upperDir, PREFIX.rootfs, { overlay: true, exclude: INTERNAL_PATHS, xattrs: rootfsXattrs });
   trace('src: rootfs packed');
   let volumes = 0;
@@ -197,7 +193,7 @@ async function packCheckpoint(
   }
   await packLog(pack, f.inspect);
   pack.finalize();
-  return { images: followed.bytes + images.fileBytes, rootfs: rootfs.fileBytes, volumes };
+  return { images, rootfs: rootfs.fileBytes, volumes };
 }
 
 /** The container's json-file log (final: the container is frozen), so `docker logs` keeps its history. */
