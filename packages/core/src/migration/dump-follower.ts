@@ -2,8 +2,8 @@
 // full speed, and its pages-N.img files, which hold almost all of a checkpoint's bytes and only
 // ever grow by appends, are read as they grow and go into the tar stream as pieces (repeated tar
 // entries of the same name, which the destination appends to one file). The rest of the images
-// follow once CRIU has exited, read the same way (synchronously: ~40 small files, which took
-// 6-19 ms through async fs calls while the event loop was busy sending).
+// follow once CRIU has exited, read the same way: one reader for all of CRIU's output (a
+// --serial push sends its finished dump through it too).
 //
 // This replaced carrying CRIU's page-server protocol through the agents: CRIU's own dump
 // to a local dir is 2-3x faster than through a page server (no protocol, no round trips
