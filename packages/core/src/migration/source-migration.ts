@@ -237,7 +237,7 @@ async function transfer(
       opts.emit({ body: 'progress', progress: { bytesRaw: raw, bytesWire: sealer.bytes, bytesRawTotal: rawTotal } });
     }
   };
-  const pool = new BufferPool(MAX_PIECE); // the followed pages, given back once encoded
+  const pool = new BufferPool(MAX_PIECE); // for CRIU's images, given back once encoded
   const packed = packCheckpoint(pack, imagesDir, f, rootfsXattrs, dumping, pool);
   packed.catch((err: Error) => pack.destroy(err)); // ends the loop below with the reason
   try {
