@@ -81,17 +81,17 @@ export async function packImages(
 
 /** pages-N.img in CRIU's order of writing them. */
 function growingImages(dir: string): string[] {
-  return fs
-    .readdirSync(dir)
-    .filter((n) => GROWING.test(n))
-    .sort((a, b) => Number(a.slice(6, -4)) - Number(b.slice(6, -4)));
+  return growingOf(fs.readdirSync(dir));
 }
 
-/** Every image, the growing ones first. */
+/** Every image, the growing ones first (one listing). */
 function allImages(dir: string): string[] {
-  const growing = growingImages(dir);
-  const rest = fs.readdirSync(dir).filter((n) => !GROWING.test(n) && n !== LEFT_OUT).sort();
-  return [...growing, ...rest];
+  const names = fs.readdirSync(dir);
+  return [...growingOf(names), ...names.filter((n) => !GROWING.test(n) && n !== LEFT_OUT).sort()];
+}
+
+function growingOf(names: string[]): string[] {
+  return names.filter((n) => GROWING.test(n)).sort((a, b) => Number(a.slice(6, -4)) - Number(b.slice(6, -4)));
 }
 
 /** CRIU writes only regular files there; anything else is refused, not followed. */
