@@ -46,6 +46,9 @@ else
   apt_install docker.io
 fi
 command -v runc >/dev/null || apt_install runc
+# With AppArmor on (Debian and Ubuntu kernels), dockerd loads its docker-default profile with
+# apparmor_parser and refuses to start any container without it; docker.io only recommends it.
+if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ]; then apt_install apparmor; fi
 
 # ---------------------------------------------------------------------------------------------
 step "criu"

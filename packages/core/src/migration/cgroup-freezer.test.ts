@@ -4,7 +4,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import os from 'node:os';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cgroupControllers, parseMountInfo } from '../criu/mountinfo';
 import { canFreeze, freezeCgroup, thawCgroup } from './cgroup-freezer';
 import { cgroupPids } from './process-facts';
@@ -66,3 +67,46 @@ describe('cgroup freezer on real cgroups', () => {
     expect(ticks).toBeGreaterThan(frozenAt);
   });
 });
+
+describe('thawCgroup', () => {
+  it('refuses a directory that is not a cgroup, without creating files in it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'livemig-not-cgroup-'));
+    try {
+      expect(() => thawCgroup(dir)).toThrow(/is not a freezer cgroup/);
+      expect(fs.readdirSync(dir)).toEqual([]);
+    } finally {
+      fs.rmdirSync(dir);
+    }
+  });
+
+  // Seen on a cgroup v2 host (Docker's systemd driver, a Debian 12 VM): after the commit the
+  // frozen tasks were killed, systemd removed the emptied scope between two of our fs calls, and
+  // the push failed although the container ran on the destination. A directory stands in for the
+  // scope and goes away at the second fs call thawCgroup makes, whatever that call is; a write
+  // then fails as the kernel fails it: ENOENT once the file is gone, ENODEV while it is open.
+  it.each(['ENOENT', 'ENODEV'])('has nothing to do for a cgroup that vanishes while it is being thawed (%s)', (code) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'livemig-vanishing-'));
+    const real = { existsSync: fs.existsSync, writeFileSync: fs.writeFileSync };
+    let calls = 0;
+    const vanishAtSecondCall = (): boolean => {
+      if (++calls !== 2) return false;
+      fs.rmdirSync(dir);
+      return true;
+    };
+    const spies = [
+      vi.spyOn(fs, 'existsSync').mockImplementation((p) => (vanishAtSecondCall(), real.existsSync(p))),
+      vi.spyOn(fs, 'writeFileSync').mockImplementation((...a) => {
+        if (vanishAtSecondCall() && code === 'ENODEV') throw Object.assign(new Error('ENODEV: no such device, write'), { code });
+        real.writeFileSync(...a);
+      }),
+    ];
+    try {
+      expect(() => thawCgroup(dir)).not.toThrow();
+      expect(calls).toBeGreaterThanOrEqual(2);
+    } finally {
+      for (const s of spies) s.mockRestore();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+

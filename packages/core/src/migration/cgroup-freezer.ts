@@ -54,11 +54,23 @@ export async function freezeCgroup(dir: string, timeoutMs = 10_000): Promise<voi
   }
 }
 
-/** Lets the cgroup's tasks run again. A cgroup that is gone has nothing to thaw. */
+/**
+ * Lets the cgroup's tasks run again. A cgroup that is gone has nothing to thaw: on cgroup v2
+ * systemd removes a container's scope as soon as its last task is gone, which can be between
+ * any two of our fs calls, so each file is written without a look first. A file of a cgroup
+ * removed while it is open fails with ENODEV (seen in a Debian 12 VM), one already gone ENOENT.
+ */
 export function thawCgroup(dir: string): void {
-  if (!fs.existsSync(dir)) return;
-  const v = versionOf(dir);
-  fs.writeFileSync(path.join(dir, v.file), v.thaw);
+  for (const v of [V1, V2]) {
+    try {
+      fs.writeFileSync(path.join(dir, v.file), v.thaw, { flag: 'r+' }); // r+: never create a file
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENODEV') throw err;
+    }
+  }
+  if (fs.existsSync(dir)) throw new Error(`${dir} is not a freezer cgroup (no freezer.state or cgroup.freeze)`);
 }
 
 /** SIGKILL to every task, then thaw: they die without running another instruction. */
@@ -79,10 +91,14 @@ function killFrozen(dir: string): void {
  * another container still uses them. Our SIGKILL and thaw come before Docker's kill, which waits
  * for an exit that frozen tasks never make; Docker's returns once it has seen the container exit.
  */
-export async function removeSourceCopy(
-  docker: DockerClient,
-  source: { cgroupDir: string; containerId: string; keepSource: boolean; volumes: string[] },
-): Promise<void> {
+export interface SourceCopy {
+  cgroupDir: string;
+  containerId: string;
+  keepSource: boolean;
+  volumes: string[];
+}
+
+export async function removeSourceCopy(docker: DockerClient, source: SourceCopy): Promise<void> {
   killFrozen(source.cgroupDir);
   await docker.killContainer(source.containerId, 'SIGKILL');
   if (source.keepSource) return;

@@ -60,7 +60,8 @@ export function cgroupPids(cgroupDir: string): number[] {
   try {
     text = fs.readFileSync(`${cgroupDir}/cgroup.procs`, 'utf8').trim();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []; // the container is gone
+    // The container is gone (ENODEV: its cgroup was removed while we read it).
+    if (['ENOENT', 'ENODEV'].includes((err as NodeJS.ErrnoException).code ?? '')) return [];
     throw err;
   }
   return text ? text.split('\n').map(Number) : [];
