@@ -103,7 +103,7 @@ describe('concurrent pushes', () => {
 });
 
 describe('rollback after the freeze', () => {
-  const names = ['big', 'huge', 'counter-fault', 'commit-lost', 'commit-unknown', 'tcp-fault'];
+  const names = ['big', 'huge', 'counter-fault', 'commit-lost', 'commit-unknown', 'tcp-fault', 'cleanup-fault'];
   const removeAll = (): void => {
     removeEverywhere(...names);
     for (const node of ['node1', 'node2']) lab('docker', node, 'volume', 'rm', '-f', 'commit-unknown-data');
@@ -303,5 +303,23 @@ describe('rollback after the freeze', () => {
     // The named volume moved with it: the recovery removed node1's copy too.
     expect(lab('docker', 'node1', 'volume', 'inspect', 'commit-unknown-data').code).not.toBe(0);
     expect(lab('docker', 'node2', 'volume', 'inspect', 'commit-unknown-data').code).toBe(0);
+  });
+
+  it('removing the source copy fails after the commit: the push says it moved and what is left; the agent finishes it at its next start', async () => {
+    const sum = await startMemhog('node1', 'cleanup-fault', 16);
+    const pid = state('node1', 'cleanup-fault')?.pid ?? 0;
+    restartAgentWithFaults('node1', 'fail-source-cleanup');
+    const r = await pushInBackground('node1', 'cleanup-fault', 'node2');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/source: NOT cleaned up: injected fault: fail-source-cleanup \(the agent on node1 finishes it at its next start\)/);
+    expect(state('node2', 'cleanup-fault')?.running).toBe(true);
+    expect(await memhogChecksum('node2', 'cleanup-fault')).toBe(sum);
+    // Never running on both: the source copy stays frozen, with its record.
+    expect(freezerState(pid)).toBe('FROZEN');
+    expect(migrationDirs('node1')).toHaveLength(1);
+    expect(lab('restart-agent', 'node1').code).toBe(0);
+    await waitFor('node1 recovery', () => state('node1', 'cleanup-fault') === null && migrationDirs('node1').length === 0, 60_000);
+    expect(state('node2', 'cleanup-fault')?.running).toBe(true);
+    expect(migrationDirs('node2')).toEqual([]);
   });
 });

@@ -32,6 +32,8 @@ export function formatSummary(s: Summary): string {
     `  bytes: ${formatBytes(s.bytesRaw)} raw, ${formatBytes(s.bytesWire)} on the wire (${compressName(s.compressLevel)}, ratio ${ratio}${s.pipelined ? '; pages sent during the dump' : ''})`,
     `  phases: ${phases}${s.pipelined ? ' (dump and transfer overlap)' : ''}`,
     `  destination: ${DESTINATION_PHASES.filter((p) => p in s.phaseMs).map((p) => `${p.replace('destination-', '')} ${s.phaseMs[p].toFixed(0)} ms`).join(', ')}`,
-    `  source: ${s.sourceKept ? 'kept, stopped' : 'removed'}`,
+    s.sourceCleanupError
+      ? `  source: NOT cleaned up: ${s.sourceCleanupError} (the agent on ${s.sourceNode} finishes it at its next start)`
+      : `  source: ${s.sourceKept ? 'kept, stopped' : 'removed'}`,
   ].join('\n');
 }

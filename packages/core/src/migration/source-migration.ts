@@ -26,7 +26,8 @@ import {
 } from './container-spec';
 import type { PrepareSpec } from './destination-migration';
 import { LOG_ENTRY, PREFIX } from './destination-migration';
-import { canFreeze, freezeCgroup, removeSourceCopy, thawCgroup } from './cgroup-freezer';
+import { injectedFault } from '../util/fault';
+import { canFreeze, freezeCgroup, removeSourceCopy, thawCgroup, type SourceCopy } from './cgroup-freezer';
 import { commitOutcome, type CommitQuery } from './commit-outcome';
 import { MigrationError } from './migration-error';
 import { discardWorkDir, keepCriuLog, migrationsDir, readRecords, writeRecord } from './migration-record';
@@ -383,9 +384,8 @@ async function pushClaimed(
     ch.close();
 
     phase('cleanup', 'start');
-    await removeSourceCopy(ctx.docker, record);
-    discardWorkDir(ctx.stateDir, workDir);
-    phase('cleanup', 'done', opts.keepSource ? 'source kept, stopped' : 'source removed');
+    const sourceCleanupError = await cleanUpSource(ctx, record, workDir);
+    phase('cleanup', 'done', sourceCleanupError ? `failed: ${sourceCleanupError}` : opts.keepSource ? 'source kept, stopped' : 'source removed');
 
     return {
       container: f.name,
@@ -401,6 +401,7 @@ async function pushClaimed(
       volumeBytes: sent.sizes.volumes,
       phaseMs,
       sourceKept: opts.keepSource,
+      sourceCleanupError,
       compressLevel: opts.compressLevel,
       pipelined: !opts.serial,
     };
@@ -419,6 +420,24 @@ async function pushClaimed(
       if (frozen) throw new MigrationError('failed', `${why}${log}; rolled back: ${f.name} is running on ${ctx.nodeName}`);
     }
     throw err;
+  }
+}
+
+/**
+ * After the commit the container runs on the destination whatever happens here, so a failure to
+ * remove the source copy is reported, not thrown: the push did move it. Its record stays, and
+ * the agent finishes the removal at its next start (recoverMigrations).
+ */
+async function cleanUpSource(ctx: SourceContext, record: SourceCopy & { name: string }, workDir: string): Promise<string> {
+  try {
+    if (injectedFault('fail-source-cleanup')) throw new Error('injected fault: fail-source-cleanup');
+    await removeSourceCopy(ctx.docker, record);
+    discardWorkDir(ctx.stateDir, workDir);
+    return '';
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    ctx.log(`push of ${record.name}: committed, but removing the source copy failed: ${why}; finished at this agent's next start`);
+    return why;
   }
 }
 

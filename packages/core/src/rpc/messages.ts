@@ -61,6 +61,8 @@ export interface Summary {
   volumeBytes: number;
   phaseMs: Record<string, number>;
   sourceKept: boolean;
+  /** '' unless the move committed and removing the source copy failed (finished at the agent's next start) */
+  sourceCleanupError: string;
   compressLevel: number;
   pipelined: boolean;
 }

@@ -2,7 +2,8 @@
 // agent's environment makes it misbehave at the named points. Unset in normal operation.
 export type Fault =
   | 'lose-committed' // destination: commits, then never sends Committed (the call fails)
-  | 'refuse-status'; // destination: MigrationStatus fails as if unreachable
+  | 'refuse-status' // destination: MigrationStatus fails as if unreachable
+  | 'fail-source-cleanup'; // source: removing its copy after the commit fails
 
 export function injectedFault(name: Fault): boolean {
   return (process.env.LIVEMIG_FAULT ?? '').split(',').includes(name);
