@@ -72,33 +72,11 @@ dockerd_up() {
   wait_for 60 "dockerd on $n (log: $dir/dockerd.log)" node_docker "$n" version
 }
 
-# busybox:latest (Debian's busybox-static) and livemig-testkit:latest (busybox + test workloads),
-# made locally and identical (same image IDs) on both nodes: import on node1, save|load to node2.
+# busybox:latest and livemig-testkit:latest with the same image IDs on both nodes: built
+# reproducibly on each (scripts/base-images.sh), as on two real hosts.
 images_up() {
-  local want=(busybox:latest livemig-testkit:latest) missing=0 img
-  for img in "${want[@]}"; do node_docker node1 image inspect "$img" >/dev/null 2>&1 || missing=1; done
-  if [ $missing -eq 1 ]; then
-    local rootfs; rootfs="$(mktemp -d /tmp/livemig-rootfs.XXXXXX)"
-    mkdir -p "$rootfs"/{bin,etc,tmp,root,home/app,usr/local/bin,var}
-    chmod 1777 "$rootfs/tmp"
-    cp /bin/busybox "$rootfs/bin/busybox"
-    local applet
-    for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"; done
-    printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$rootfs/etc/passwd"
-    printf 'root:x:0:\napp:x:1000:\nnogroup:x:65534:\n' > "$rootfs/etc/group"
-    echo "base image file" > "$rootfs/etc/livemig-base.txt"
-    chown 1000:1000 "$rootfs/home/app"
-    tar -C "$rootfs" -c . | node_docker node1 import --change 'CMD ["sh"]' --change 'ENV PATH=/usr/local/bin:/bin' - busybox:latest >/dev/null
-    cp "$ROOT/test/workloads/memhog" "$rootfs/usr/local/bin/memhog"
-    tar -C "$rootfs" -c . | node_docker node1 import --change 'CMD ["sh"]' --change 'ENV PATH=/usr/local/bin:/bin' - livemig-testkit:latest >/dev/null
-    rm -rf "$rootfs"
-  fi
-  local id1 id2
-  for img in "${want[@]}"; do
-    id1="$(node_docker node1 image inspect -f '{{.Id}}' "$img")"
-    id2="$(node_docker node2 image inspect -f '{{.Id}}' "$img" 2>/dev/null || true)"
-    [ "$id1" = "$id2" ] || node_docker node1 save "$img" | node_docker node2 load >/dev/null
-  done
+  local n
+  for n in "${NODES[@]}"; do DOCKER_HOST="unix://$(sock "$n")" bash "$ROOT/scripts/base-images.sh" >/dev/null; done
 }
 
 # Agents talk mutual TLS: a lab CA, one certificate per node, one for the operator (CLI).
