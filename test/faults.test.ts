@@ -58,10 +58,14 @@ function restartAgentWithFaults(node: string, faults: string): void {
   expect(r.code, r.stderr).toBe(0);
 }
 
-/** The state of a process's freezer cgroup (v1): FROZEN from before the dump until the end. */
+/** The state of a process's freezer cgroup, v1 or v2: FROZEN from before the dump until the end. */
 function freezerState(pid: number): string {
-  const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => /^\d+:freezer:/.test(l)) ?? '';
-  return fs.readFileSync(`/sys/fs/cgroup/freezer${line.split(':')[2]}/freezer.state`, 'utf8').trim();
+  const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
+  const v1 = lines.find((l) => /^\d+:freezer:/.test(l));
+  if (v1) return fs.readFileSync(`/sys/fs/cgroup/freezer${v1.split(':')[2]}/freezer.state`, 'utf8').trim();
+  const v2 = lines.find((l) => l.startsWith('0::')) ?? '';
+  const events = fs.readFileSync(`/sys/fs/cgroup${v2.slice(3)}/cgroup.events`, 'utf8');
+  return /^frozen 1$/m.test(events) ? 'FROZEN' : 'THAWED';
 }
 
 /** The error names the CRIU log, kept out of the rolled-back work dir, and it says why. */
