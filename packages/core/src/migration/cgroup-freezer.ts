@@ -24,10 +24,12 @@ const V2: Version = {
   isFrozen: (dir) => /^frozen 1$/m.test(fs.readFileSync(path.join(dir, 'cgroup.events'), 'utf8')),
 };
 
+const notAFreezer = (dir: string): Error => new Error(`${dir} is not a freezer cgroup (no freezer.state or cgroup.freeze)`);
+
 function versionOf(dir: string): Version {
   if (fs.existsSync(path.join(dir, V1.file))) return V1;
   if (fs.existsSync(path.join(dir, V2.file))) return V2;
-  throw new Error(`${dir} is not a freezer cgroup (no freezer.state or cgroup.freeze)`);
+  throw notAFreezer(dir);
 }
 
 /** True if `dir` is a cgroup that can be frozen. */
@@ -70,7 +72,7 @@ export function thawCgroup(dir: string): void {
       if (code !== 'ENOENT' && code !== 'ENODEV') throw err;
     }
   }
-  if (fs.existsSync(dir)) throw new Error(`${dir} is not a freezer cgroup (no freezer.state or cgroup.freeze)`);
+  if (fs.existsSync(dir)) throw notAFreezer(dir);
 }
 
 /** SIGKILL to every task, then thaw: they die without running another instruction. */
