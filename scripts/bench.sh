@@ -5,7 +5,10 @@
 # (each agent's peak reset before every measured push), beside the CRIU floor of the same run (criu dump
 # to a local dir + criu restore from one, taken from a --serial push just before) and the floor
 # plus the time to move the compressed bytes at the link speed measured here.
-#   scripts/bench.sh [--sizes "16 256 1024"] [--runs 3] [--compress fast] [--no-redis]
+# The measured pushes use the pre-copy (the default; --no-precopy: everything moves frozen); the
+# bound counts only the bytes that moved while frozen. Besides the idle workloads of the issue, a
+# memhog that rewrites 8 pages per ms (~30 MiB/s) shows what changing memory costs.
+#   scripts/bench.sh [--sizes "16 256 1024"] [--runs 3] [--compress fast] [--no-redis] [--no-churn] [--no-precopy]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB="$ROOT/scripts/lab.sh"
@@ -13,8 +16,12 @@ SIZES="16 256 1024"
 RUNS=3
 COMPRESS=fast
 REDIS=1
+CHURN=1
+PUSH_FLAGS=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --no-precopy) PUSH_FLAGS="--no-precopy"; shift ;;
+    --no-churn) CHURN=0; shift ;;
     --sizes) SIZES="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
     --compress) COMPRESS="$2"; shift 2 ;;
@@ -74,15 +81,19 @@ measure() {
   for ((i = 1; i <= RUNS; i++)); do
     floor_json="$(lab cli node1 push "$name" --to node2 --serial --compress "$COMPRESS" --json)"
     for n in node1 node2; do echo 5 > "/proc/$(cat "/run/livemig-lab/$n/agent.pid")/clear_refs"; done # VmHWM := RSS now
-    json="$(lab cli node2 push "$name" --to node1 --compress "$COMPRESS" --json)"
+    json="$(lab cli node2 push "$name" --to node1 --compress "$COMPRESS" --json $PUSH_FLAGS)"
     RESULTS+=("$(node -e '
       const [json, floorJson, label, run, link, hwmSrc, hwmDst] = process.argv.slice(1);
       const s = JSON.parse(json);
       const f = JSON.parse(floorJson);
       const floor = f.phaseMs.dump + f.phaseMs["criu-restore"];
-      const bound = floor + s.bytesWire / 1e6 / Number(link) * 1000;
+      // The bytes that must move while the container is frozen (all of them without a pre-copy).
+      const frozenWire = s.bytesWire - s.precopyBytesWire;
+      const bound = floor + frozenWire / 1e6 / Number(link) * 1000;
       const ms = (v) => (v / 1000).toFixed(2) + " s";
-      console.log([label, run, ms(s.downtimeMs), ms(s.totalMs), (s.bytesWire / 1048576).toFixed(1) + " MiB",
+      const mib = (v) => (v / 1048576).toFixed(1) + " MiB";
+      console.log([label, run, ms(s.downtimeMs), ms(s.totalMs), mib(s.bytesWire), mib(frozenWire),
+        s.pagesReused + " / " + s.pagesSent,
         ms(f.downtimeMs), ms(floor), ms(bound), (s.downtimeMs / bound).toFixed(2) + "x",
         (Number(hwmSrc) / 1024).toFixed(0) + " MiB", (Number(hwmDst) / 1024).toFixed(0) + " MiB"].join(" | "));
     ' "$json" "$floor_json" "$label" "$i" "$LINK_MBPS" "$(hwm_kib node2)" "$(hwm_kib node1)")")
@@ -95,12 +106,16 @@ measure() {
 }
 
 for n in node1 node2; do lab docker "$n" rm -f bench-mem bench-redis >/dev/null 2>&1 || true; done
-for mib in $SIZES; do
-  echo "memhog $mib MiB:"
-  lab docker node1 run -d --name bench-mem livemig-testkit:latest memhog "$mib" >/dev/null
+# memhog MIB [churn PAGES_PER_MS]
+memhog() {
+  local label="memhog $1 MiB${3:+ churning $3 pages/ms}"
+  echo "$label:"
+  lab docker node1 run -d --name bench-mem livemig-testkit:latest memhog "$@" >/dev/null
   until lab docker node1 logs bench-mem 2>/dev/null | grep -q '^filled'; do sleep 0.5; done
-  measure bench-mem "memhog $mib MiB"
-done
+  measure bench-mem "$label"
+}
+for mib in $SIZES; do memhog "$mib"; done
+if [ "$CHURN" = 1 ]; then memhog 256 churn 8; fi
 
 if [ "$REDIS" = 1 ]; then
   echo "redis-server, 200k keys:"
@@ -113,8 +128,8 @@ if [ "$REDIS" = 1 ]; then
 fi
 
 echo
-echo "| workload | run | downtime | total | wire | --serial downtime | CRIU floor (dump+restore) | floor + wire/link | downtime / bound | src agent peak RSS | dst agent peak RSS |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| workload | run | downtime | total | wire | wire frozen | pages reused / sent | --serial downtime | CRIU floor (dump+restore) | floor + frozen wire/link | downtime / bound | src agent peak RSS | dst agent peak RSS |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for r in "${RESULTS[@]}"; do echo "| $r |"; done
 echo
-echo "link ${LINK_MBPS} MB/s; --compress ${COMPRESS}; target: downtime / bound <= 1.25, agent peak RSS < 200 MiB"
+echo "link ${LINK_MBPS} MB/s; --compress ${COMPRESS}${PUSH_FLAGS:+; $PUSH_FLAGS}; target: downtime / bound <= 1.25, agent peak RSS < 200 MiB"

@@ -14,6 +14,7 @@ SUBNET=10.77.0
 PORT=7411
 RUN=/run/livemig-lab
 DATA=/var/lib/livemig-lab
+SCRATCH=/dev/shm/livemig-lab # the agents' checkpoints that fit in memory (their --scratch-dir)
 HOSTS_TAG="# livemig-lab"
 PKI="$DATA/pki"
 DOCKER_BIN="$(command -v /usr/bin/docker || command -v docker || true)"
@@ -98,7 +99,7 @@ agent_up() { # agent_up NODE [extra agent flags...]
   # --single-threaded-gc: as the agent's own #! line (why: packages/agent/src/main.ts).
   setsid nsenter --net="$(netns_path "$n")" -- node --single-threaded-gc "$(agent_js)" \
     --listen "0.0.0.0:$PORT" --node-name "$n" --docker-socket "$(sock "$n")" \
-    --state-dir "$DATA/$n/agent" --helper "$ROOT/packages/restore-init/restore-init" \
+    --state-dir "$DATA/$n/agent" --scratch-dir "$SCRATCH/$n" --helper "$ROOT/packages/restore-init/restore-init" \
     --tls-dir "$PKI" "$@" \
     </dev/null >>"$dir/agent.log" 2>&1 &
   echo $! > "$dir/agent.pid"
@@ -181,7 +182,7 @@ cmd_down() {
   done
   for n in "${NODES[@]}"; do [ -e "$(netns_path "$n")" ] && ip netns del "$n"; done
   sed -i "/$HOSTS_TAG\$/d" /etc/hosts
-  rm -rf "$RUN" "$DATA"
+  rm -rf "$RUN" "$DATA" "$SCRATCH"
   # Docker's parent cgroups, when no container of any daemon is left in them.
   for m in /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker; do [ -d "$m" ] && rmdir "$m" 2>/dev/null || true; done
   echo "lab: down"

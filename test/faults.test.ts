@@ -27,12 +27,16 @@ function pushInBackground(from: string, container: string, to: string): Promise<
   });
 }
 
-/** True once the destination has started writing the memory pages of a migration. */
+/**
+ * True once the destination has started writing the memory pages of a migration's checkpoint
+ * (after the freeze: a pre-copy goes to its own store), in memory or in the state dir.
+ */
 function receivingPages(node: string): boolean {
   return migrationDirs(node).some((id) => {
-    const dir = `/var/lib/livemig-lab/${node}/agent/migrations/${id}/images`;
-    const pages = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^pages-\d+\.img$/.test(f)) : [];
-    return pages.some((f) => fs.statSync(`${dir}/${f}`).size > 0);
+    return [`/var/lib/livemig-lab/${node}/agent/migrations/${id}/images`, `/dev/shm/livemig-lab/${node}/${id}/images`].some((dir) => {
+      const pages = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^pages-\d+\.img$/.test(f)) : [];
+      return pages.some((f) => fs.statSync(`${dir}/${f}`).size > 0);
+    });
   });
 }
 
@@ -167,12 +171,13 @@ describe('rollback after the freeze', () => {
     { side: 'source', full: 'node1', name: 'huge', mib: 1024, why: /criu dump failed \(exit 1\): .*the disk holding .* is full/ },
   ])('$side disk full mid-transfer: the source resumes with its memory', async ({ full, name, mib, why }) => {
     const sum = state('node1', name) ? await memhogChecksum('node1', name) : await startMemhog('node1', name, mib);
-    // The checkpoint space of one side is a 2 GiB tmpfs: the pre-flight checks pass; once the
-    // pages land there, something else takes all but a few MiB of it.
-    const dir = `/var/lib/livemig-lab/${full}/agent/migrations`;
+    // The checkpoint space of one side (the agent's --scratch-dir, where a checkpoint that fits
+    // in memory goes) is a 3 GiB tmpfs: the pre-flight checks pass, the pre-copy fits; once the
+    // checkpoint's pages land there, something else takes all but a few MiB of it.
+    const dir = `/dev/shm/livemig-lab/${full}`;
     const filler = `${dir}/.filler`;
     fs.mkdirSync(dir, { recursive: true });
-    expect(sh('mount', ['-t', 'tmpfs', '-o', 'size=2g', 'livemig-test-full', dir]).code).toBe(0);
+    expect(sh('mount', ['-t', 'tmpfs', '-o', 'size=3g', 'livemig-test-full', dir]).code).toBe(0);
     try {
       const pushing = pushInBackground('node1', name, 'node2');
       // Polled often: the whole transfer takes about a second.
@@ -199,7 +204,7 @@ describe('rollback after the freeze', () => {
       // The destination rolls back once it sees the call cancelled.
       await waitFor('node2 rollback', () => state('node2', name) === null && migrationDirs('node2').length === 0, 30_000);
       expectNothingLeftOn('node2', name);
-      expect(fs.readdirSync(dir)).toEqual([]);
+      await waitFor(`nothing left in ${dir}`, () => fs.readdirSync(dir).length === 0);
     } finally {
       sh('umount', [dir]);
     }
@@ -221,7 +226,9 @@ describe('rollback after the freeze', () => {
       process.kill(destAgent, 'SIGCONT');
     }
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/timed out after 5 s waiting for the destination to take more data; rolled back: big is running on node1/);
+    // Stopped while the pages still flow, or, when the pre-copy left a frozen part small enough
+    // for the transport's buffers, once only the restore is awaited.
+    expect(r.stderr).toMatch(/timed out after 5 s waiting for the destination(?: to take more data|'s restored reply); rolled back: big is running on node1/);
     expect(state('node1', 'big')?.running).toBe(true);
     expect(await memhogChecksum('node1', 'big')).toBe(sum);
     // Woken up, the destination finds the stream cancelled and removes what it made.

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { ROOT, docker, inNode, removeEverywhere, state } from './lab';
+import { ROOT, docker, inNode, removeEverywhere, state, waitFor } from './lab';
 
 const EVIL = `/tmp/livemig-pwned-${process.pid}`;
 
@@ -45,6 +45,20 @@ describe('destination refuses broken and hostile streams', () => {
     expect(r.replies).toEqual(['prepared']);
     expect(r.details).toMatch(/a zstd frame declares 268435456 bytes, more than a chunk's 1048576/);
     expectNothingKept();
+  });
+
+  it.each([
+    ['reuse-outside', /a reuse run \[1, \+4\] lies outside the 1 pre-copied pages/],
+    ['reuse-without-precopy', /reuse entry pages-1\.img without a pre-copy/],
+    ['precopy-overflow', /the pre-copy exceeds the 4096 bytes announced/],
+  ])('pre-copy: %s', async (scenario, pattern) => {
+    const r = send(scenario);
+    expect(r.replies).toEqual(['prepared']);
+    expect(r.details).toMatch(pattern);
+    expectNothingKept();
+    // The pre-copy store, in the destination's memory scratch dir, went with the rest.
+    const scratch = '/dev/shm/livemig-lab/node2';
+    await waitFor('node2 scratch empty', () => (fs.existsSync(scratch) ? fs.readdirSync(scratch) : []).length === 0);
   });
 
   it.each([

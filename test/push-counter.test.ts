@@ -57,7 +57,7 @@ describe('push a busybox counter', () => {
     const lab = path.join(ROOT, 'scripts', 'lab.sh');
     const tty = sh('script', ['-qec', `bash ${lab} cli node1 push progress --to node2`, '/dev/null']);
     expect(tty.code, tty.stdout).toBe(0);
-    expect(tty.stdout).toMatch(/\r\x1b\[2Ktransfer [\d.]+ MiB {2}\/ [\d.]+ MiB \[#*\.*\] \d+% {2}[\d.]+ MiB\/s {2}wire [\d.]+ MiB {2}ETA \d+s/);
+    expect(tty.stdout).toMatch(/\r\x1b\[2K(precopy|transfer) [\d.]+ MiB {2}\/ [\d.]+ MiB \[#*\.*\] \d+% {2}[\d.]+ MiB\/s {2}wire [\d.]+ MiB {2}ETA \d+s/);
     expect(tty.stdout).toMatch(/^moved progress from node1 to node2/m);
 
     const plain = cli('node2', 'push', 'progress', '--to', 'node1');

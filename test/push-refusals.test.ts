@@ -2,16 +2,21 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, docker, removeEverywhere, sh, startCounter, state, tryDocker } from './lab';
 
-/** Runs `fn` with a node's checkpoint space (its agent's migrations dir) on a 16 MiB tmpfs. */
+/**
+ * Runs `fn` with a node's checkpoint space, both its agent's migrations dir on disk and its
+ * memory scratch dir, on 16 MiB tmpfs mounts.
+ */
 function withSmallDisk(node: string, fn: () => void): void {
-  const dir = `/var/lib/livemig-lab/${node}/agent/migrations`;
-  fs.mkdirSync(dir, { recursive: true });
-  expect(sh('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'livemig-test-small', dir]).code).toBe(0);
+  const dirs = [`/var/lib/livemig-lab/${node}/agent/migrations`, `/dev/shm/livemig-lab/${node}`];
+  for (const dir of dirs) {
+    fs.mkdirSync(dir, { recursive: true });
+    expect(sh('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'livemig-test-small', dir]).code).toBe(0);
+  }
   try {
     fn();
-    expect(fs.readdirSync(dir)).toEqual([]);
+    for (const dir of dirs) expect(fs.readdirSync(dir)).toEqual([]);
   } finally {
-    sh('umount', [dir]);
+    for (const dir of dirs) sh('umount', [dir]);
   }
 }
 
@@ -79,8 +84,8 @@ describe('push refuses bad input before freezing anything', () => {
   });
 
   it('not enough disk for the checkpoint, on the source or on the destination', () => {
-    withSmallDisk('node1', () => expectRefused('node1', 'victim', 'node2', /not enough disk on node1 for the checkpoint of victim: \d+ bytes free/));
-    withSmallDisk('node2', () => expectRefused('node1', 'victim', 'node2', /not enough disk on node2: \d+ bytes free/));
+    withSmallDisk('node1', () => expectRefused('node1', 'victim', 'node2', /not enough disk on node1 for the checkpoint of victim: \d+ bytes free .*, and it does not fit in memory \(\/dev\/shm\/livemig-lab\/node1\) either$/));
+    withSmallDisk('node2', () => expectRefused('node1', 'victim', 'node2', /not enough disk on node2: \d+ bytes free .*, and it does not fit in memory \(\/dev\/shm\/livemig-lab\/node2\) either$/));
     expect(state('node2', 'victim')).toBeNull();
   });
 

@@ -3,7 +3,8 @@
 // A hostile or broken source agent, for tests: speaks the Migrate protocol straight to a
 // destination agent and prints the destination's answer as JSON. Run inside a lab node:
 //   lab.sh exec node1 node test/tools/raw-peer.cjs SCENARIO DEST IMAGE_ID EVIL_PATH
-// Scenarios: corrupt-chunk, truncated, zstd-bomb, dotdot, absolute, symlink-escape, device;
+// Scenarios: corrupt-chunk, truncated, zstd-bomb, dotdot, absolute, symlink-escape, device,
+// reuse-outside, reuse-without-precopy, precopy-overflow;
 // or `status DEST MIGRATION_ID`: what a recovering source asks (MigrationStatus).
 const crypto = require('node:crypto');
 const tar = require('tar-stream');
@@ -31,6 +32,26 @@ const hostile = {
     p.entry({ name: `rootfs/escape/${require('node:path').basename(evilPath)}` }, 'pwned');
   },
   device: (p) => p.entry({ name: 'rootfs/dev-sda', type: 'block-device', devmajor: 8, devminor: 0 }),
+  // Pages the destination should copy from its pre-copy store: beyond it, or with no store at all.
+  'reuse-outside': (p) => p.entry({ name: 'reuse/pages-1.img' }, runs([0, 1], [1, 4])),
+  'reuse-without-precopy': (p) => p.entry({ name: 'reuse/pages-1.img' }, runs([0, 1])),
+  'precopy-overflow': (p) => p.entry({ name: 'rootfs/ok.txt' }, 'fine'),
+};
+
+/** A reuse entry's body: (first store page, count) as little-endian u32 pairs. */
+function runs(...pairs) {
+  const buf = Buffer.alloc(pairs.length * 8);
+  pairs.forEach(([start, count], i) => {
+    buf.writeUInt32LE(start, i * 8);
+    buf.writeUInt32LE(count, i * 8 + 4);
+  });
+  return buf;
+}
+
+/** Pre-copy bytes the scenario announces in Prepare, and those it sends. */
+const PRECOPY = {
+  'reuse-outside': { announced: 8192, sent: 4096 },
+  'precopy-overflow': { announced: 4096, sent: 8192 },
 };
 
 async function main() {
@@ -59,8 +80,15 @@ async function main() {
     tree: { externalMounts: '', stdio: [] },
   };
   call.write({ body: 'prepare', prepare: { protocolVersion: PROTOCOL_VERSION, migrationId: crypto.randomUUID(),
-    sourceNode: 'raw-peer', specJson: JSON.stringify(spec), estimatedBytes: 1, compressLevel: scenario === 'zstd-bomb' ? -1 : 0 } });
+    sourceNode: 'raw-peer', specJson: JSON.stringify(spec), estimatedBytes: 1, compressLevel: scenario === 'zstd-bomb' ? -1 : 0,
+    precopyBytes: PRECOPY[scenario]?.announced ?? 0 } });
   const sealer = new ChunkSealer();
+  if (PRECOPY[scenario]) {
+    const pre = new ChunkSealer();
+    const pages = Buffer.alloc(PRECOPY[scenario].sent, 0x42);
+    call.write({ body: 'precopy', precopy: pre.seal(pages) });
+    call.write({ body: 'precopyEnd', precopyEnd: pre.end(pages.length) });
+  }
   if (scenario === 'corrupt-chunk' || scenario === 'truncated') {
     const data = await tarBytes((p) => p.entry({ name: 'rootfs/ok.txt' }, 'fine'));
     const chunk = sealer.seal(data);

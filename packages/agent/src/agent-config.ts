@@ -8,6 +8,8 @@ export interface AgentConfig {
   nodeName: string;
   dockerSocket: string;
   stateDir: string;
+  /** tmpfs dir where checkpoints that fit in memory are written ('' = always the state dir). */
+  memScratchDir: string;
   criuPath: string;
   /** The static restore helper on this host (bind-mounted into restored containers). */
   helperPath: string;
@@ -23,6 +25,7 @@ export function defaultConfig(): Omit<AgentConfig, 'transport' | 'timeouts'> {
     nodeName: os.hostname(),
     dockerSocket: '/var/run/docker.sock',
     stateDir: '/var/lib/livemig',
+    memScratchDir: '/dev/shm/livemig',
     criuPath: 'criu',
     helperPath: path.resolve(__dirname, '../../restore-init/restore-init'),
   };

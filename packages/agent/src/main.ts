@@ -12,6 +12,7 @@ import {
   DockerodeClient,
   clientCredentials,
   recoverMigrations,
+  clearScratch,
   type CommitQuery,
   type Timeouts,
 } from '@livemig/core';
@@ -35,6 +36,11 @@ async function main(): Promise<void> {
     .option('node-name', { type: 'string', default: d.nodeName, describe: 'name of this node' })
     .option('docker-socket', { type: 'string', default: d.dockerSocket })
     .option('state-dir', { type: 'string', default: d.stateDir, describe: 'where migrations keep temp state' })
+    .option('scratch-dir', {
+      type: 'string',
+      default: d.memScratchDir,
+      describe: 'tmpfs dir for checkpoints that fit in memory (else they go to --state-dir); "" = never in memory',
+    })
     .option('criu', { type: 'string', default: d.criuPath, describe: 'criu binary' })
     .option('helper', { type: 'string', default: d.helperPath, describe: 'static restore helper binary' })
     .option('tls-dir', { type: 'string', describe: 'PKI dir: ca.pem, NODE.pem, NODE-key.pem (migrate-cli certs)' })
@@ -54,6 +60,7 @@ async function main(): Promise<void> {
     nodeName: argv['node-name'],
     dockerSocket: argv['docker-socket'],
     stateDir: argv['state-dir'],
+    memScratchDir: argv['scratch-dir'],
     criuPath: argv.criu,
     helperPath: argv.helper,
     timeouts: peerTimeouts(argv['peer-timeout']),
@@ -66,6 +73,7 @@ async function main(): Promise<void> {
   }
   const docker = new DockerodeClient(config.dockerSocket);
   // Migrations cut off by a crash of this agent: resume frozen sources, remove half-made targets.
+  clearScratch(config.memScratchDir);
   await recoverMigrations(config.stateDir, docker, (msg) => console.log(`${new Date().toISOString()} ${msg}`), commitQuery(config));
   const server = await startServer(config, docker);
   const mode = config.transport.insecure ? 'plaintext, --insecure' : `mutual TLS, ${config.transport.tls.dir}`;

@@ -70,7 +70,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
     push(call: grpc.ServerWritableStream<PushRequest, PushEvent>) {
       const req = call.request;
       const ctx = {
-        docker, inFlight, timeouts: config.timeouts, nodeName: config.nodeName, stateDir: config.stateDir, criuPath: config.criuPath, log,
+        docker, inFlight, timeouts: config.timeouts, nodeName: config.nodeName, stateDir: config.stateDir, memScratchDir: config.memScratchDir, criuPath: config.criuPath, log,
         askCommitted: commitQuery(config),
       };
       runPush(ctx, {
@@ -79,6 +79,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
         keepSource: req.keepSource,
         compressLevel: req.compressLevel,
         serial: req.serial,
+        precopy: !req.noPrecopy,
         emit: (ev) => call.write(ev),
         connect: () => connectDestination(req.destination, config),
       }).then(
@@ -98,6 +99,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
         docker,
         nodeName: config.nodeName,
         stateDir: config.stateDir,
+        memScratchDir: config.memScratchDir,
         criuPath: config.criuPath,
         helperPath: config.helperPath,
         criuCheck: async () => {

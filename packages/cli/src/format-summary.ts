@@ -17,7 +17,7 @@ export function formatPhase(p: PhaseEvent): string {
   return p.state === 'start' ? `${t} ${p.name}...` : `${t} ${p.name} done${p.detail ? `: ${p.detail}` : ''}`;
 }
 
-const PHASE_ORDER = ['preflight', 'dump', 'transfer', 'restore', 'cleanup'];
+const PHASE_ORDER = ['preflight', 'precopy', 'dump', 'transfer', 'restore', 'cleanup'];
 const DESTINATION_PHASES = ['destination-receive', 'criu-restore'];
 
 export function formatSummary(s: Summary): string {
@@ -30,6 +30,10 @@ export function formatSummary(s: Summary): string {
     `  downtime (frozen): ${(s.downtimeMs / 1000).toFixed(3)} s   total: ${(s.totalMs / 1000).toFixed(3)} s`,
     `  moved: memory images ${formatBytes(s.criuImageBytes)}, filesystem diff ${formatBytes(s.rootfsBytes)}, volumes ${formatBytes(s.volumeBytes)}`,
     `  bytes: ${formatBytes(s.bytesRaw)} raw, ${formatBytes(s.bytesWire)} on the wire (${compressName(s.compressLevel)}, ratio ${ratio}${s.pipelined ? '; pages sent during the dump' : ''})`,
+    s.precopyBytesRaw > 0
+      ? `  pre-copy: ${formatBytes(s.precopyBytesRaw)} of memory sent while running (${formatBytes(s.precopyBytesWire)} on the wire); frozen: ` +
+        `${formatBytes(s.bytesWire - s.precopyBytesWire)} on the wire, ${s.pagesReused} pages reused, ${s.pagesSent} changed or new`
+      : '  pre-copy: none (all memory sent while frozen)',
     `  phases: ${phases}${s.pipelined ? ' (dump and transfer overlap)' : ''}`,
     `  destination: ${DESTINATION_PHASES.filter((p) => p in s.phaseMs).map((p) => `${p.replace('destination-', '')} ${s.phaseMs[p].toFixed(0)} ms`).join(', ')}`,
     s.sourceCleanupError

@@ -56,6 +56,11 @@ async function main(): Promise<void> {
             type: 'boolean',
             default: false,
             describe: 'dump, then transfer (nothing overlaps; longer downtime: measures the CRIU floor)',
+          })
+          .option('precopy', {
+            type: 'boolean',
+            default: true,
+            describe: 'send the memory while the container runs, then only the changed pages while it is frozen (--no-precopy: all of it frozen)',
           }),
       (argv) =>
         pushCommand({
@@ -66,6 +71,7 @@ async function main(): Promise<void> {
           keepSource: argv['keep-source'],
           compress: argv.compress,
           serial: argv.serial,
+          precopy: argv.precopy,
           json: argv.json,
         }),
     )

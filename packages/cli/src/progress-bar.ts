@@ -31,7 +31,7 @@ export class ProgressBar {
 export function renderProgress(p: ProgressEvent, seconds: number, width = 24): string {
   const rate = seconds > 0 ? p.bytesRaw / seconds : 0;
   const total = p.bytesRawTotal > 0 ? Math.max(p.bytesRawTotal, p.bytesRaw) : 0;
-  const parts = [`transfer ${formatBytes(p.bytesRaw)}`];
+  const parts = [`${p.phase || 'transfer'} ${formatBytes(p.bytesRaw)}`];
   if (total > 0) {
     const frac = Math.min(1, p.bytesRaw / total);
     const filled = Math.round(frac * width);

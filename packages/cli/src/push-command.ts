@@ -10,13 +10,14 @@ export interface PushArgs {
   keepSource: boolean;
   compress: number;
   serial: boolean;
+  precopy: boolean;
   json: boolean;
 }
 
 /** `migrate-cli push CTR --to HOST`: asks the local agent to move CTR, printing phases as they come. */
 export async function pushCommand(a: PushArgs): Promise<void> {
   const client = new AgentClient(a.agent, clientCredentials(a.transport));
-  const call = client.push({ container: a.container, destination: a.to, keepSource: a.keepSource, compressLevel: a.compress, serial: a.serial });
+  const call = client.push({ container: a.container, destination: a.to, keepSource: a.keepSource, compressLevel: a.compress, serial: a.serial, noPrecopy: !a.precopy });
   let summary: Summary | undefined;
   const bar = new ProgressBar();
   try {

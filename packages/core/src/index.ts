@@ -11,6 +11,7 @@ export * from './migration/container-spec';
 export * from './migration/source-migration';
 export * from './migration/destination-migration';
 export * from './migration/recover-migrations';
+export { clearScratch } from './migration/scratch-dir';
 export * from './migration/commit-outcome';
 export { injectedFault } from './util/fault';
 export * from './stream/chunk-stream';

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { UnsafeEntryError } from './diff-applier';
 import { FlatFileApplier } from './flat-file-applier';
 import type { EntryBody, EntryHeader } from './tar-format';
 
@@ -58,5 +59,97 @@ describe('FlatFileApplier', () => {
     const a = new FlatFileApplier(dir, 4);
     await a.apply({ name: 'a.img', type: 'file', size: 3 }, body(Buffer.from('abc')));
     await expect(a.apply({ name: 'b.img', type: 'file', size: 2 }, body(Buffer.from('de')))).rejects.toThrow(/byte budget/);
+  });
+
+  it('appendWith creates a new name and lands the bytes its writer puts', () => {
+    const a = new FlatFileApplier(dir);
+    const fds: number[] = [];
+    a.appendWith('pages-1.img', 5, (fd) => {
+      fds.push(fd);
+      fs.writeSync(fd, Buffer.from('hello'));
+    });
+    expect(fds).toHaveLength(1);
+    expect(fs.readFileSync(path.join(dir, 'pages-1.img'), 'utf8')).toBe('hello');
+    expect(fs.statSync(path.join(dir, 'pages-1.img')).mode & 0o777).toBe(0o600);
+    a.appendWith('pages-1.img', 3, (fd) => fs.writeSync(fd, Buffer.from('123')));
+    expect(fs.readFileSync(path.join(dir, 'pages-1.img'), 'utf8')).toBe('hello123');
+  });
+
+  it('appendWith appends after the entries of the same name, and entries after it', async () => {
+    const a = new FlatFileApplier(dir);
+    await a.apply({ name: 'pages-2.img', type: 'file', size: 3 }, body(Buffer.from('abc')));
+    a.appendWith('pages-2.img', 2, (fd) => fs.writeSync(fd, Buffer.from('de')));
+    await a.apply({ name: 'pages-2.img', type: 'file', size: 1 }, body(Buffer.from('f')));
+    expect(fs.readFileSync(path.join(dir, 'pages-2.img'), 'utf8')).toBe('abcdef');
+  });
+
+  it.each(['../x', 'sub/x.img', '.hidden', ''])('appendWith refuses the name %j without calling its writer', (name) => {
+    const a = new FlatFileApplier(dir);
+    let called = false;
+    expect(() =>
+      a.appendWith(name, 1, (fd) => {
+        called = true;
+        fs.writeSync(fd, 'x');
+      }),
+    ).toThrow(UnsafeEntryError);
+    expect(called).toBe(false);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(fs.existsSync(path.join(dir, '..', 'x'))).toBe(false);
+  });
+
+  it('appendWith keeps to the byte budget, shared with the entries', async () => {
+    const a = new FlatFileApplier(dir, 10);
+    let calls = 0;
+    const write = (fd: number): void => {
+      calls++;
+      fs.writeSync(fd, 'x');
+    };
+    expect(() => a.appendWith('big.img', 11, write)).toThrow(UnsafeEntryError);
+    expect(() => a.appendWith('big.img', 11, write)).toThrow(/byte budget/);
+    expect(calls).toBe(0);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    await a.apply({ name: 'a.img', type: 'file', size: 6 }, body(Buffer.from('abcdef')));
+    expect(() => a.appendWith('a.img', 5, write)).toThrow(/byte budget/);
+    expect(calls).toBe(0);
+    a.appendWith('a.img', 4, (fd) => {
+      calls++;
+      fs.writeSync(fd, 'wxyz');
+    }); // 6 + 4: exactly the budget
+    expect(calls).toBe(1);
+    expect(fs.readFileSync(path.join(dir, 'a.img'), 'utf8')).toBe('abcdefwxyz');
+    expect(() => a.appendWith('a.img', 1, write)).toThrow(/byte budget/);
+  });
+
+  it('appendWith refuses a writer that appends other than the announced size, and a size that is no size', () => {
+    const a = new FlatFileApplier(dir, 100);
+    expect(() => a.appendWith('a.img', 4, (fd) => fs.writeSync(fd, 'x'))).toThrow(/1 bytes appended where 4 were announced/);
+    expect(() => a.appendWith('b.img', NaN, () => undefined)).toThrow(/invalid size NaN/);
+    expect(() => a.appendWith('b.img', -5, () => undefined)).toThrow(/invalid size -5/);
+  });
+
+  it('appendWith refuses a file it did not make, and closes the file when its writer fails', () => {
+    const a = new FlatFileApplier(dir);
+    fs.writeFileSync(path.join(dir, 'pages-3.img'), 'planted');
+    let called = false;
+    expect(() => a.appendWith('pages-3.img', 1, () => (called = true))).toThrow(/EEXIST/);
+    expect(called).toBe(false);
+    expect(fs.readFileSync(path.join(dir, 'pages-3.img'), 'utf8')).toBe('planted');
+
+    let used = -1;
+    expect(() =>
+      a.appendWith('pages-4.img', 1, (fd) => {
+        used = fd;
+        throw new Error('writer failed');
+      }),
+    ).toThrow('writer failed');
+    expect(used).toBeGreaterThanOrEqual(0);
+    // The fd is closed: it no longer names the file (the number may since name another).
+    let target = '';
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${used}`);
+    } catch {
+      target = '';
+    }
+    expect(target).not.toBe(path.join(fs.realpathSync(dir), 'pages-4.img'));
   });
 });

@@ -32,15 +32,25 @@ export class FlatFileApplier implements TreeApplier {
   /** Nothing is deferred (same interface as DiffApplier). */
   async finish(): Promise<void> {}
 
-  private async applyEntry(header: EntryHeader, body: EntryBody): Promise<void> {
-    const name = header.name;
-    if (name === '.' && header.type === 'directory') {
-      for await (const _ of body) void _; // the tree root: the directory exists
-      return;
+  /**
+   * Appends `size` bytes that `write` puts at the end of the file open at its fd (pages the
+   * destination already holds); the same checks as for an entry's body.
+   */
+  appendWith(name: string, size: number, write: (fd: number) => void): void {
+    const fd = this.open(name, size);
+    try {
+      const before = fs.fstatSync(fd).size;
+      write(fd);
+      const wrote = fs.fstatSync(fd).size - before;
+      if (wrote !== size) throw new UnsafeEntryError(name, `${wrote} bytes appended where ${size} were announced`);
+    } finally {
+      fs.closeSync(fd);
     }
-    if (header.type !== 'file') throw new UnsafeEntryError(name, `a ${String(header.type)} entry where only regular files belong`);
+  }
+
+  /** Opens `name` for `size` more bytes: created by its first entry, appended to by the next. */
+  private open(name: string, size: number | undefined): number {
     if (!PLAIN_NAME.test(name)) throw new UnsafeEntryError(name, 'not a plain file name');
-    const size = header.size;
     if (size === undefined || !Number.isSafeInteger(size) || size < 0) throw new UnsafeEntryError(name, `invalid size ${String(size)}`);
     if (size > this.maxBytes - this.bytes) throw new UnsafeEntryError(name, `size ${size} exceeds the byte budget (limit ${this.maxBytes})`);
     this.bytes += size;
@@ -49,6 +59,18 @@ export class FlatFileApplier implements TreeApplier {
     const flags = this.made.has(name) ? O_WRONLY | O_APPEND | O_NOFOLLOW : O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW;
     const fd = fs.openSync(path.join(this.dir, name), flags, 0o600);
     this.made.add(name);
+    return fd;
+  }
+
+  private async applyEntry(header: EntryHeader, body: EntryBody): Promise<void> {
+    const name = header.name;
+    if (name === '.' && header.type === 'directory') {
+      for await (const _ of body) void _; // the tree root: the directory exists
+      return;
+    }
+    if (header.type !== 'file') throw new UnsafeEntryError(name, `a ${String(header.type)} entry where only regular files belong`);
+    const size = header.size ?? 0;
+    const fd = this.open(name, header.size);
     try {
       let written = 0;
       for await (const chunk of body) {

@@ -1,7 +1,10 @@
 // The destination's side of one migration, driven by the source over one bidirectional stream:
 //   Prepare  -> checks, then create + start the target container (helper waiting)  -> Prepared
+//   Precopy* -> (unless none is announced) verify, decompress, into the pre-copy store: the
+//               container's memory, read while it still runs on the source
 //   Chunk*   -> verify, decompress, untar: CRIU images (the pages in pieces, while the
-//               source still dumps), rootfs diff, volume data
+//               source still dumps; the pages the store holds as runs of it), rootfs diff,
+//               volume data
 //   End      -> verify the whole stream, criu restore into the target              -> Restored
 //   Commit   -> keep it                                                            -> Committed
 // Anything else (an error, the stream ending early) removes everything this migration made.
@@ -21,15 +24,20 @@ import { createOptionsFor, RESTORE_MARKER, SPEC_VERSION, type ContainerSpec } fr
 import { restoreIntoContainer, type DumpedTreeFacts } from './restore-into-container';
 import { verifiedChunks } from './verified-chunks';
 import { InProgress } from './in-progress';
-import { requireFreeDisk } from './disk-space';
+import { scratchRoot } from './scratch-dir';
 import { MigrationError } from './migration-error';
 import { discardWorkDir, keepCriuLog, markCommitted, migrationsDir, writeRecord } from './migration-record';
 import { CriuError } from '../criu/criu-runner';
+import { PAGE_SIZE } from './memory-reader';
+import { decodeRuns } from './page-index';
+import { PrecopyStore } from './precopy-store';
 
 export interface DestinationContext {
   docker: DockerClient;
   nodeName: string;
   stateDir: string;
+  /** tmpfs dir for checkpoints that fit in memory ('' = always the state dir). */
+  memScratchDir: string;
   criuPath: string;
   helperPath: string;
   criuCheck: () => Promise<{ ok: boolean; message: string }>;
@@ -49,7 +57,9 @@ export interface DestinationChannel {
 }
 
 /** Stream layout: every tar entry lives under one of these prefixes. */
-export const PREFIX = { images: 'criu/', rootfs: 'rootfs/', volumes: 'volumes/' } as const;
+export const PREFIX = { images: 'criu/', reuse: 'reuse/', rootfs: 'rootfs/', volumes: 'volumes/' } as const;
+/** A reuse entry names at most this many bytes of runs (the source sends one per piece read). */
+const MAX_REUSE_ENTRY = 1024 * 1024;
 /** The source container's json-file log, appended to the new container's log before the restore. */
 export const LOG_ENTRY = 'logs/container-json.log';
 
@@ -63,8 +73,12 @@ class DestinationMigration {
   private containerId = '';
   private readonly createdVolumes: string[] = [];
   private workDir = '';
+  /** Where the checkpoint lands: CRIU's images and the pre-copy store (the work dir, or in memory). */
+  private scratch = '';
+  private scratchUnder = '';
   /** The started target, inspected once before the freeze (nothing read here changes after). */
   private target: ContainerInspect | undefined;
+  private store: PrecopyStore | undefined;
 
   constructor(
     private readonly ctx: DestinationContext,
@@ -93,7 +107,8 @@ class DestinationMigration {
     for (const n of c.networks) {
       if (!(await docker.networkExists(n))) throw new MigrationError('precondition', `network ${n} does not exist ${here}`);
     }
-    requireFreeDisk(migrationsDir(this.ctx.stateDir), this.prepare.estimatedBytes, here);
+    // The pre-copy store and CRIU's images side by side.
+    this.scratchUnder = scratchRoot(this.ctx.memScratchDir, this.ctx.stateDir, this.prepare.estimatedBytes + this.prepare.precopyBytes, here);
   }
 
   /** Creates and starts the target container; its helper waits for the restore. */
@@ -101,7 +116,8 @@ class DestinationMigration {
     const { docker } = this.ctx;
     const c = this.spec.container;
     this.workDir = path.join(migrationsDir(this.ctx.stateDir), this.prepare.migrationId);
-    fs.mkdirSync(path.join(this.workDir, 'images'), { recursive: true });
+    this.scratch = path.join(this.scratchUnder, this.prepare.migrationId);
+    fs.mkdirSync(path.join(this.scratch, 'images'), { recursive: true });
     this.saveRecord(false);
     for (const m of c.mounts) {
       if (m.type !== 'volume') continue;
@@ -121,6 +137,17 @@ class DestinationMigration {
     return this.containerId;
   }
 
+  /** Receives the pre-copy (if one was announced) into its store, before the source freezes. */
+  async receivePrecopy(ch: DestinationChannel): Promise<void> {
+    if (this.prepare.precopyBytes === 0) return;
+    const store = (this.store = new PrecopyStore(path.join(this.scratch, 'precopy.pages'), this.prepare.precopyBytes));
+    const got: { end?: End } = {};
+    const chunks = verifiedChunks(() => next(ch, 'the end of the pre-copy'), got, 'precopy');
+    for await (const data of decompressed(chunks, this.prepare.compressLevel)) store.append(data);
+    store.seal();
+    trace(`dst: precopy stored (${store.pages} pages)`);
+  }
+
   /** Receives the stream into the images dir, the container's rootfs and its volumes. */
   async receive(ch: DestinationChannel): Promise<{ end: End; receiveMs: number }> {
     const started = performance.now();
@@ -129,7 +156,7 @@ class DestinationMigration {
     for (const m of target.Mounts ?? []) if (m.Type === 'volume' && m.Name) volumeRoots.set(m.Name, m.Source);
 
     const appliers = {
-      images: new FlatFileApplier(path.join(this.workDir, 'images')),
+      images: new FlatFileApplier(path.join(this.scratch, 'images')),
       rootfs: new DiffApplier(overlayDirs(target).merged, { overlay: true }),
       volumes: new Map<string, DiffApplier>(),
     };
@@ -176,11 +203,13 @@ class DestinationMigration {
   private async route(
     header: tar.Header,
     body: EntryBody,
-    appliers: { images: TreeApplier; rootfs: TreeApplier; volumes: Map<string, TreeApplier> },
+    appliers: { images: FlatFileApplier; rootfs: TreeApplier; volumes: Map<string, TreeApplier> },
     volumeRoots: Map<string, string>,
     logPath: string,
   ): Promise<void> {
     if (header.name === LOG_ENTRY && header.type === 'file') return appendLog(logPath, body);
+    const reused = stripPrefix(header, PREFIX.reuse);
+    if (reused) return this.reuse(reused, body, appliers.images);
     const images = stripPrefix(header, PREFIX.images);
     if (images) return appliers.images.apply(images, body);
     const rootfs = stripPrefix(header, PREFIX.rootfs);
@@ -197,6 +226,15 @@ class DestinationMigration {
     throw new MigrationError('protocol', `unexpected tar entry ${header.name}`);
   }
 
+  /** A reuse entry: pages of a CRIU pages image that the pre-copy store holds, copied from it. */
+  private async reuse(header: tar.Header, body: EntryBody, images: FlatFileApplier): Promise<void> {
+    const store = this.store;
+    const bytes = await smallBody(header, body, MAX_REUSE_ENTRY);
+    if (!store) throw new MigrationError('protocol', `reuse entry ${header.name} without a pre-copy`);
+    const runs = decodeRuns(bytes);
+    images.appendWith(header.name, store.check(runs) * PAGE_SIZE, (fd) => store.copyRuns(runs, fd));
+  }
+
   async restore(): Promise<{ appPid: number; restoreMs: number }> {
     const started = performance.now();
     const target = this.startedTarget();
@@ -205,7 +243,7 @@ class DestinationMigration {
       criuPath: this.ctx.criuPath,
       helperPid: target.State.Pid,
       container: target,
-      imagesDir: path.join(this.workDir, 'images'),
+      imagesDir: path.join(this.scratch, 'images'),
       tree: this.spec.tree,
     });
     // The helper read the marker when it started; a later start must run the original command.
@@ -239,7 +277,9 @@ class DestinationMigration {
 
   /** After Commit: only the temporary files go. */
   finish(): void {
-    if (this.workDir) discardWorkDir(this.ctx.stateDir, this.workDir);
+    this.store?.close();
+    this.store = undefined;
+    if (this.workDir) discardWorkDir(this.ctx.stateDir, this.workDir, this.scratch);
   }
 
   /** Anything failed before Commit: remove all that this migration made here. */
@@ -249,6 +289,17 @@ class DestinationMigration {
     for (const v of this.createdVolumes) await docker.removeVolume(v).catch(() => undefined);
     this.finish();
   }
+}
+
+/** The whole body of an entry that must be small (checked before it is read). */
+async function smallBody(header: tar.Header, body: EntryBody, max: number): Promise<Buffer> {
+  if (header.type !== 'file' || header.size > max) {
+    body.resume();
+    throw new MigrationError('protocol', `tar entry ${header.name} is not a file of at most ${max} bytes`);
+  }
+  const parts: Buffer[] = [];
+  for await (const data of body) parts.push(data as Buffer);
+  return Buffer.concat(parts);
 }
 
 /** Docker's json-file logger appends (O_APPEND): old lines land before the restored app's. */
@@ -301,6 +352,7 @@ async function servePrepared(ctx: DestinationContext, ch: DestinationChannel, pr
     const id = await m.createTarget();
     ctx.log(`migration ${prepare.migrationId}: ${name} created as ${id.slice(0, 12)}, waiting for the stream`);
     ch.send({ body: 'prepared', prepared: { containerId: id, nodeName: ctx.nodeName } });
+    await m.receivePrecopy(ch);
     const { receiveMs } = await m.receive(ch);
     const { appPid, restoreMs } = await m.restore();
     ctx.log(`migration ${prepare.migrationId}: ${name} restored (pid ${appPid})`);

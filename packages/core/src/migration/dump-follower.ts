@@ -13,6 +13,8 @@ import path from 'node:path';
 import type * as tar from 'tar-stream';
 import type { EntryHeader } from '../fsdiff/tar-format';
 import type { BufferPool } from '../stream/buffer-pool';
+import { PAGE_SIZE } from './memory-reader';
+import { encodeRuns, type PageIndex } from './page-index';
 
 /** The images that grow during the dump; the others are small and written near its end. */
 const GROWING = /^pages-\d+\.img$/;
@@ -25,6 +27,12 @@ const MIN_PIECE = 128 * 1024;
 /** How long to wait for a file to grow before looking again. */
 const POLL_MS = 1;
 
+/** Pages the destination holds from the pre-copy: sent as `prefix + name` entries of runs. */
+export interface Reuse {
+  index: PageIndex;
+  prefix: string;
+}
+
 interface Followed {
   fd: number;
   sent: number;
@@ -35,7 +43,8 @@ interface Followed {
  * then, once it has settled, all of them to their end (with an already settled `dumping`: a
  * dump made before, sent whole). Resolves with the bytes sent, or rejects with the dump's error.
  * Pieces are read into buffers of `pool` (MAX_PIECE bytes); the pack's reader gives each back once
- * it has copied it.
+ * it has copied it. With `reuse`, the pages images go through its index: what the destination
+ * already holds goes as runs of its pre-copy store.
  */
 export async function packImages(
   pack: tar.Pack,
@@ -43,6 +52,7 @@ export async function packImages(
   prefix: string,
   dumping: Promise<void>,
   pool: BufferPool,
+  reuse?: Reuse,
 ): Promise<number> {
   let exited = false;
   const settled = dumping.then(() => {
@@ -59,15 +69,18 @@ export async function packImages(
       for (const name of last ? allImages(imagesDir) : growingImages(imagesDir)) {
         let f = files.get(name);
         if (!f) files.set(name, (f = openImage(imagesDir, name)));
+        const deduped = reuse && GROWING.test(name) ? reuse : undefined;
         for (;;) {
-          const ready = fs.fstatSync(f.fd).size - f.sent;
+          let ready = fs.fstatSync(f.fd).size - f.sent;
+          if (deduped && !last) ready -= ready % PAGE_SIZE; // whole pages, while CRIU writes
           if (ready <= 0 || (!last && ready < MIN_PIECE)) break;
           const piece = readPiece(f, pool.take(Math.min(ready, MAX_PIECE)));
-          await packed(pack, { name: prefix + name, type: 'file', size: piece.length, mode: 0o600 }, piece);
+          if (deduped) await packDeduped(pack, prefix + name, deduped.prefix + name, piece, deduped.index, pool);
+          else await packed(pack, fileHeader(prefix + name, piece.length), piece);
           moved += piece.length;
         }
         // An empty image still exists on the destination (CRIU may look for it).
-        if (last && f.sent === 0) await packed(pack, { name: prefix + name, type: 'file', size: 0, mode: 0o600 }, Buffer.alloc(0));
+        if (last && f.sent === 0) await packed(pack, fileHeader(prefix + name, 0), Buffer.alloc(0));
       }
       bytes += moved;
       if (last) break;
@@ -77,6 +90,34 @@ export async function packImages(
     for (const f of files.values()) fs.closeSync(f.fd);
   }
   return bytes;
+}
+
+/**
+ * One piece of a pages image as the destination needs it: its new pages as entries of `name`,
+ * its pages the destination holds as entries of `reuseName` (runs of the store), in order. The
+ * new pages travel in buffers of `pool` (a whole piece as it is), `piece` is given back.
+ */
+async function packDeduped(pack: tar.Pack, name: string, reuseName: string, piece: Buffer, index: PageIndex, pool: BufferPool): Promise<void> {
+  const segments = index.split(piece);
+  if (segments.length === 1 && 'literal' in segments[0]) return packed(pack, fileHeader(name, piece.length), piece);
+  try {
+    for (const s of segments) {
+      if ('reuse' in s) {
+        const body = encodeRuns(s.reuse);
+        await packed(pack, fileHeader(reuseName, body.length), body);
+      } else {
+        const copy = pool.take(s.literal.length);
+        s.literal.copy(copy);
+        await packed(pack, fileHeader(name, copy.length), copy);
+      }
+    }
+  } finally {
+    pool.giveBack(piece);
+  }
+}
+
+function fileHeader(name: string, size: number): EntryHeader {
+  return { name, type: 'file', size, mode: 0o600 };
 }
 
 /** pages-N.img in CRIU's order of writing them. */

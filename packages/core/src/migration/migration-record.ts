@@ -54,9 +54,12 @@ export function readRecords(stateDir: string): Array<{ workDir: string; record: 
  * Removes a finished migration's work dir without waiting for it: a GiB of images takes seconds
  * to unlink (the kernel waits for their writeback), which is not the operator's time. The dir is
  * renamed away at once (it no longer counts as a migration to recover), then deleted in the
- * background; what a crash leaves in trash/ goes at the next start.
+ * background; what a crash leaves in trash/ goes at the next start. `scratch`: where the
+ * migration's checkpoint was written, if not in the work dir.
  */
-export function discardWorkDir(stateDir: string, workDir: string): void {
+export function discardWorkDir(stateDir: string, workDir: string, scratch = workDir): void {
+  // A scratch dir in memory (scratch-dir.ts) is removed in the background too.
+  if (path.resolve(scratch) !== path.resolve(workDir)) fs.promises.rm(scratch, { recursive: true, force: true }).catch(() => undefined);
   const trash = path.join(stateDir, 'trash', path.basename(workDir));
   try {
     fs.mkdirSync(path.dirname(trash), { recursive: true });

@@ -1,7 +1,10 @@
 // The source's side of one migration, top to bottom:
-//   pre-flight (local facts, then the destination's Prepare) -> freeze + criu dump to a local dir
-//   -> one tar stream -> zstd -> chunks over gRPC: the pages as CRIU writes them (unless serial),
-//      then the other CRIU images, rootfs diff, volumes, log
+//   pre-flight (local facts, then the destination's Prepare)
+//   -> pre-copy: the container's memory, read while it runs -> zstd -> chunks over gRPC
+//   -> freeze + criu dump to a local dir
+//   -> one tar stream -> zstd -> chunks over gRPC: the pages as CRIU writes them (unless serial;
+//      those the pre-copy sent unchanged as references to it), then the other CRIU images,
+//      rootfs diff, volumes, log
 //   -> destination restores -> Commit -> remove (or keep stopped) the source container.
 // A failure after the freeze resumes the frozen tree: the container keeps running here.
 import crypto from 'node:crypto';
@@ -32,10 +35,18 @@ import { commitOutcome, type CommitQuery } from './commit-outcome';
 import { MigrationError } from './migration-error';
 import { discardWorkDir, keepCriuLog, migrationsDir, readRecords, writeRecord } from './migration-record';
 import { within } from './within';
-import { requireFreeDisk } from './disk-space';
-import { packImages, MAX_PIECE } from './dump-follower';
+import { scratchRoot } from './scratch-dir';
+import { packImages, MAX_PIECE, type Reuse } from './dump-follower';
 import { BufferPool } from '../stream/buffer-pool';
-import { dumpRootPid, netnsInode, pipesToReattach, processCgroupDirs, stdioOf } from './process-facts';
+import { cgroupPids, dumpRootPid, netnsInode, pipesToReattach, processCgroupDirs, stdioOf } from './process-facts';
+import { memoryPieces, PAGE_SIZE } from './memory-reader';
+import { PageIndex } from './page-index';
+
+/**
+ * The most memory a pre-copy sends: its index costs the source ~50 bytes per page (4 GiB: ~50
+ * MiB); pages past it are sent after the freeze.
+ */
+export const MAX_PRECOPY_BYTES = 4 * 1024 ** 3;
 
 /** How long the source waits on the destination before it gives up and rolls back. */
 export const DEFAULT_TIMEOUTS = {
@@ -53,6 +64,8 @@ export interface SourceContext {
   timeouts: Timeouts;
   nodeName: string;
   stateDir: string;
+  /** tmpfs dir for checkpoints that fit in memory ('' = always the state dir). */
+  memScratchDir: string;
   criuPath: string;
   log: (msg: string) => void;
   /** MigrationStatus on a destination: for a Commit whose answer was lost. */
@@ -79,6 +92,8 @@ export interface PushOptions {
   compressLevel: number;
   /** Dump, then transfer (nothing overlaps): the CRIU floor, for measurements. */
   serial: boolean;
+  /** Send the memory while the container runs, then after the freeze only what changed. */
+  precopy: boolean;
   /** Opens the stream to the destination agent (after local checks passed). */
   connect: () => Promise<SourceChannel>;
   emit: (ev: PushEvent) => void;
@@ -182,8 +197,9 @@ async function packCheckpoint(
   rootfsXattrs: Promise<Map<string, XattrSet>>,
   dumping: Promise<void> | undefined,
   pool: BufferPool,
+  reuse: Reuse | undefined,
 ): Promise<{ images: number; rootfs: number; volumes: number }> {
-  const images = await packImages(pack, imagesDir, PREFIX.images, dumping ?? Promise.resolve(), pool);
+  const images = await packImages(pack, imagesDir, PREFIX.images, dumping ?? Promise.resolve(), pool, reuse);
   trace('src: images sent');
   const rootfs = await packTree(pack, f.upperDir, PREFIX.rootfs, { overlay: true, exclude: INTERNAL_PATHS, xattrs: rootfsXattrs });
   trace('src: rootfs packed');
@@ -211,6 +227,140 @@ async function packLog(pack: tar.Pack, c: ContainerInspect): Promise<void> {
   });
 }
 
+/**
+ * One of Migrate's sealed chunk streams: raw bytes in, zstd frames out as chunks to the
+ * destination (each handed to the transport within `stallMs`: its backpressure bounds memory),
+ * progress on the way, End at the end.
+ */
+class SealedSender {
+  private readonly encoder: ChunkEncoder;
+  private readonly sealer = new ChunkSealer();
+  raw = 0;
+  private lastProgress = 0;
+  /** When the encoder's oldest pending byte came (0: none pending). */
+  private pendingSince = 0;
+
+  constructor(
+    private readonly ch: SourceChannel,
+    private readonly stream: 'precopy' | 'checkpoint',
+    private readonly opts: PushOptions,
+    private readonly stallMs: number,
+    private readonly rawTotal: number,
+  ) {
+    this.encoder = new ChunkEncoder(opts.compressLevel);
+  }
+
+  get wire(): number {
+    return this.sealer.bytes;
+  }
+
+  /** Takes `data` (copied: the caller may reuse it once this returns its promise). */
+  async push(data: Buffer): Promise<void> {
+    this.raw += data.length;
+    const full = this.encoder.push(data);
+    const now = performance.now();
+    if (full.length > 0 || !this.pendingSince) this.pendingSince = this.encoder.pending > 0 ? now : 0;
+    await this.send(full);
+    if (this.pendingSince && now - this.pendingSince >= MAX_CHUNK_DELAY_MS) await this.flush();
+  }
+
+  /**
+   * Sends what the encoder holds now, as a shorter chunk, and lets the transport write it: gRPC
+   * writes from the event loop, which a run of already resolved promises (small entries that
+   * the transport takes at once) would not reach until the dump is over.
+   */
+  async flush(): Promise<void> {
+    this.pendingSince = 0;
+    await this.send(this.encoder.end());
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  async end(): Promise<void> {
+    await this.flush();
+    const end = this.sealer.end(this.raw);
+    await this.ch.send(this.stream === 'precopy' ? { body: 'precopyEnd', precopyEnd: end } : { body: 'end', end });
+  }
+
+  private async send(chunks: Buffer[]): Promise<void> {
+    for (const data of chunks) {
+      const chunk = this.sealer.seal(data);
+      const req: MigrateRequest = this.stream === 'precopy' ? { body: 'precopy', precopy: chunk } : { body: 'chunk', chunk };
+      await within(this.stallMs, 'the destination to take more data', this.ch.send(req));
+    }
+    if (performance.now() - this.lastProgress > 250) {
+      this.lastProgress = performance.now();
+      const progress = { bytesRaw: this.raw, bytesWire: this.wire, bytesRawTotal: this.rawTotal, phase: this.stream === 'precopy' ? 'precopy' : 'transfer' };
+      this.opts.emit({ body: 'progress', progress });
+    }
+  }
+}
+
+/**
+ * Before the freeze: the anonymous memory of the container's processes, read while they run, to
+ * the destination's pre-copy store; the index says which pages it holds.
+ */
+async function precopy(
+  ch: SourceChannel,
+  f: SourceFacts,
+  opts: PushOptions,
+  stallMs: number,
+  maxBytes: number,
+  scratch: string,
+  made: (index: PageIndex) => void, // the caller closes it
+): Promise<{ index: PageIndex; raw: number; wire: number }> {
+  fs.mkdirSync(scratch, { recursive: true });
+  const index = new PageIndex(path.join(scratch, 'precopy.shadow'));
+  made(index);
+  const out = new SealedSender(ch, 'precopy', opts, stallMs, maxBytes);
+  const pool = new BufferPool(MAX_PIECE);
+  for (const piece of memoryPieces(cgroupPids(f.freezerDir), pool, Math.floor(maxBytes / PAGE_SIZE))) {
+    index.add(piece);
+    await out.push(piece);
+    pool.giveBack(piece);
+  }
+  await out.end();
+  return { index, raw: out.raw, wire: out.wire };
+}
+
+/**
+ * A chunk holds 1 MiB of raw bytes, but pages reused from the pre-copy are a few bytes of runs
+ * each, which the destination must have to copy those pages while CRIU still dumps: a partly
+ * filled chunk goes once its oldest byte has waited MAX_CHUNK_DELAY_MS, or once the tar stream
+ * has paused for QUIET_MS (CRIU has not written more yet).
+ */
+const MAX_CHUNK_DELAY_MS = 5;
+const QUIET_MS = 2;
+
+/** The items of `src`, with an `undefined` between two of them that came more than `ms` apart. */
+export async function* withQuietMarks<T>(src: AsyncIterable<T>, ms: number): AsyncGenerator<T | undefined> {
+  const it = src[Symbol.asyncIterator]();
+  let marked = true; // nothing since the last mark (or the start)
+  try {
+    for (;;) {
+      const next = it.next();
+      let r: IteratorResult<T> | 'quiet';
+      if (marked) r = await next;
+      else {
+        let timer: NodeJS.Timeout | undefined;
+        const quiet = new Promise<'quiet'>((resolve) => (timer = setTimeout(() => resolve('quiet'), ms)));
+        r = await Promise.race([next, quiet]);
+        clearTimeout(timer);
+        if (r === 'quiet') {
+          yield undefined;
+          r = await next;
+        }
+      }
+      if (r.done) return;
+      marked = false;
+      yield r.value;
+    }
+  } finally {
+    // Not awaited: after a mark the source's next() is still pending, and its return() would
+    // wait for it (the caller destroys the source anyway).
+    void Promise.resolve(it.return?.()).catch(() => undefined);
+  }
+}
+
 /** tar -> zstd -> chunks -> the destination, with backpressure all the way; then End. */
 async function transfer(
   ch: SourceChannel,
@@ -220,39 +370,30 @@ async function transfer(
   dumping: Promise<void> | undefined,
   opts: PushOptions,
   stallMs: number,
+  reuse: Reuse | undefined,
 ): Promise<{ raw: number; wire: number; sizes: { images: number; rootfs: number; volumes: number } }> {
   // For progress: the files were measured before the freeze; the images are written (serial)
   // or about the container's memory.
   const rawTotal = (dumping ? f.estimatedBytes : treeBytes(imagesDir)) + f.fileBytes;
   const pack = tar.pack();
-  const encoder = new ChunkEncoder(opts.compressLevel);
-  const sealer = new ChunkSealer();
-  let raw = 0;
-  let lastProgress = 0;
-  const send = async (chunks: Buffer[]): Promise<void> => {
-    for (const data of chunks) {
-      await within(stallMs, 'the destination to take more data', ch.send({ body: 'chunk', chunk: sealer.seal(data) }));
-    }
-    if (performance.now() - lastProgress > 250) {
-      lastProgress = performance.now();
-      opts.emit({ body: 'progress', progress: { bytesRaw: raw, bytesWire: sealer.bytes, bytesRawTotal: rawTotal } });
-    }
-  };
+  const out = new SealedSender(ch, 'checkpoint', opts, stallMs, rawTotal);
   const pool = new BufferPool(MAX_PIECE); // for CRIU's images, given back once encoded
-  const packed = packCheckpoint(pack, imagesDir, f, rootfsXattrs, dumping, pool);
+  const packed = packCheckpoint(pack, imagesDir, f, rootfsXattrs, dumping, pool, reuse);
   packed.catch((err: Error) => pack.destroy(err)); // ends the loop below with the reason
   try {
-    for await (const data of pack as AsyncIterable<Buffer>) {
-      raw += data.length;
-      const full = encoder.push(data); // copies data
+    for await (const data of withQuietMarks(pack as AsyncIterable<Buffer>, QUIET_MS)) {
+      if (!data) {
+        await out.flush();
+        continue;
+      }
+      const sent = out.push(data); // copies data
       pool.giveBack(data);
-      await send(full);
+      await sent;
     }
-    await send(encoder.end());
-    trace('src: tar sent');
     const sizes = await packed;
-    await ch.send({ body: 'end', end: sealer.end(raw) });
-    return { raw, wire: sealer.bytes, sizes };
+    await out.end();
+    trace('src: tar sent');
+    return { raw: out.raw, wire: out.wire, sizes };
   } catch (err) {
     packed.catch(() => undefined); // a consequence of this error
     pack.destroy();
@@ -277,14 +418,17 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
   const f = await gatherFacts(ctx, opts.container);
   if (ctx.inFlight.has(f.inspect.Id)) throw new MigrationError('precondition', `container ${f.name} is already being migrated`);
   // CRIU writes the checkpoint here before (or while) it is sent.
-  requireFreeDisk(migrationsDir(ctx.stateDir), f.estimatedBytes, `on ${ctx.nodeName} for the checkpoint of ${f.name}`);
+  // A --serial push measures the CRIU floor: nothing before the freeze either.
+  const precopyBytes = opts.precopy && !opts.serial ? Math.min(f.estimatedBytes, MAX_PRECOPY_BYTES) : 0;
+  // CRIU's images and the pre-copy's shadow.
+  const scratch = scratchRoot(ctx.memScratchDir, ctx.stateDir, f.estimatedBytes + precopyBytes, `on ${ctx.nodeName} for the checkpoint of ${f.name}`);
   const undecided = readRecords(ctx.stateDir).find((r) => r.record?.role === 'source' && r.record.containerId === f.inspect.Id);
   if (undecided?.record?.role === 'source') {
     throw new MigrationError('precondition', `container ${f.name} stays frozen: its migration to ${undecided.record.destination} has an unknown outcome; restart this agent once ${undecided.record.destination} answers`);
   }
   ctx.inFlight.add(f.inspect.Id);
   try {
-    return await pushClaimed(ctx, opts, f, t0, phase, phaseMs);
+    return await pushClaimed(ctx, opts, f, { under: scratch, precopyBytes }, t0, phase, phaseMs);
   } finally {
     ctx.inFlight.delete(f.inspect.Id);
   }
@@ -294,6 +438,7 @@ async function pushClaimed(
   ctx: SourceContext,
   opts: PushOptions,
   f: SourceFacts,
+  room: { under: string; precopyBytes: number },
   t0: number,
   phase: (name: string, state: 'start' | 'done', detail?: string) => void,
   phaseMs: Record<string, number>,
@@ -305,7 +450,10 @@ async function pushClaimed(
   let committed = false;
   let undecided = false; // Commit sent, the destination's answer unknown: the tree stays frozen
   const workDir = path.join(migrationsDir(ctx.stateDir), migrationId);
-  const imagesDir = path.join(workDir, 'images');
+  const scratch = path.join(room.under, migrationId); // the work dir itself, or in memory
+  const imagesDir = path.join(scratch, 'images');
+  const precopyBytes = room.precopyBytes;
+  let reuse: Reuse | undefined;
   try {
     await ch.send({
       body: 'prepare',
@@ -316,10 +464,19 @@ async function pushClaimed(
         specJson: JSON.stringify(f.prepare),
         estimatedBytes: f.estimatedBytes,
         compressLevel: opts.compressLevel,
+        precopyBytes,
       },
     });
     const prepared = (await expectReply(ch, 'prepared', ctx.timeouts.prepareMs)).prepared;
     phase('preflight', 'done', `${prepared.nodeName} ready, container ${prepared.containerId.slice(0, 12)} waiting`);
+
+    const pre = { raw: 0, wire: 0 };
+    if (precopyBytes > 0) {
+      phase('precopy', 'start');
+      const sent = await precopy(ch, f, opts, ctx.timeouts.stallMs, precopyBytes, scratch, (index) => (reuse = { index, prefix: PREFIX.reuse }));
+      Object.assign(pre, sent);
+      phase('precopy', 'done', `${sent.index.pages} pages (${sent.raw} bytes) sent while ${f.name} runs, ${sent.wire} on the wire`);
+    }
 
     phase('dump', 'start');
     fs.mkdirSync(imagesDir, { recursive: true });
@@ -350,8 +507,10 @@ async function pushClaimed(
     if (opts.serial) await dumping;
 
     phase('transfer', 'start');
-    const sent = await transfer(ch, f, imagesDir, rootfsXattrs, opts.serial ? undefined : dumping, opts, ctx.timeouts.stallMs);
-    phase('transfer', 'done', `${sent.raw} bytes raw, ${sent.wire} on the wire`);
+    const sent = await transfer(ch, f, imagesDir, rootfsXattrs, opts.serial ? undefined : dumping, opts, ctx.timeouts.stallMs, reuse);
+    reuse?.index.close(); // the shadow is of no more use
+    const reused = reuse ? `; ${reuse.index.reused} pages reused from the pre-copy, ${reuse.index.sent} sent` : '';
+    phase('transfer', 'done', `${sent.raw} bytes raw, ${sent.wire} on the wire${reused}`);
 
     phase('restore', 'start');
     const restored = (await expectReply(ch, 'restored', ctx.timeouts.restoreMs)).restored;
@@ -384,7 +543,7 @@ async function pushClaimed(
     ch.close();
 
     phase('cleanup', 'start');
-    const sourceCleanupError = await cleanUpSource(ctx, record, workDir);
+    const sourceCleanupError = await cleanUpSource(ctx, record, workDir, scratch);
     phase('cleanup', 'done', sourceCleanupError ? `failed: ${sourceCleanupError}` : opts.keepSource ? 'source kept, stopped' : 'source removed');
 
     return {
@@ -394,8 +553,12 @@ async function pushClaimed(
       destinationContainerId: prepared.containerId,
       downtimeMs,
       totalMs: performance.now() - t0,
-      bytesRaw: sent.raw,
-      bytesWire: sent.wire,
+      bytesRaw: pre.raw + sent.raw,
+      bytesWire: pre.wire + sent.wire,
+      precopyBytesRaw: pre.raw,
+      precopyBytesWire: pre.wire,
+      pagesReused: reuse?.index.reused ?? 0,
+      pagesSent: reuse?.index.sent ?? 0,
       criuImageBytes: sent.sizes.images,
       rootfsBytes: sent.sizes.rootfs,
       volumeBytes: sent.sizes.volumes,
@@ -406,6 +569,7 @@ async function pushClaimed(
       pipelined: !opts.serial,
     };
   } catch (err) {
+    reuse?.index.close();
     if (!committed && !undecided) {
       ch.cancel();
       // CRIU puts the freezer back as it found it (FROZEN) when it exits: thaw after that.
@@ -415,7 +579,7 @@ async function pushClaimed(
         ctx.log(`push of ${f.name} failed after the freeze; resumed it here`);
       }
       const log = err instanceof CriuError ? keepCriuLog(ctx.stateDir, migrationId, err.logFile) : '';
-      discardWorkDir(ctx.stateDir, workDir);
+      discardWorkDir(ctx.stateDir, workDir, scratch);
       const why = err instanceof Error ? err.message : String(err);
       if (frozen) throw new MigrationError('failed', `${why}${log}; rolled back: ${f.name} is running on ${ctx.nodeName}`);
     }
@@ -428,11 +592,11 @@ async function pushClaimed(
  * remove the source copy is reported, not thrown: the push did move it. Its record stays, and
  * the agent finishes the removal at its next start (recoverMigrations).
  */
-async function cleanUpSource(ctx: SourceContext, record: SourceCopy & { name: string }, workDir: string): Promise<string> {
+async function cleanUpSource(ctx: SourceContext, record: SourceCopy & { name: string }, workDir: string, scratch: string): Promise<string> {
   try {
     if (injectedFault('fail-source-cleanup')) throw new Error('injected fault: fail-source-cleanup');
     await removeSourceCopy(ctx.docker, record);
-    discardWorkDir(ctx.stateDir, workDir);
+    discardWorkDir(ctx.stateDir, workDir, scratch);
     return '';
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);

@@ -32,6 +32,7 @@ export interface PushRequest {
   keepSource: boolean;
   compressLevel: number;
   serial: boolean;
+  noPrecopy: boolean;
 }
 
 export interface PhaseEvent {
@@ -45,6 +46,7 @@ export interface ProgressEvent {
   bytesRaw: number;
   bytesWire: number;
   bytesRawTotal: number;
+  phase: string;
 }
 
 export interface Summary {
@@ -65,6 +67,10 @@ export interface Summary {
   sourceCleanupError: string;
   compressLevel: number;
   pipelined: boolean;
+  precopyBytesRaw: number;
+  precopyBytesWire: number;
+  pagesReused: number;
+  pagesSent: number;
 }
 
 export type PushEvent =
@@ -79,6 +85,7 @@ export interface Prepare {
   specJson: string;
   estimatedBytes: number;
   compressLevel: number;
+  precopyBytes: number;
 }
 
 export interface Chunk {
@@ -98,7 +105,9 @@ export type MigrateRequest =
   | { body: 'prepare'; prepare: Prepare }
   | { body: 'chunk'; chunk: Chunk }
   | { body: 'end'; end: End }
-  | { body: 'commit'; commit: Record<string, never> };
+  | { body: 'commit'; commit: Record<string, never> }
+  | { body: 'precopy'; precopy: Chunk }
+  | { body: 'precopyEnd'; precopyEnd: End };
 
 export interface Prepared {
   containerId: string;

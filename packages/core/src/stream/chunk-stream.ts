@@ -44,7 +44,12 @@ export class ChunkEncoder {
     return full;
   }
 
-  /** Ends the stream: what is pending, as a last chunk (none if nothing is). */
+  /** Raw bytes taken and not yet in a chunk. */
+  get pending(): number {
+    return this.fill;
+  }
+
+  /** What is pending, as a last (or shorter) chunk; none if nothing is. The encoder goes on. */
   end(): Buffer[] {
     return this.fill > 0 ? [this.take()] : [];
   }

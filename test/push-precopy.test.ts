@@ -1,0 +1,127 @@
+// The pre-copy: the memory goes while the container runs; after the freeze only the pages that
+// changed since travel, the rest the destination copies from what it already holds.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, docker, lab, logs, push, removeEverywhere, state, waitFor, type PushSummary, type Result } from './lab';
+
+interface PrecopySummary extends PushSummary {
+  precopyBytesRaw: number;
+  precopyBytesWire: number;
+  pagesReused: number;
+  pagesSent: number;
+}
+
+const PAGE = 4096;
+
+async function startMemhog(node: string, name: string, ...args: string[]): Promise<string> {
+  docker(node, 'run', '-d', '--name', name, 'livemig-testkit:latest', 'memhog', ...args);
+  const filled = await waitFor('memhog filled', () => logs(node, name).find((l) => l.startsWith('filled')), 60_000);
+  return filled.split(' ').pop() ?? '';
+}
+
+/** The last line starting with `prefix` that memhog prints after a SIGUSR1 sent now. */
+async function askMemhog(node: string, name: string, prefix: string): Promise<string> {
+  const before = logs(node, name).filter((l) => l.startsWith(prefix)).length;
+  docker(node, 'kill', '-s', 'USR1', name);
+  const lines = await waitFor(`${name}: ${prefix}`, () => {
+    const all = logs(node, name).filter((l) => l.startsWith(prefix));
+    return all.length > before && all;
+  }, 30_000);
+  return lines[lines.length - 1];
+}
+
+function scratchDirs(node: string): string[] {
+  const dir = `/dev/shm/livemig-lab/${node}`;
+  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+}
+
+function migrationDirs(node: string): string[] {
+  const dir = `/var/lib/livemig-lab/${node}/agent/migrations`;
+  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+}
+
+describe('pre-copy', () => {
+  const names = ['idle', 'churn', 'cut'];
+  beforeAll(() => removeEverywhere(...names));
+  afterAll(() => removeEverywhere(...names));
+
+  it('sends idle memory before the freeze: after it only references travel, and the memory is bit for bit the same', async () => {
+    const sum = await startMemhog('node1', 'idle', '64');
+    const s = push('node1', 'idle', 'node2') as PrecopySummary;
+    const pages = (64 * 1024 * 1024) / PAGE;
+    expect(s.phaseMs.precopy).toBeGreaterThan(0);
+    expect(s.precopyBytesRaw).toBeGreaterThanOrEqual(64 * 1024 * 1024);
+    expect(s.precopyBytesWire).toBeLessThan(s.precopyBytesRaw * 0.6); // compressed like the rest
+    expect(s.pagesReused).toBeGreaterThanOrEqual(pages); // memhog's region, and more of its memory
+    expect(s.pagesSent).toBeLessThan(256); // what the process touched since: its stack, a few more
+    // Frozen, the wire carried the CRIU images but memhog's pages: far less than a MiB.
+    expect(s.bytesWire - s.precopyBytesWire).toBeLessThan(1024 * 1024);
+    expect(s.criuImageBytes).toBeGreaterThan(64 * 1024 * 1024); // the destination wrote them all
+    expect(await askMemhog('node2', 'idle', 'checksum')).toBe(`checksum ${sum}`);
+
+    // Without it, everything moves while frozen, and arrives the same.
+    const back = push('node2', 'idle', 'node1', '--no-precopy') as PrecopySummary;
+    expect(back.precopyBytesRaw).toBe(0);
+    expect(back.pagesReused).toBe(0);
+    expect(back.phaseMs.precopy).toBeUndefined();
+    expect(back.bytesWire).toBeGreaterThan(32 * 1024 * 1024);
+    expect(await askMemhog('node1', 'idle', 'checksum')).toBe(`checksum ${sum}`);
+  });
+
+  it('memory written during the pre-copy arrives as it was at the freeze', async () => {
+    // 64 MiB, 8 pages rewritten per ms: between the pre-copy's read and the freeze, some pages
+    // change (sent again), most do not (reused).
+    await startMemhog('node1', 'churn', '64', 'churn', '8');
+    expect(await askMemhog('node1', 'churn', 'verify')).toMatch(/^verify ok \d+$/);
+    const s = push('node1', 'churn', 'node2') as PrecopySummary;
+    expect(s.pagesSent).toBeGreaterThan(10);
+    expect(s.pagesReused).toBeGreaterThan(1000);
+    const first = await askMemhog('node2', 'churn', 'verify');
+    expect(first).toMatch(/^verify ok \d+$/);
+    // It goes on rewriting there, consistently.
+    const later = await askMemhog('node2', 'churn', 'verify');
+    expect(later).toMatch(/^verify ok \d+$/);
+    expect(Number(later.split(' ')[2])).toBeGreaterThan(Number(first.split(' ')[2]));
+  });
+
+  describe('a failure during the pre-copy', () => {
+    afterEach(() => {
+      lab('restart-agent', 'node1');
+      lab('restart-agent', 'node2');
+    });
+
+    it('destination agent killed during the pre-copy: the container never froze and runs on, nothing is left', async () => {
+      const sum = await startMemhog('node1', 'cut', '1024');
+      const startedAt = state('node1', 'cut')?.startedAt;
+      const pushing = new Promise<Result>((resolve) => {
+        const child = spawn('bash', [path.join(ROOT, 'scripts', 'lab.sh'), 'cli', 'node1', 'push', 'cut', '--to', 'node2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      });
+      // The store grows on node2 while the pre-copy runs.
+      await waitFor('the pre-copy to arrive', () => scratchDirs('node2').some((id) => {
+        const store = `/dev/shm/livemig-lab/node2/${id}/precopy.pages`;
+        return fs.existsSync(store) && fs.statSync(store).size > 64 * 1024 * 1024;
+      }), 60_000);
+      expect(lab('kill-agent', 'node2').code).toBe(0);
+      const r = await pushing;
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stdout).not.toMatch(/dump\.\.\./); // it never got to the freeze
+      expect(r.stderr).not.toMatch(/rolled back/); // nothing to roll back: never frozen
+      expect(state('node1', 'cut')?.running).toBe(true);
+      expect(state('node1', 'cut')?.startedAt).toBe(startedAt);
+      expect(await askMemhog('node1', 'cut', 'checksum')).toBe(`checksum ${sum}`);
+      await waitFor('node1 clean', () => migrationDirs('node1').length === 0 && scratchDirs('node1').length === 0);
+      // node2's agent comes back, removes its half-made container and its pre-copy.
+      expect(lab('up').code).toBe(0);
+      await waitFor('node2 clean', () => state('node2', 'cut') === null && migrationDirs('node2').length === 0 && scratchDirs('node2').length === 0, 30_000);
+      docker('node1', 'rm', '-f', 'cut');
+    });
+  });
+});
