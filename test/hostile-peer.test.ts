@@ -51,6 +51,8 @@ describe('destination refuses broken and hostile streams', () => {
     ['reuse-outside', /a reuse run \[1, \+4\] lies outside the 1 pre-copied pages/],
     ['reuse-without-precopy', /reuse entry pages-1\.img without a pre-copy/],
     ['precopy-overflow', /the pre-copy exceeds the 4096 bytes announced/],
+    ['adopt-missing', /pre-copy segment 5 is not there to adopt/],
+    ['patch-unmade', /written at an offset before it was made/],
   ])('pre-copy: %s', async (scenario, pattern) => {
     const r = send(scenario);
     expect(r.replies).toEqual(['prepared']);

@@ -105,8 +105,9 @@ describe('pre-copy', () => {
       });
       // The store grows on node2 while the pre-copy runs.
       await waitFor('the pre-copy to arrive', () => scratchDirs('node2').some((id) => {
-        const store = `/dev/shm/livemig-lab/node2/${id}/precopy.pages`;
-        return fs.existsSync(store) && fs.statSync(store).size > 64 * 1024 * 1024;
+        const store = `/dev/shm/livemig-lab/node2/${id}/precopy`; // a file per process
+        const files = fs.existsSync(store) ? fs.readdirSync(store) : [];
+        return files.reduce((n, f) => n + fs.statSync(`${store}/${f}`).size, 0) > 64 * 1024 * 1024;
       }), 60_000);
       expect(lab('kill-agent', 'node2').code).toBe(0);
       const r = await pushing;

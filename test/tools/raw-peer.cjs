@@ -4,7 +4,7 @@
 // destination agent and prints the destination's answer as JSON. Run inside a lab node:
 //   lab.sh exec node1 node test/tools/raw-peer.cjs SCENARIO DEST IMAGE_ID EVIL_PATH
 // Scenarios: corrupt-chunk, truncated, zstd-bomb, dotdot, absolute, symlink-escape, device,
-// reuse-outside, reuse-without-precopy, precopy-overflow;
+// reuse-outside, reuse-without-precopy, precopy-overflow, adopt-missing, patch-unmade;
 // or `status DEST MIGRATION_ID`: what a recovering source asks (MigrationStatus).
 const crypto = require('node:crypto');
 const tar = require('tar-stream');
@@ -36,6 +36,9 @@ const hostile = {
   'reuse-outside': (p) => p.entry({ name: 'reuse/pages-1.img' }, runs([0, 1], [1, 4])),
   'reuse-without-precopy': (p) => p.entry({ name: 'reuse/pages-1.img' }, runs([0, 1])),
   'precopy-overflow': (p) => p.entry({ name: 'rootfs/ok.txt' }, 'fine'),
+  // An image that would take a segment the pre-copy does not have, or be written at an offset unmade.
+  'adopt-missing': (p) => p.entry({ name: 'reuse/pages-1.img', pax: { 'LIVEMIG.segment': '5' } }, ''),
+  'patch-unmade': (p) => p.entry({ name: 'criu/pages-1.img', pax: { 'LIVEMIG.offset': '4096' } }, 'x'.repeat(4096)),
 };
 
 /** A reuse entry's body: (first store page, count) as little-endian u32 pairs. */
@@ -51,6 +54,8 @@ function runs(...pairs) {
 /** Pre-copy bytes the scenario announces in Prepare, and those it sends. */
 const PRECOPY = {
   'reuse-outside': { announced: 8192, sent: 4096 },
+  'adopt-missing': { announced: 4096, sent: 4096 },
+  'patch-unmade': { announced: 4096, sent: 4096 },
   'precopy-overflow': { announced: 4096, sent: 8192 },
 };
 

@@ -397,7 +397,7 @@ export function toBuffer(entryName: string, chunk: unknown): Buffer {
 }
 
 /** tar-stream hands pax records over untyped: accept only a plain string → string record. */
-function readPax(entryName: string, pax: unknown): Record<string, string> {
+export function readPax(entryName: string, pax: unknown): Record<string, string> {
   if (pax === undefined || pax === null) return {};
   if (typeof pax !== 'object') throw new UnsafeEntryError(entryName, 'malformed pax records');
   const records: Record<string, string> = {};

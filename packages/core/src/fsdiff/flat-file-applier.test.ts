@@ -152,4 +152,43 @@ describe('FlatFileApplier', () => {
     }
     expect(target).not.toBe(path.join(fs.realpathSync(dir), 'pages-4.img'));
   });
+
+  it('adopts a file of ours as the first content of an image, then writes at offsets and sizes it', async () => {
+    const a = new FlatFileApplier(dir, 100);
+    const from = path.join(dir, '..', `${path.basename(dir)}-segment`);
+    fs.writeFileSync(from, 'abcdefgh');
+    try {
+      a.adopt('pages-1.img', from, 8);
+      expect(fs.existsSync(from)).toBe(false); // moved, not copied
+      await a.writeAt('pages-1.img', 2, body(Buffer.from('XY')));
+      await a.writeAt('pages-1.img', 10, body(Buffer.from('Z'))); // past the end: grows
+      expect(fs.readFileSync(path.join(dir, 'pages-1.img'), 'latin1')).toBe('abXYefgh\0\0Z');
+      a.setSize('pages-1.img', 4);
+      expect(fs.readFileSync(path.join(dir, 'pages-1.img'), 'latin1')).toBe('abXY');
+    } finally {
+      fs.rmSync(from, { force: true });
+    }
+  });
+
+  it('refuses to adopt into an image already written, and offsets or sizes for an image not made', async () => {
+    const a = new FlatFileApplier(dir, 100);
+    await a.apply({ name: 'pages-2.img', type: 'file', size: 1 }, body(Buffer.from('x')));
+    const from = path.join(dir, 'segment');
+    fs.writeFileSync(from, 'abc');
+    expect(() => a.adopt('pages-2.img', from, 3)).toThrow(/adopted after it was written/);
+    await expect(a.writeAt('pages-9.img', 0, body(Buffer.from('x')))).rejects.toThrow(/written at an offset before it was made/);
+    expect(() => a.setSize('pages-9.img', 0)).toThrow(/written at an offset before it was made/);
+    await expect(a.writeAt('pages-2.img', -1, body(Buffer.from('x')))).rejects.toThrow(/invalid offset -1/);
+  });
+
+  it('counts what adopting, writing past the end and growing add against the byte budget', async () => {
+    const a = new FlatFileApplier(dir, 10);
+    const from = path.join(dir, 'segment');
+    fs.writeFileSync(from, 'abcdefgh');
+    a.adopt('pages-1.img', from, 8);
+    await expect(a.writeAt('pages-1.img', 8, body(Buffer.from('xyz')))).rejects.toThrow(/byte budget/);
+    await a.writeAt('pages-1.img', 0, body(Buffer.from('xyz'))); // within the file: nothing added
+    a.setSize('pages-1.img', 10);
+    expect(() => a.setSize('pages-1.img', 11)).toThrow(/byte budget/);
+  });
 });

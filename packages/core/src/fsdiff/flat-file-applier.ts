@@ -48,12 +48,68 @@ export class FlatFileApplier implements TreeApplier {
     }
   }
 
-  /** Opens `name` for `size` more bytes: created by its first entry, appended to by the next. */
-  private open(name: string, size: number | undefined): number {
+  /**
+   * Makes the file `from` (of `size` bytes, ours: the pre-copy's) the first content of `name`,
+   * by renaming it: nothing is copied.
+   */
+  adopt(name: string, from: string, size: number): void {
+    this.claim(name, size);
+    if (this.made.has(name)) throw new UnsafeEntryError(name, 'adopted after it was written');
+    fs.renameSync(from, path.join(this.dir, name));
+    this.made.add(name);
+  }
+
+  /** Writes `body` at byte `offset` of `name` (made before): the pages of an adopted image that changed. */
+  async writeAt(name: string, offset: number, body: EntryBody): Promise<void> {
+    const fd = this.reopen(name, offset);
+    try {
+      let at = offset;
+      for await (const chunk of body) {
+        let buf = toBuffer(name, chunk);
+        const grows = at + buf.length - fs.fstatSync(fd).size;
+        if (grows > 0) this.claim(name, grows);
+        while (buf.length > 0) {
+          const n = fs.writeSync(fd, buf, 0, buf.length, at);
+          buf = buf.subarray(n);
+          at += n;
+        }
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Sets the size of `name` (made before): an adopted image that ends before its segment did. */
+  setSize(name: string, size: number): void {
+    const fd = this.reopen(name, size);
+    try {
+      const grows = size - fs.fstatSync(fd).size;
+      if (grows > 0) this.claim(name, grows);
+      fs.ftruncateSync(fd, size);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Opens `name`, which an entry made before, for a write at `offset`. */
+  private reopen(name: string, offset: number): number {
+    if (!PLAIN_NAME.test(name)) throw new UnsafeEntryError(name, 'not a plain file name');
+    if (!this.made.has(name)) throw new UnsafeEntryError(name, 'written at an offset before it was made');
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new UnsafeEntryError(name, `invalid offset ${String(offset)}`);
+    return fs.openSync(path.join(this.dir, name), fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+  }
+
+  /** Counts `size` more bytes of `name` against the budget. */
+  private claim(name: string, size: number | undefined): void {
     if (!PLAIN_NAME.test(name)) throw new UnsafeEntryError(name, 'not a plain file name');
     if (size === undefined || !Number.isSafeInteger(size) || size < 0) throw new UnsafeEntryError(name, `invalid size ${String(size)}`);
     if (size > this.maxBytes - this.bytes) throw new UnsafeEntryError(name, `size ${size} exceeds the byte budget (limit ${this.maxBytes})`);
     this.bytes += size;
+  }
+
+  /** Opens `name` for `size` more bytes: created by its first entry, appended to by the next. */
+  private open(name: string, size: number | undefined): number {
+    this.claim(name, size);
     // O_EXCL|O_NOFOLLOW: only ever a file we have created ourselves.
     const { O_CREAT, O_EXCL, O_WRONLY, O_APPEND, O_NOFOLLOW } = fs.constants;
     const flags = this.made.has(name) ? O_WRONLY | O_APPEND | O_NOFOLLOW : O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW;

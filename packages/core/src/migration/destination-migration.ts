@@ -13,9 +13,12 @@ import path from 'node:path';
 import * as tar from 'tar-stream';
 import { overlayDirs, type ContainerInspect, type DockerClient } from '../docker/docker-client';
 import { DiffApplier, FlatFileApplier, stripPrefix, type EntryBody, type TreeApplier } from '../fsdiff';
+import { resumingOnError } from '../fsdiff/tar-format';
+import { readPax } from '../fsdiff/diff-applier';
+import { PAX } from './dump-follower';
 import type { End, MigrateReply, MigrateRequest, Prepare } from '../rpc/messages';
 import { Readable } from 'node:stream';
-import { decompressed } from '../stream/chunk-stream';
+import { ChunkVerifier, decompressed, FrameDecompressor } from '../stream/chunk-stream';
 import { isValidLevel } from '../stream/compress-level';
 import { PROTOCOL_VERSION } from '../version';
 import { injectedFault } from '../util/fault';
@@ -140,10 +143,22 @@ class DestinationMigration {
   /** Receives the pre-copy (if one was announced) into its store, before the source freezes. */
   async receivePrecopy(ch: DestinationChannel): Promise<void> {
     if (this.prepare.precopyBytes === 0) return;
-    const store = (this.store = new PrecopyStore(path.join(this.scratch, 'precopy.pages'), this.prepare.precopyBytes));
-    const got: { end?: End } = {};
-    const chunks = verifiedChunks(() => next(ch, 'the end of the pre-copy'), got, 'precopy');
-    for await (const data of decompressed(chunks, this.prepare.compressLevel)) store.append(data);
+    const dir = path.join(this.scratch, 'precopy');
+    fs.mkdirSync(dir);
+    const store = (this.store = new PrecopyStore(dir, this.prepare.precopyBytes));
+    const verifier = new ChunkVerifier();
+    const frames = this.prepare.compressLevel !== 0 ? new FrameDecompressor() : undefined;
+    for (;;) {
+      const msg = await next(ch, 'the end of the pre-copy');
+      if (msg.body === 'precopyEnd') {
+        verifier.finish(msg.precopyEnd);
+        break;
+      }
+      if (msg.body !== 'precopy') throw new MigrationError('protocol', `unexpected ${msg.body} during the pre-copy`);
+      const data = verifier.verify(msg.precopy);
+      const pages = frames ? frames.decompress(data) : data;
+      if (pages.length > 0) store.append(msg.precopy.segment, pages);
+    }
     store.seal();
     trace(`dst: precopy stored (${store.pages} pages)`);
   }
@@ -211,7 +226,7 @@ class DestinationMigration {
     const reused = stripPrefix(header, PREFIX.reuse);
     if (reused) return this.reuse(reused, body, appliers.images);
     const images = stripPrefix(header, PREFIX.images);
-    if (images) return appliers.images.apply(images, body);
+    if (images) return this.image(images, body, appliers.images);
     const rootfs = stripPrefix(header, PREFIX.rootfs);
     if (rootfs) return appliers.rootfs.apply(rootfs, body);
     if (header.name.startsWith(PREFIX.volumes)) {
@@ -226,13 +241,31 @@ class DestinationMigration {
     throw new MigrationError('protocol', `unexpected tar entry ${header.name}`);
   }
 
-  /** A reuse entry: pages of a CRIU pages image that the pre-copy store holds, copied from it. */
+  /**
+   * A reuse entry: pages of a CRIU pages image that the pre-copy store holds: the whole segment
+   * that the image starts as (adopted), or runs of store pages, copied from it.
+   */
   private async reuse(header: tar.Header, body: EntryBody, images: FlatFileApplier): Promise<void> {
     const store = this.store;
     const bytes = await smallBody(header, body, MAX_REUSE_ENTRY);
     if (!store) throw new MigrationError('protocol', `reuse entry ${header.name} without a pre-copy`);
+    const segment = paxNumber(header, PAX.segment);
+    if (segment !== undefined) {
+      const taken = store.take(segment);
+      return images.adopt(header.name, taken.file, taken.bytes);
+    }
     const runs = decodeRuns(bytes);
     images.appendWith(header.name, store.check(runs) * PAGE_SIZE, (fd) => store.copyRuns(runs, fd));
+  }
+
+  /** A CRIU image entry: appended to the file, or (an adopted pages image) written at an offset or sized. */
+  private async image(header: tar.Header, body: EntryBody, images: FlatFileApplier): Promise<void> {
+    const offset = paxNumber(header, PAX.offset);
+    if (offset !== undefined) return resumingOnError(body, () => images.writeAt(header.name, offset, body));
+    const size = paxNumber(header, PAX.size);
+    if (size === undefined) return images.apply(header, body);
+    await smallBody(header, body, 0);
+    images.setSize(header.name, size);
   }
 
   async restore(): Promise<{ appPid: number; restoreMs: number }> {
@@ -289,6 +322,14 @@ class DestinationMigration {
     for (const v of this.createdVolumes) await docker.removeVolume(v).catch(() => undefined);
     this.finish();
   }
+}
+
+/** A number in one of our pax records of an entry, if it has that record. */
+function paxNumber(header: tar.Header, key: string): number | undefined {
+  const text = readPax(header.name, header.pax)[key];
+  if (text === undefined) return undefined;
+  if (!/^[0-9]{1,15}$/.test(text)) throw new MigrationError('protocol', `tar entry ${header.name}: ${key} is not a number: ${JSON.stringify(text)}`);
+  return Number(text);
 }
 
 /** The whole body of an entry that must be small (checked before it is read). */

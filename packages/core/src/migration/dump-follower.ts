@@ -14,7 +14,7 @@ import type * as tar from 'tar-stream';
 import type { EntryHeader } from '../fsdiff/tar-format';
 import type { BufferPool } from '../stream/buffer-pool';
 import { PAGE_SIZE } from './memory-reader';
-import { encodeRuns, type PageIndex } from './page-index';
+import { encodeRuns, type ImageOp, type ImagePlan, type PageIndex } from './page-index';
 
 /** The images that grow during the dump; the others are small and written near its end. */
 const GROWING = /^pages-\d+\.img$/;
@@ -44,7 +44,7 @@ interface Followed {
  * dump made before, sent whole). Resolves with the bytes sent, or rejects with the dump's error.
  * Pieces are read into buffers of `pool` (MAX_PIECE bytes); the pack's reader gives each back once
  * it has copied it. With `reuse`, the pages images go through its index: what the destination
- * already holds goes as runs of its pre-copy store.
+ * already holds of them is not sent (ImagePlan).
  */
 export async function packImages(
   pack: tar.Pack,
@@ -60,6 +60,7 @@ export async function packImages(
   });
   settled.catch(() => undefined); // raced below; a pack failing first must not leave it unhandled
   const files = new Map<string, Followed>();
+  const plans = new Map<string, ImagePlan>();
   let bytes = 0;
   try {
     for (;;) {
@@ -69,18 +70,21 @@ export async function packImages(
       for (const name of last ? allImages(imagesDir) : growingImages(imagesDir)) {
         let f = files.get(name);
         if (!f) files.set(name, (f = openImage(imagesDir, name)));
-        const deduped = reuse && GROWING.test(name) ? reuse : undefined;
+        let plan = plans.get(name);
+        if (!plan && reuse && GROWING.test(name)) plans.set(name, (plan = reuse.index.image()));
+        const to = { name: prefix + name, reuseName: reuse ? reuse.prefix + name : '' };
         for (;;) {
           let ready = fs.fstatSync(f.fd).size - f.sent;
-          if (deduped && !last) ready -= ready % PAGE_SIZE; // whole pages, while CRIU writes
+          if (plan && !last) ready -= ready % PAGE_SIZE; // whole pages, while CRIU writes
           if (ready <= 0 || (!last && ready < MIN_PIECE)) break;
           const piece = readPiece(f, pool.take(Math.min(ready, MAX_PIECE)));
-          if (deduped) await packDeduped(pack, prefix + name, deduped.prefix + name, piece, deduped.index, pool);
-          else await packed(pack, fileHeader(prefix + name, piece.length), piece);
+          if (plan) await packOps(pack, to, plan.ops(piece), piece, pool);
+          else await packed(pack, fileHeader(to.name, piece.length), piece);
           moved += piece.length;
         }
+        if (last && plan) await packOps(pack, to, plan.end(), undefined, pool);
         // An empty image still exists on the destination (CRIU may look for it).
-        if (last && f.sent === 0) await packed(pack, fileHeader(prefix + name, 0), Buffer.alloc(0));
+        if (last && f.sent === 0) await packed(pack, fileHeader(to.name, 0), Buffer.alloc(0));
       }
       bytes += moved;
       if (last) break;
@@ -92,27 +96,41 @@ export async function packImages(
   return bytes;
 }
 
+/** Pax keys of the entries that make a pages image from the pre-copy (page-index.ts ImageOp). */
+export const PAX = { segment: 'LIVEMIG.segment', offset: 'LIVEMIG.offset', size: 'LIVEMIG.size' } as const;
+
 /**
- * One piece of a pages image as the destination needs it: its new pages as entries of `name`,
- * its pages the destination holds as entries of `reuseName` (runs of the store), in order. The
- * new pages travel in buffers of `pool` (a whole piece as it is), `piece` is given back.
+ * A pages image's ops for one piece as tar entries, in order: bytes as entries of `name`
+ * (appended, or written at an offset), what the destination holds as entries of `reuseName`
+ * (runs of the store, or the segment it adopts); the final size of an adopted image. Bytes travel
+ * in buffers of `pool` (a piece that is sent whole, as it is); `piece` is given back.
  */
-async function packDeduped(pack: tar.Pack, name: string, reuseName: string, piece: Buffer, index: PageIndex, pool: BufferPool): Promise<void> {
-  const segments = index.split(piece);
-  if (segments.length === 1 && 'literal' in segments[0]) return packed(pack, fileHeader(name, piece.length), piece);
+async function packOps(pack: tar.Pack, to: { name: string; reuseName: string }, ops: ImageOp[], piece: Buffer | undefined, pool: BufferPool): Promise<void> {
+  if (piece && ops.length === 1 && 'literal' in ops[0] && ops[0].literal.length === piece.length) {
+    return packed(pack, fileHeader(to.name, piece.length), piece);
+  }
+  const bytes = (b: Buffer): Buffer => {
+    const copy = pool.take(b.length);
+    b.copy(copy);
+    return copy;
+  };
   try {
-    for (const s of segments) {
-      if ('reuse' in s) {
-        const body = encodeRuns(s.reuse);
-        await packed(pack, fileHeader(reuseName, body.length), body);
+    for (const op of ops) {
+      if ('reuse' in op) {
+        const body = encodeRuns(op.reuse);
+        await packed(pack, fileHeader(to.reuseName, body.length), body);
+      } else if ('literal' in op) {
+        await packed(pack, fileHeader(to.name, op.literal.length), bytes(op.literal));
+      } else if ('adopt' in op) {
+        await packed(pack, { ...fileHeader(to.reuseName, 0), pax: { [PAX.segment]: String(op.adopt) } }, Buffer.alloc(0));
+      } else if ('patch' in op) {
+        await packed(pack, { ...fileHeader(to.name, op.patch.length), pax: { [PAX.offset]: String(op.at) } }, bytes(op.patch));
       } else {
-        const copy = pool.take(s.literal.length);
-        s.literal.copy(copy);
-        await packed(pack, fileHeader(name, copy.length), copy);
+        await packed(pack, { ...fileHeader(to.name, 0), pax: { [PAX.size]: String(op.size) } }, Buffer.alloc(0));
       }
     }
   } finally {
-    pool.giveBack(piece);
+    if (piece) pool.giveBack(piece);
   }
 }
 

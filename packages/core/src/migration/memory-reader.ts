@@ -62,10 +62,11 @@ const PAGEMAP_SLICE = 128 * 1024;
 
 /**
  * Pieces of the anonymous memory of `pids`, each a whole number of pages in a buffer of `pool`
- * (the consumer gives it back), at most `maxPages` pages in all. A process that has exited, or a
- * range the kernel refuses to read, is skipped.
+ * (the consumer gives it back), at most `maxPages` pages in all; `onProcess` runs before the
+ * first piece of each process. A process that has exited, or a range the kernel refuses to read,
+ * is skipped.
  */
-export function* memoryPieces(pids: number[], pool: BufferPool, maxPages: number): Generator<Buffer> {
+export function* memoryPieces(pids: number[], pool: BufferPool, maxPages: number, onProcess?: (pid: number) => void): Generator<Buffer> {
   let left = maxPages;
   const piecePages = Math.floor(pool.size / PAGE_SIZE);
   for (const pid of pids) {
@@ -84,6 +85,7 @@ export function* memoryPieces(pids: number[], pool: BufferPool, maxPages: number
       fs.closeSync(pagemapFd);
       continue;
     }
+    let announced = false;
     try {
       const entries = Buffer.allocUnsafe(PAGEMAP_SLICE * 8);
       for (const m of privateMappings(maps)) {
@@ -101,6 +103,8 @@ export function* memoryPieces(pids: number[], pool: BufferPool, maxPages: number
                 continue;
               }
               left -= n;
+              if (!announced) onProcess?.(pid);
+              announced = true;
               yield piece;
             }
           }

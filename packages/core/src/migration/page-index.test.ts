@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from './memory-reader';
-import { decodeRuns, encodeRuns, PageIndex, type Run, type Segment } from './page-index';
+import { BLOCK_PAGES, decodeRuns, encodeRuns, PageIndex, type ImageOp, type Run, type Segment } from './page-index';
 
 /** Page `i` of `buf`. */
 function page(buf: Buffer, i: number): Buffer {
@@ -36,10 +36,9 @@ describe('PageIndex', () => {
   let index: PageIndex;
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'livemig-pageindex-'));
-    index = new PageIndex(path.join(dir, 'precopy.shadow'));
+    index = new PageIndex();
   });
   afterEach(() => {
-    index.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -63,11 +62,6 @@ describe('PageIndex', () => {
     expect(index.reused).toBe(8);
     expect(index.sent).toBe(0);
     expect(rebuild(segments, store).equals(store)).toBe(true);
-  });
-
-  it('keeps a copy of the stored pages in the shadow file', () => {
-    const store = addRandom(5, 2);
-    expect(fs.readFileSync(path.join(dir, 'precopy.shadow')).equals(store)).toBe(true);
   });
 
   it('sends exactly the page that changed, and reuses the pages around it', () => {
@@ -152,7 +146,6 @@ describe('PageIndex', () => {
     const data = crypto.randomBytes(2 * PAGE_SIZE + 500);
     index.add(data);
     expect(index.pages).toBe(2);
-    expect(fs.statSync(path.join(dir, 'precopy.shadow')).size).toBe(2 * PAGE_SIZE);
     expect(shape(index.split(data.subarray(0, 2 * PAGE_SIZE)))).toEqual([{ reuse: [[0, 2]] }]);
   });
 
@@ -201,13 +194,116 @@ describe('PageIndex', () => {
     expect(rebuild(segments, store).equals(late)).toBe(true);
   });
 
-  it('refuses a shadow file that already exists', () => {
-    expect(() => new PageIndex(path.join(dir, 'precopy.shadow'))).toThrow(/EEXIST/);
+});
+
+/** What the destination makes of an image's ops: segments adopted from `segments`, patches written, runs copied from `store`. */
+function applyOps(ops: ImageOp[], segments: Buffer[], store: Buffer): Buffer {
+  let image = Buffer.alloc(0);
+  for (const op of ops) {
+    if ('adopt' in op) {
+      expect(image.length).toBe(0); // only ever the first op
+      image = Buffer.from(segments[op.adopt]);
+    } else if ('patch' in op) {
+      const grown = Buffer.alloc(Math.max(image.length, op.at + op.patch.length));
+      image.copy(grown);
+      op.patch.copy(grown, op.at);
+      image = grown;
+    } else if ('size' in op) {
+      image = image.subarray(0, op.size);
+    } else {
+      image = Buffer.concat([image, rebuild([op], store)]);
+    }
+  }
+  return image;
+}
+
+describe('ImagePlan', () => {
+  /** An index of segments of random pages (one per process), and the segments. */
+  function indexOf(...pageCounts: number[]): { index: PageIndex; segments: Buffer[]; store: Buffer } {
+    const index = new PageIndex();
+    const segments = pageCounts.map((n) => crypto.randomBytes(n * PAGE_SIZE));
+    for (const seg of segments) {
+      index.startSegment();
+      index.add(seg);
+    }
+    return { index, segments, store: Buffer.concat(segments) };
+  }
+
+  /** Feeds `image` to a plan in pieces of `pieceSize` bytes; all its ops. */
+  function plan(index: PageIndex, image: Buffer, pieceSize: number): ImageOp[] {
+    const p = index.image();
+    const ops: ImageOp[] = [];
+    for (let at = 0; at < image.length; at += pieceSize) ops.push(...p.ops(image.subarray(at, at + pieceSize)));
+    ops.push(...p.end());
+    return ops;
+  }
+
+  it('adopts the segment an unchanged image is, and sends nothing of it', () => {
+    const { index, segments, store } = indexOf(3, 8);
+    const ops = plan(index, segments[1], 3 * PAGE_SIZE);
+    expect(ops).toEqual([{ adopt: 1 }, { size: 8 * PAGE_SIZE }]);
+    expect(applyOps(ops, segments, store).equals(segments[1])).toBe(true);
+    expect(index.reused).toBe(8);
+    expect(index.sent).toBe(0);
   });
 
-  it('closes once, however often it is closed', () => {
-    index.close();
-    expect(() => index.close()).not.toThrow();
+  it('patches the pages that changed, the first one too, and grows or trims to the image', () => {
+    const { index, segments, store } = indexOf(8);
+    const image = Buffer.from(segments[0]);
+    image[5] ^= 1; // page 0
+    image[4 * PAGE_SIZE + 9] ^= 1; // page 4
+    const longer = Buffer.concat([image, crypto.randomBytes(2 * PAGE_SIZE)]);
+    const ops = plan(index, longer, 4 * PAGE_SIZE);
+    expect(ops[0]).toEqual({ adopt: 0 });
+    expect(ops.filter((o) => 'patch' in o).map((o) => ('patch' in o ? [o.at, o.patch.length] : []))).toEqual([
+      [0, PAGE_SIZE],
+      [4 * PAGE_SIZE, PAGE_SIZE],
+      [8 * PAGE_SIZE, 2 * PAGE_SIZE],
+    ]);
+    expect(applyOps(ops, segments, store).equals(longer)).toBe(true);
+    expect(index.sent).toBe(4);
+    expect(index.reused).toBe(6);
+
+    const shorter = new PageIndex();
+    shorter.add(segments[0]);
+    const cut = segments[0].subarray(0, 5 * PAGE_SIZE + 100); // and a partial last page
+    const cutOps = plan(shorter, cut, 1 << 20);
+    expect(cutOps[cutOps.length - 1]).toEqual({ size: cut.length });
+    expect(applyOps(cutOps, segments, store).equals(cut)).toBe(true);
+  });
+
+  it.each([
+    ['whole blocks', 1 << 20],
+    ['pieces that cut blocks', 5 * PAGE_SIZE],
+  ])('checks long images a block at a time, and finds the changed page in a block (%s)', (_what, pieceSize) => {
+    const { index, segments, store } = indexOf(2, 45); // blocks 0-1 whole, 13 pages after
+    const image = Buffer.from(segments[1]);
+    image[(BLOCK_PAGES + 3) * PAGE_SIZE + 100] ^= 0xff; // page 19, in block 1
+    image[44 * PAGE_SIZE] ^= 0xff; // the last page, past the last whole block
+    const ops = plan(index, image, pieceSize);
+    expect(ops[0]).toEqual({ adopt: 1 });
+    expect(ops.filter((o) => 'patch' in o).map((o) => ('patch' in o ? o.at / PAGE_SIZE : -1))).toEqual([19, 44]);
+    expect(applyOps(ops, segments, store).equals(image)).toBe(true);
+    expect(index.sent).toBe(2);
+    expect(index.reused).toBe(43);
+  });
+
+  it('copies from the store when the image does not line up with a segment', () => {
+    const { index, segments, store } = indexOf(4, 4);
+    // Segment 1's pages shifted by one new page: no page sits where it was.
+    const image = Buffer.concat([crypto.randomBytes(PAGE_SIZE), segments[1]]);
+    const ops = plan(index, image, 1 << 20);
+    expect(ops.some((o) => 'adopt' in o)).toBe(false);
+    expect(ops.map((o) => ('reuse' in o ? o.reuse : 'literal' in o ? o.literal.length : o))).toEqual([PAGE_SIZE, [[4, 4]]]);
+    expect(applyOps(ops, segments, store).equals(image)).toBe(true);
+  });
+
+  it('does not copy from, nor adopt again, a segment another image adopted', () => {
+    const { index, segments, store } = indexOf(4);
+    expect(plan(index, segments[0], 1 << 20)[0]).toEqual({ adopt: 0 });
+    const again = plan(index, segments[0], 1 << 20);
+    expect(again.some((o) => 'adopt' in o || 'reuse' in o)).toBe(false);
+    expect(applyOps(again, segments, store).equals(segments[0])).toBe(true);
   });
 });
 

@@ -35,10 +35,14 @@ describe('PrecopyStore', () => {
   });
 
   function store(maxBytes: number): PrecopyStore {
-    const s = new PrecopyStore(path.join(dir, 'precopy.pages'), maxBytes);
+    fs.mkdirSync(path.join(dir, 'precopy'), { recursive: true });
+    const s = new PrecopyStore(path.join(dir, 'precopy'), maxBytes);
     opened.push(s);
     return s;
   }
+
+  /** The file of segment `k`. */
+  const segmentFile = (k: number): string => path.join(dir, 'precopy', `segment-${k}.pages`);
 
   function output(name: string): { fd: number; file: string } {
     const file = path.join(dir, name);
@@ -51,18 +55,18 @@ describe('PrecopyStore', () => {
     const data = crypto.randomBytes(5 * PAGE_SIZE);
     const s = store(1024 * 1024);
     expect(s.pages).toBe(0);
-    s.append(data.subarray(0, 5000));
+    s.append(0, data.subarray(0, 5000));
     expect(s.pages).toBe(1);
-    s.append(data.subarray(5000, 5001));
-    s.append(data.subarray(5001));
+    s.append(0, data.subarray(5000, 5001));
+    s.append(0, data.subarray(5001));
     expect(s.pages).toBe(5);
     s.seal();
-    expect(fs.readFileSync(s.file).equals(data)).toBe(true);
+    expect(fs.readFileSync(segmentFile(0)).equals(data)).toBe(true);
   });
 
   it('checks runs: the page count of valid ones; a run beyond the store or of no page is refused', () => {
     const s = store(1024 * 1024);
-    s.append(crypto.randomBytes(5 * PAGE_SIZE));
+    s.append(0, crypto.randomBytes(5 * PAGE_SIZE));
     s.seal();
     expect(s.check([[0, 5]])).toBe(5);
     expect(s.check([[4, 1]])).toBe(1);
@@ -84,8 +88,8 @@ describe('PrecopyStore', () => {
   it('copies the pages of runs to the end of a file', () => {
     const data = crypto.randomBytes(6 * PAGE_SIZE);
     const s = store(6 * PAGE_SIZE);
-    s.append(data.subarray(0, 5000));
-    s.append(data.subarray(5000));
+    s.append(0, data.subarray(0, 5000));
+    s.append(0, data.subarray(5000));
     s.seal();
     const { fd, file } = output('pages-1.img');
     fs.writeSync(fd, 'header');
@@ -105,7 +109,7 @@ describe('PrecopyStore', () => {
   it('copies a run longer than its copy buffer', () => {
     const data = crypto.randomBytes(600 * PAGE_SIZE);
     const s = store(data.length);
-    for (let at = 0; at < data.length; at += 1 << 20) s.append(data.subarray(at, at + (1 << 20)));
+    for (let at = 0; at < data.length; at += 1 << 20) s.append(0, data.subarray(at, at + (1 << 20)));
     s.seal();
     expect(s.pages).toBe(600);
     const { fd, file } = output('pages-2.img');
@@ -115,41 +119,82 @@ describe('PrecopyStore', () => {
 
   it('refuses more than the bytes announced, keeping what it had', () => {
     const s = store(3 * PAGE_SIZE);
-    s.append(Buffer.alloc(2 * PAGE_SIZE, 1));
-    const err = migrationErrorOf(() => s.append(Buffer.alloc(PAGE_SIZE + 1, 2)));
+    s.append(0, Buffer.alloc(2 * PAGE_SIZE, 1));
+    const err = migrationErrorOf(() => s.append(0, Buffer.alloc(PAGE_SIZE + 1, 2)));
     expect(err.kind).toBe('protocol');
     expect(err.message).toMatch(/exceeds/);
     expect(s.pages).toBe(2);
-    expect(fs.statSync(s.file).size).toBe(2 * PAGE_SIZE);
-    s.append(Buffer.alloc(PAGE_SIZE, 3)); // exactly up to the limit
+    expect(fs.statSync(segmentFile(0)).size).toBe(2 * PAGE_SIZE);
+    s.append(0, Buffer.alloc(PAGE_SIZE, 3)); // exactly up to the limit
     expect(s.pages).toBe(3);
     s.seal();
   });
 
   it('refuses to seal a store that does not hold whole pages', () => {
     const s = store(1024 * 1024);
-    s.append(Buffer.alloc(5000));
+    s.append(0, Buffer.alloc(5000));
     const err = migrationErrorOf(() => s.seal());
     expect(err.kind).toBe('protocol');
     expect(err.message).toMatch(/5000 bytes/);
-    s.append(Buffer.alloc(2 * PAGE_SIZE - 5000));
+    s.append(0, Buffer.alloc(2 * PAGE_SIZE - 5000));
     expect(() => s.seal()).not.toThrow();
   });
 
   it('refuses a file that already exists', () => {
-    fs.writeFileSync(path.join(dir, 'precopy.pages'), 'planted');
-    expect(() => store(PAGE_SIZE)).toThrow(/EEXIST/);
-    expect(fs.readFileSync(path.join(dir, 'precopy.pages'), 'utf8')).toBe('planted');
+    const s = store(PAGE_SIZE);
+    fs.writeFileSync(segmentFile(0), 'planted');
+    expect(() => s.append(0, Buffer.alloc(PAGE_SIZE))).toThrow(/EEXIST/);
+    expect(fs.readFileSync(segmentFile(0), 'utf8')).toBe('planted');
+  });
+
+  it('keeps one file per segment, numbered in order, with store pages counted across them', () => {
+    const data = crypto.randomBytes(6 * PAGE_SIZE);
+    const s = store(data.length);
+    s.append(0, pages(data, 0, 2));
+    s.append(1, pages(data, 2, 3));
+    expect(() => s.append(0, pages(data, 5, 1))).toThrow(/pre-copy segment 0 after segment 1/);
+    expect(() => s.append(3, pages(data, 5, 1))).toThrow(/pre-copy segment 3 after segment 1/);
+    s.append(2, pages(data, 5, 1));
+    s.seal();
+    expect(s.pages).toBe(6);
+    expect(fs.readFileSync(segmentFile(1)).equals(pages(data, 2, 3))).toBe(true);
+    // A run over the end of segment 0 goes on in segment 1.
+    const { fd, file } = output('pages-1.img');
+    expect(s.check([[1, 3]])).toBe(3);
+    s.copyRuns([[1, 3]], fd);
+    expect(fs.readFileSync(file).equals(pages(data, 1, 3))).toBe(true);
+  });
+
+  it('refuses to start a segment while the last one holds part of a page', () => {
+    const s = store(1024 * 1024);
+    s.append(0, Buffer.alloc(100));
+    expect(() => s.append(1, Buffer.alloc(PAGE_SIZE))).toThrow(/segment 0 holds 100 bytes, not whole pages/);
+  });
+
+  it('hands a segment over once; its pages are then no longer there to copy', () => {
+    const data = crypto.randomBytes(4 * PAGE_SIZE);
+    const s = store(data.length);
+    s.append(0, pages(data, 0, 2));
+    s.append(1, pages(data, 2, 2));
+    s.seal();
+    const taken = s.take(1);
+    expect(taken).toEqual({ file: segmentFile(1), bytes: 2 * PAGE_SIZE });
+    expect(fs.readFileSync(taken.file).equals(pages(data, 2, 2))).toBe(true);
+    expect(() => s.take(1)).toThrow(/segment 1 is not there to adopt/);
+    expect(() => s.take(7)).toThrow(/segment 7 is not there to adopt/);
+    expect(() => s.check([[2, 1]])).toThrow(/lies outside/);
+    expect(() => s.check([[1, 2]])).toThrow(/lies outside/); // runs into the taken one
+    expect(s.check([[0, 2]])).toBe(2);
   });
 
   it('rebuilds a pages image from what a PageIndex on the other side split off', () => {
     const precopy = crypto.randomBytes(20 * PAGE_SIZE);
-    const index = new PageIndex(path.join(dir, 'precopy.shadow'));
+    const index = new PageIndex();
     const s = store(precopy.length);
     try {
       for (let at = 0; at < precopy.length; at += 3 * PAGE_SIZE) {
         index.add(precopy.subarray(at, at + 3 * PAGE_SIZE));
-        s.append(precopy.subarray(at, at + 3 * PAGE_SIZE));
+        s.append(0, precopy.subarray(at, at + 3 * PAGE_SIZE));
       }
       s.seal();
       // The dump: pages of the pre-copy in another order, one of them changed, and new ones.
@@ -168,7 +213,7 @@ describe('PrecopyStore', () => {
       expect(index.reused).toBe(9);
       expect(index.sent).toBe(3);
     } finally {
-      index.close();
+      s.close();
     }
   });
 });

@@ -236,6 +236,8 @@ class SealedSender {
   private readonly encoder: ChunkEncoder;
   private readonly sealer = new ChunkSealer();
   raw = 0;
+  /** Of the pre-copy: the segment (process) whose pages the chunks hold. */
+  segment = 0;
   private lastProgress = 0;
   /** When the encoder's oldest pending byte came (0: none pending). */
   private pendingSince = 0;
@@ -283,7 +285,7 @@ class SealedSender {
 
   private async send(chunks: Buffer[]): Promise<void> {
     for (const data of chunks) {
-      const chunk = this.sealer.seal(data);
+      const chunk = this.sealer.seal(data, this.segment);
       const req: MigrateRequest = this.stream === 'precopy' ? { body: 'precopy', precopy: chunk } : { body: 'chunk', chunk };
       await within(this.stallMs, 'the destination to take more data', this.ch.send(req));
     }
@@ -297,23 +299,20 @@ class SealedSender {
 
 /**
  * Before the freeze: the anonymous memory of the container's processes, read while they run, to
- * the destination's pre-copy store; the index says which pages it holds.
+ * the destination's pre-copy store, one segment per process (each chunk holds pages of one); the
+ * index says which pages it holds.
  */
-async function precopy(
-  ch: SourceChannel,
-  f: SourceFacts,
-  opts: PushOptions,
-  stallMs: number,
-  maxBytes: number,
-  scratch: string,
-  made: (index: PageIndex) => void, // the caller closes it
-): Promise<{ index: PageIndex; raw: number; wire: number }> {
-  fs.mkdirSync(scratch, { recursive: true });
-  const index = new PageIndex(path.join(scratch, 'precopy.shadow'));
-  made(index);
+async function precopy(ch: SourceChannel, f: SourceFacts, opts: PushOptions, stallMs: number, maxBytes: number): Promise<{ index: PageIndex; raw: number; wire: number }> {
+  const index = new PageIndex();
   const out = new SealedSender(ch, 'precopy', opts, stallMs, maxBytes);
   const pool = new BufferPool(MAX_PIECE);
-  for (const piece of memoryPieces(cgroupPids(f.freezerDir), pool, Math.floor(maxBytes / PAGE_SIZE))) {
+  let nextProcess = false;
+  for (const piece of memoryPieces(cgroupPids(f.freezerDir), pool, Math.floor(maxBytes / PAGE_SIZE), () => (nextProcess = true))) {
+    if (nextProcess) {
+      await out.flush(); // the previous process's last chunk
+      out.segment = index.startSegment();
+      nextProcess = false;
+    }
     index.add(piece);
     await out.push(piece);
     pool.giveBack(piece);
@@ -420,8 +419,7 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
   // CRIU writes the checkpoint here before (or while) it is sent.
   // A --serial push measures the CRIU floor: nothing before the freeze either.
   const precopyBytes = opts.precopy && !opts.serial ? Math.min(f.estimatedBytes, MAX_PRECOPY_BYTES) : 0;
-  // CRIU's images and the pre-copy's shadow.
-  const scratch = scratchRoot(ctx.memScratchDir, ctx.stateDir, f.estimatedBytes + precopyBytes, `on ${ctx.nodeName} for the checkpoint of ${f.name}`);
+  const scratch = scratchRoot(ctx.memScratchDir, ctx.stateDir, f.estimatedBytes, `on ${ctx.nodeName} for the checkpoint of ${f.name}`);
   const undecided = readRecords(ctx.stateDir).find((r) => r.record?.role === 'source' && r.record.containerId === f.inspect.Id);
   if (undecided?.record?.role === 'source') {
     throw new MigrationError('precondition', `container ${f.name} stays frozen: its migration to ${undecided.record.destination} has an unknown outcome; restart this agent once ${undecided.record.destination} answers`);
@@ -473,7 +471,8 @@ async function pushClaimed(
     const pre = { raw: 0, wire: 0 };
     if (precopyBytes > 0) {
       phase('precopy', 'start');
-      const sent = await precopy(ch, f, opts, ctx.timeouts.stallMs, precopyBytes, scratch, (index) => (reuse = { index, prefix: PREFIX.reuse }));
+      const sent = await precopy(ch, f, opts, ctx.timeouts.stallMs, precopyBytes);
+      reuse = { index: sent.index, prefix: PREFIX.reuse };
       Object.assign(pre, sent);
       phase('precopy', 'done', `${sent.index.pages} pages (${sent.raw} bytes) sent while ${f.name} runs, ${sent.wire} on the wire`);
     }
@@ -508,7 +507,6 @@ async function pushClaimed(
 
     phase('transfer', 'start');
     const sent = await transfer(ch, f, imagesDir, rootfsXattrs, opts.serial ? undefined : dumping, opts, ctx.timeouts.stallMs, reuse);
-    reuse?.index.close(); // the shadow is of no more use
     const reused = reuse ? `; ${reuse.index.reused} pages reused from the pre-copy, ${reuse.index.sent} sent` : '';
     phase('transfer', 'done', `${sent.raw} bytes raw, ${sent.wire} on the wire${reused}`);
 
@@ -569,7 +567,6 @@ async function pushClaimed(
       pipelined: !opts.serial,
     };
   } catch (err) {
-    reuse?.index.close();
     if (!committed && !undecided) {
       ch.cancel();
       // CRIU puts the freezer back as it found it (FROZEN) when it exits: thaw after that.

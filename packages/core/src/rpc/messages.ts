@@ -92,6 +92,8 @@ export interface Chunk {
   seq: number;
   data: Buffer;
   crc32: number;
+  /** Pre-copy only: the segment (one per process) its pages belong to. */
+  segment: number;
 }
 
 export interface End {

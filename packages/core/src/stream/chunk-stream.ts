@@ -73,19 +73,31 @@ export class ChunkEncoder {
  * compressed zeros is 512 MiB); anything but one whole frame per chunk is refused.
  */
 export async function* zstdDecompress(input: AsyncIterable<Buffer>, maxFrame = DEFAULT_CHUNK_SIZE): AsyncGenerator<Buffer> {
-  const dctx = new zstdBinding.DCtx();
+  const frames = new FrameDecompressor(maxFrame);
   for await (const chunk of input) {
+    const out = frames.decompress(chunk);
+    if (out.length > 0) yield out;
+  }
+}
+
+/** One chunk's zstd frame at a time, as zstdDecompress does (for a caller that keeps each chunk's fields). */
+export class FrameDecompressor {
+  private readonly dctx = new zstdBinding.DCtx();
+
+  constructor(private readonly maxFrame = DEFAULT_CHUNK_SIZE) {}
+
+  decompress(chunk: Buffer): Buffer {
     const size = frameContentSize(chunk);
-    if (size > maxFrame) throw new StreamIntegrityError(`a zstd frame declares ${size} bytes, more than a chunk's ${maxFrame}`);
+    if (size > this.maxFrame) throw new StreamIntegrityError(`a zstd frame declares ${size} bytes, more than a chunk's ${this.maxFrame}`);
     const out = Buffer.allocUnsafe(size);
     let produced: number;
     try {
-      produced = dctx.decompress(out, chunk);
+      produced = this.dctx.decompress(out, chunk);
     } catch (err) {
       throw new StreamIntegrityError(`a chunk does not decompress: ${(err as Error).message}`);
     }
     if (produced !== size) throw new StreamIntegrityError(`a zstd frame declares ${size} bytes and holds ${produced}`);
-    if (size > 0) yield out;
+    return out;
   }
 }
 
@@ -120,10 +132,10 @@ export class ChunkSealer {
   private wireBytes = 0;
   private crc = 0;
 
-  seal(data: Buffer): Chunk {
+  seal(data: Buffer, segment = 0): Chunk {
     this.crc = zlib.crc32(data, this.crc);
     this.wireBytes += data.length;
-    return { seq: this.seq++, data, crc32: this.crc };
+    return { seq: this.seq++, data, crc32: this.crc, segment };
   }
 
   end(rawBytes: number): End {
