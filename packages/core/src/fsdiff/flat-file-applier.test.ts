@@ -191,4 +191,30 @@ describe('FlatFileApplier', () => {
     a.setSize('pages-1.img', 10);
     expect(() => a.setSize('pages-1.img', 11)).toThrow(/byte budget/);
   });
+
+  it('builds the rest of an image apart from a tail offset, and puts it in place at its size', async () => {
+    const a = new FlatFileApplier(dir, 100);
+    const from = path.join(dir, 'segment');
+    fs.writeFileSync(from, 'abcdefgh');
+    a.adopt('pages-1.img', from, 8);
+    a.startTail('pages-1.img', 3);
+    expect(() => a.startTail('pages-1.img', 3)).toThrow(/has a tail already/);
+    // Appends go to the tail; the image itself still reads as before (its pages are copied from).
+    await a.apply({ name: 'pages-1.img', type: 'file', size: 2 }, body(Buffer.from('XY')));
+    a.appendWith('pages-1.img', 3, (fd) => fs.writeSync(fd, 'fgh'));
+    expect(fs.readFileSync(path.join(dir, 'pages-1.img'), 'utf8')).toBe('abcdefgh');
+    expect(() => a.setSize('pages-1.img', 9)).toThrow(/8 bytes with its tail, 9 announced/);
+  });
+
+  it('a tail put in place gives exactly the announced image', () => {
+    const a = new FlatFileApplier(dir, 100);
+    const from = path.join(dir, 'segment');
+    fs.writeFileSync(from, 'abcdefgh');
+    a.adopt('pages-2.img', from, 8);
+    a.startTail('pages-2.img', 2);
+    a.appendWith('pages-2.img', 4, (fd) => fs.writeSync(fd, 'WXYZ'));
+    a.setSize('pages-2.img', 6);
+    expect(fs.readFileSync(path.join(dir, 'pages-2.img'), 'utf8')).toBe('abWXYZ');
+    expect(fs.readdirSync(dir).sort()).toEqual(['pages-2.img']);
+  });
 });

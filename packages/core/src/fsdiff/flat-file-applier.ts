@@ -19,6 +19,8 @@ const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
 export class FlatFileApplier implements TreeApplier {
   private bytes = 0;
   private readonly made = new Set<string>();
+  /** Images whose rest is appended apart (startTail): from which byte, and where. */
+  private readonly tails = new Map<string, { offset: number; file: string }>();
 
   constructor(
     private readonly dir: string,
@@ -79,10 +81,32 @@ export class FlatFileApplier implements TreeApplier {
     }
   }
 
-  /** Sets the size of `name` (made before): an adopted image that ends before its segment did. */
+  /**
+   * From byte `offset` on, `name` (made before) is made by appends to a file apart (its tail):
+   * what it holds from there may still be read meanwhile (runs copied from it), until setSize.
+   */
+  startTail(name: string, offset: number): void {
+    fs.closeSync(this.reopen(name, offset));
+    if (this.tails.has(name)) throw new UnsafeEntryError(name, 'has a tail already');
+    this.tails.set(name, { offset, file: path.join(this.dir, `${name}.tail`) });
+  }
+
+  /**
+   * Sets the size of `name` (made before): an adopted image that ends before its segment did;
+   * one with a tail is cut where the tail starts and gets it appended, and must then be `size`.
+   */
   setSize(name: string, size: number): void {
     const fd = this.reopen(name, size);
     try {
+      const tail = this.tails.get(name);
+      if (tail) {
+        this.tails.delete(name);
+        fs.ftruncateSync(fd, tail.offset);
+        appendFile(fd, tail.file, tail.offset);
+        fs.rmSync(tail.file);
+        if (fs.fstatSync(fd).size !== size) throw new UnsafeEntryError(name, `${fs.fstatSync(fd).size} bytes with its tail, ${size} announced`);
+        return;
+      }
       const grows = size - fs.fstatSync(fd).size;
       if (grows > 0) this.claim(name, grows);
       fs.ftruncateSync(fd, size);
@@ -107,11 +131,13 @@ export class FlatFileApplier implements TreeApplier {
     this.bytes += size;
   }
 
-  /** Opens `name` for `size` more bytes: created by its first entry, appended to by the next. */
+  /** Opens `name` for `size` more bytes: created by its first entry, appended to by the next (or to its tail). */
   private open(name: string, size: number | undefined): number {
     this.claim(name, size);
     // O_EXCL|O_NOFOLLOW: only ever a file we have created ourselves.
     const { O_CREAT, O_EXCL, O_WRONLY, O_APPEND, O_NOFOLLOW } = fs.constants;
+    const tail = this.tails.get(name);
+    if (tail) return fs.openSync(tail.file, (fs.existsSync(tail.file) ? 0 : O_CREAT | O_EXCL) | O_WRONLY | O_APPEND | O_NOFOLLOW, 0o600);
     const flags = this.made.has(name) ? O_WRONLY | O_APPEND | O_NOFOLLOW : O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW;
     const fd = fs.openSync(path.join(this.dir, name), flags, 0o600);
     this.made.add(name);
@@ -139,5 +165,19 @@ export class FlatFileApplier implements TreeApplier {
     } finally {
       fs.closeSync(fd);
     }
+  }
+}
+
+/** Appends the file `from` to the file open at `fd`, which ends at `at`. */
+function appendFile(fd: number, from: string, at: number): void {
+  const src = fs.openSync(from, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const buf = Buffer.allocUnsafe(1024 * 1024);
+    for (let n; (n = fs.readSync(src, buf, 0, buf.length, null)) > 0; ) {
+      for (let off = 0; off < n; ) off += fs.writeSync(fd, buf, off, n - off, at + off);
+      at += n;
+    }
+  } finally {
+    fs.closeSync(src);
   }
 }

@@ -258,14 +258,16 @@ class DestinationMigration {
     images.appendWith(header.name, store.check(runs) * PAGE_SIZE, (fd) => store.copyRuns(runs, fd));
   }
 
-  /** A CRIU image entry: appended to the file, or (an adopted pages image) written at an offset or sized. */
+  /** A CRIU image entry: appended to the file, or (an adopted pages image) written at an offset, given a tail, or sized. */
   private async image(header: tar.Header, body: EntryBody, images: FlatFileApplier): Promise<void> {
     const offset = paxNumber(header, PAX.offset);
     if (offset !== undefined) return resumingOnError(body, () => images.writeAt(header.name, offset, body));
+    const tail = paxNumber(header, PAX.tail);
     const size = paxNumber(header, PAX.size);
-    if (size === undefined) return images.apply(header, body);
+    if (tail === undefined && size === undefined) return images.apply(header, body);
     await smallBody(header, body, 0);
-    images.setSize(header.name, size);
+    if (tail !== undefined) images.startTail(header.name, tail);
+    if (size !== undefined) images.setSize(header.name, size);
   }
 
   async restore(): Promise<{ appPid: number; restoreMs: number }> {

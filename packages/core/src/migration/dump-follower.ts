@@ -97,7 +97,7 @@ export async function packImages(
 }
 
 /** Pax keys of the entries that make a pages image from the pre-copy (page-index.ts ImageOp). */
-export const PAX = { segment: 'LIVEMIG.segment', offset: 'LIVEMIG.offset', size: 'LIVEMIG.size' } as const;
+export const PAX = { segment: 'LIVEMIG.segment', offset: 'LIVEMIG.offset', tail: 'LIVEMIG.tail', size: 'LIVEMIG.size' } as const;
 
 /**
  * A pages image's ops for one piece as tar entries, in order: bytes as entries of `name`
@@ -125,6 +125,8 @@ async function packOps(pack: tar.Pack, to: { name: string; reuseName: string }, 
         await packed(pack, { ...fileHeader(to.reuseName, 0), pax: { [PAX.segment]: String(op.adopt) } }, Buffer.alloc(0));
       } else if ('patch' in op) {
         await packed(pack, { ...fileHeader(to.name, op.patch.length), pax: { [PAX.offset]: String(op.at) } }, bytes(op.patch));
+      } else if ('tail' in op) {
+        await packed(pack, { ...fileHeader(to.name, 0), pax: { [PAX.tail]: String(op.tail) } }, Buffer.alloc(0));
       } else {
         await packed(pack, { ...fileHeader(to.name, 0), pax: { [PAX.size]: String(op.size) } }, Buffer.alloc(0));
       }

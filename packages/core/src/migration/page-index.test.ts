@@ -196,20 +196,35 @@ describe('PageIndex', () => {
 
 });
 
-/** What the destination makes of an image's ops: segments adopted from `segments`, patches written, runs copied from `store`. */
+/**
+ * What the destination makes of an image's ops: segments adopted from `segments`, patches
+ * written, runs copied from the store as it is then (an adopted segment's pages are its image's,
+ * patched), appends after a tail kept apart and appended at the end.
+ */
 function applyOps(ops: ImageOp[], segments: Buffer[], store: Buffer): Buffer {
   let image = Buffer.alloc(0);
+  let adopted = -1;
+  let tail: { at: number; bytes: Buffer } | undefined;
+  const storeNow = (): Buffer =>
+    adopted < 0 ? store : Buffer.concat(segments.map((seg, k) => (k === adopted ? Buffer.concat([image, Buffer.alloc(seg.length)]).subarray(0, seg.length) : seg)));
   for (const op of ops) {
     if ('adopt' in op) {
       expect(image.length).toBe(0); // only ever the first op
       image = Buffer.from(segments[op.adopt]);
+      adopted = op.adopt;
     } else if ('patch' in op) {
+      expect(tail).toBeUndefined();
       const grown = Buffer.alloc(Math.max(image.length, op.at + op.patch.length));
       image.copy(grown);
       op.patch.copy(grown, op.at);
       image = grown;
+    } else if ('tail' in op) {
+      tail = { at: op.tail, bytes: Buffer.alloc(0) };
     } else if ('size' in op) {
-      image = image.subarray(0, op.size);
+      image = tail ? Buffer.concat([image.subarray(0, tail.at), tail.bytes]) : image.subarray(0, op.size);
+      expect(image.length).toBe(op.size);
+    } else if (tail) {
+      tail.bytes = Buffer.concat([tail.bytes, rebuild([op], storeNow())]);
     } else {
       image = Buffer.concat([image, rebuild([op], store)]);
     }
@@ -286,6 +301,29 @@ describe('ImagePlan', () => {
     expect(applyOps(ops, segments, store).equals(image)).toBe(true);
     expect(index.sent).toBe(2);
     expect(index.reused).toBe(43);
+  });
+
+  it.each([
+    ['pages gained', 2],
+    ['pages lost', -3],
+  ])('goes on with a tail where an adopted image stops lining up (%s), copying unpatched pages of its own segment', (_what, shift) => {
+    const { index, segments, store } = indexOf(3, 60);
+    const seg = segments[1];
+    const changed = Buffer.from(seg.subarray(PAGE_SIZE, 2 * PAGE_SIZE));
+    changed[0] ^= 1; // page 1 changed: patched in place
+    const head = Buffer.concat([seg.subarray(0, PAGE_SIZE), changed, seg.subarray(2 * PAGE_SIZE, 10 * PAGE_SIZE)]);
+    // From page 10 on, the rest of the segment moved by `shift` pages (new ones, or some gone).
+    const rest = shift > 0 ? Buffer.concat([crypto.randomBytes(shift * PAGE_SIZE), seg.subarray(10 * PAGE_SIZE)]) : seg.subarray((10 - shift) * PAGE_SIZE);
+    const image = Buffer.concat([head, rest]);
+    const ops = plan(index, image, 8 * PAGE_SIZE);
+    expect(ops[0]).toEqual({ adopt: 1 });
+    expect(ops.filter((o) => 'patch' in o).map((o) => ('patch' in o ? o.at : -1))).toEqual([PAGE_SIZE]);
+    const tailAt = ops.findIndex((o) => 'tail' in o);
+    expect(ops[tailAt]).toEqual({ tail: (shift > 0 ? 10 : 10) * PAGE_SIZE });
+    // The tail copies the moved pages from the segment: few bytes are sent.
+    const sentAfter = ops.slice(tailAt).reduce((n, o) => n + ('literal' in o ? o.literal.length : 0), 0);
+    expect(sentAfter).toBe(Math.max(shift, 0) * PAGE_SIZE);
+    expect(applyOps(ops, segments, store).equals(image)).toBe(true);
   });
 
   it('copies from the store when the image does not line up with a segment', () => {

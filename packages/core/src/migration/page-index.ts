@@ -7,7 +7,9 @@
 // usually is its process's segment with some pages changed: the destination then takes the
 // segment's file as the image (adopts it) and only the changed pages are sent, written at their
 // place. An image that does not line up with a segment is rebuilt by copying runs of store pages
-// (found by digest) between the pages that are sent.
+// (found by digest) between the pages that are sent; so is the rest of an adopted image from
+// where its pages stop lining up (the process gained or lost pages in front of them: a tail,
+// built apart and appended at the end, which may copy the unpatched pages of its own segment).
 import crypto from 'node:crypto';
 import { PAGE_SIZE } from './memory-reader';
 
@@ -25,6 +27,7 @@ export type ImageOp =
   | Segment // append
   | { adopt: number } // the image starts as that pre-copy segment's file (first op only)
   | { patch: Buffer; at: number } // of an adopted image: bytes written at byte offset `at`
+  | { tail: number } // of an adopted image: from byte `tail` on, it is made by appends (ops after)
   | { size: number }; // of an adopted image: its final size (last op)
 
 function digestOf(page: Buffer): Buffer {
@@ -42,8 +45,11 @@ const BLOCK_BYTES = BLOCK_PAGES * PAGE_SIZE;
 export class PageIndex {
   private digests = Buffer.allocUnsafe(DIGEST * 4096);
   private count = 0;
-  /** First 4 digest bytes -> store page (the first page with them; a lookup checks the rest). */
-  private readonly byPrefix = new Map<number, number>();
+  /**
+   * Store pages by digest: an open-addressing table (linear probing on the first 4 digest bytes)
+   * of page + 1, 0 = empty; ~8 bytes a page, where a Map took ~60 of the agent's peak RSS.
+   */
+  private slots = new Int32Array(1 << 16);
   /** Store page where each segment starts. */
   private readonly segmentStarts: number[] = [];
   /** Digests of the whole blocks of each segment (block j: its pages [16j, 16j + 16)). */
@@ -85,13 +91,48 @@ export class PageIndex {
       const page = piece.subarray(off, off + PAGE_SIZE);
       const d = digestOf(page);
       d.copy(this.digests, this.count * DIGEST, 0, DIGEST);
-      const key = d.readInt32LE(0);
-      if (!this.byPrefix.has(key)) this.byPrefix.set(key, this.count);
       this.count++;
+      this.insert(this.count - 1);
       page.copy(this.blockFill, this.blockFilled);
       this.blockFilled += PAGE_SIZE;
       if (this.blockFilled === BLOCK_BYTES) this.addBlock();
     }
+  }
+
+  /** Puts store page `page` (its digest recorded) into the table, unless one with its content is there. */
+  private insert(page: number): void {
+    if (this.count * 2 > this.slots.length) {
+      const old = this.slots;
+      this.slots = new Int32Array(old.length * 2);
+      for (const v of old) if (v !== 0) this.place(v - 1);
+    }
+    this.place(page);
+  }
+
+  private place(page: number): void {
+    const mask = this.slots.length - 1;
+    for (let i = this.digests.readUInt32LE(page * DIGEST) & mask; ; i = (i + 1) & mask) {
+      const v = this.slots[i];
+      if (v === 0) {
+        this.slots[i] = page + 1;
+        return;
+      }
+      if (this.sameDigest(v - 1, page)) return; // the same content: the first page serves
+    }
+  }
+
+  /** A store page with digest `d`, or -1. */
+  private lookup(d: Buffer): number {
+    const mask = this.slots.length - 1;
+    for (let i = d.readUInt32LE(0) & mask; ; i = (i + 1) & mask) {
+      const v = this.slots[i];
+      if (v === 0) return -1;
+      if (this.holds(v - 1, d)) return v - 1;
+    }
+  }
+
+  private sameDigest(a: number, b: number): boolean {
+    return this.digests.compare(this.digests, a * DIGEST, (a + 1) * DIGEST, b * DIGEST, (b + 1) * DIGEST) === 0;
   }
 
   private addBlock(): void {
@@ -123,14 +164,22 @@ export class PageIndex {
     return k + 1 < this.segmentStarts.length ? this.segmentStarts[k + 1] : this.count;
   }
 
-  /** The store page, in a segment not adopted, holding the page of digest `d`, or -1. */
-  private find(d: Buffer): number {
-    let at = this.next < this.count && this.holds(this.next, d) ? this.next : -1;
-    if (at < 0) {
-      const first = this.byPrefix.get(d.readInt32LE(0));
-      at = first !== undefined && this.holds(first, d) ? first : -1;
-    }
-    return at >= 0 && this.adopted.has(this.segmentOf(at)) ? -1 : at;
+  /**
+   * The store page holding the page of digest `d`, or -1: in a segment not adopted, or in the
+   * one `open` names, at a page of it not patched.
+   */
+  private find(d: Buffer, open?: OpenSegment): number {
+    const at = this.next < this.count && this.holds(this.next, d) ? this.next : this.lookup(d);
+    if (at < 0) return -1;
+    const k = this.segmentOf(at);
+    if (!this.adopted.has(k)) return at;
+    return open && open.segment === k && !open.patched.has(at - this.segmentStarts[k]) ? at : -1;
+  }
+
+  /** Where in segment `k` (not at a patched page) the page of digest `d` is, or -1. */
+  positionIn(open: OpenSegment, page: Buffer): number {
+    const at = this.find(digestOf(page), open);
+    return at >= 0 && this.segmentOf(at) === open.segment ? at - this.segmentStarts[open.segment] : -1;
   }
 
   private holds(page: number, d: Buffer): boolean {
@@ -141,7 +190,7 @@ export class PageIndex {
    * Splits a piece of a pages image into what must be sent and what the store holds, in order.
    * A trailing part shorter than a page is sent as it is.
    */
-  split(piece: Buffer): Segment[] {
+  split(piece: Buffer, open?: OpenSegment): Segment[] {
     const out: Segment[] = [];
     let literalFrom = -1;
     let runs: Run[] | undefined;
@@ -151,7 +200,7 @@ export class PageIndex {
     };
     let off = 0;
     for (; off + PAGE_SIZE <= piece.length; off += PAGE_SIZE) {
-      const at = this.count > 0 ? this.find(digestOf(piece.subarray(off, off + PAGE_SIZE))) : -1;
+      const at = this.count > 0 ? this.find(digestOf(piece.subarray(off, off + PAGE_SIZE)), open) : -1;
       if (at < 0) {
         if (literalFrom < 0) {
           literalFrom = off;
@@ -200,13 +249,20 @@ export class PageIndex {
   }
 }
 
+/** An adopted segment, and its pages that were patched (the rest is still the pre-copy's). */
+export interface OpenSegment {
+  segment: number;
+  patched: Set<number>;
+}
+
 /**
  * One pages image as CRIU writes it: decided at its first piece (adopt the segment its first
  * known page lines up with, else copy from the store), then turned into ops piece by piece.
  */
 export class ImagePlan {
-  private mode: 'open' | 'adopted' | 'copy' = 'open';
+  private mode: 'open' | 'adopted' | 'tail' | 'copy' = 'open';
   private segment = -1;
+  private readonly patched = new Set<number>();
   /** Bytes of the image seen so far. */
   private bytes = 0;
 
@@ -215,15 +271,16 @@ export class ImagePlan {
   ops(piece: Buffer): ImageOp[] {
     const out: ImageOp[] = [];
     if (this.mode === 'open') this.decide(piece, out);
-    if (this.mode === 'copy') out.push(...this.index.split(piece));
-    else this.patches(piece, out);
+    let rest = piece;
+    if (this.mode === 'adopted') rest = piece.subarray(this.patches(piece, out));
+    if (rest.length > 0) out.push(...this.index.split(rest, this.mode === 'tail' ? { segment: this.segment, patched: this.patched } : undefined));
     this.bytes += piece.length;
     return out;
   }
 
   /** The ops after the last piece. */
   end(): ImageOp[] {
-    return this.mode === 'adopted' ? [{ size: this.bytes }] : [];
+    return this.mode === 'adopted' || this.mode === 'tail' ? [{ size: this.bytes }] : [];
   }
 
   private decide(piece: Buffer, out: ImageOp[]): void {
@@ -239,36 +296,51 @@ export class ImagePlan {
     }
   }
 
-  /** The pages of an adopted image that differ from its segment, as patches at their offsets. */
-  private patches(piece: Buffer, out: ImageOp[]): void {
-    let from = -1;
+  /**
+   * The pages of an adopted image that differ from its segment, as patches at their offsets; up
+   * to a page that is in the segment at another place: there (or where the pages that differ
+   * before it began: new pages in front of moved ones) the tail starts. Returns where in `piece`
+   * it stopped. A patch overwrites its segment's page, so a run of differing pages is only
+   * written once the next page shows that they were changed, not moved.
+   */
+  private patches(piece: Buffer, out: ImageOp[]): number {
+    let from = -1; // the run of differing pages, undecided
     const endPatch = (to: number): void => {
-      if (from >= 0) out.push({ patch: piece.subarray(from, to), at: this.bytes + from });
+      if (from < 0) return;
+      out.push({ patch: piece.subarray(from, to), at: this.bytes + from });
+      for (let off = from; off < to; off += PAGE_SIZE) this.patched.add((this.bytes + off) / PAGE_SIZE);
+      this.index.sent += Math.ceil((to - from) / PAGE_SIZE);
       from = -1;
     };
     let off = 0;
     while (off + PAGE_SIZE <= piece.length) {
       const at = (this.bytes + off) / PAGE_SIZE;
       if (at % BLOCK_PAGES === 0 && off + BLOCK_BYTES <= piece.length && this.index.segmentHoldsBlock(this.segment, at, piece.subarray(off, off + BLOCK_BYTES))) {
-        this.index.reused += BLOCK_PAGES;
         endPatch(off);
+        this.index.reused += BLOCK_PAGES;
         off += BLOCK_BYTES;
         continue;
       }
       // Page by page up to the next block boundary.
       const blockEnd = Math.min(piece.length - (piece.length % PAGE_SIZE), off + (BLOCK_PAGES - (at % BLOCK_PAGES)) * PAGE_SIZE);
       for (; off < blockEnd; off += PAGE_SIZE) {
-        if (this.index.segmentHolds(this.segment, (this.bytes + off) / PAGE_SIZE, piece.subarray(off, off + PAGE_SIZE))) {
-          this.index.reused++;
+        const page = piece.subarray(off, off + PAGE_SIZE);
+        if (this.index.segmentHolds(this.segment, (this.bytes + off) / PAGE_SIZE, page)) {
           endPatch(off);
-        } else {
-          this.index.sent++;
-          if (from < 0) from = off;
+          this.index.reused++;
+        } else if (this.index.positionIn({ segment: this.segment, patched: this.patched }, page) >= 0) {
+          const tailFrom = from >= 0 ? from : off;
+          this.mode = 'tail';
+          out.push({ tail: this.bytes + tailFrom });
+          return tailFrom;
+        } else if (from < 0) {
+          from = off;
         }
       }
     }
     if (off < piece.length && from < 0) from = off;
-    endPatch(piece.length);
+    endPatch(piece.length); // undecided at the end of the piece: taken as changed
+    return piece.length;
   }
 }
 

@@ -18,7 +18,7 @@ interface StoreSegment {
   /** Store page of its first page. */
   start: number;
   bytes: number;
-  /** Adopted by an image: no longer to copy from. */
+  /** Adopted by an image (once only). */
   taken: boolean;
 }
 
@@ -68,15 +68,18 @@ export class PrecopyStore {
     }
   }
 
-  /** The segment holding store page `page`, if it is there to copy from. */
+  /**
+   * The segment holding store page `page`. An adopted one still serves (the tail of its image
+   * copies its pages from it until the image gets its size; what the source reads there is up to it).
+   */
   private segmentAt(page: number): StoreSegment | undefined {
     let k = this.segments.length - 1;
     while (k >= 0 && this.segments[k].start > page) k--;
     const s = this.segments[k];
-    return s && !s.taken && page < s.start + s.bytes / PAGE_SIZE ? s : undefined;
+    return s && page < s.start + s.bytes / PAGE_SIZE ? s : undefined;
   }
 
-  /** Refuses runs outside the store (or in adopted segments), before anything is written. */
+  /** Refuses runs outside the store, before anything is written. */
   check(runs: Run[]): number {
     let pages = 0;
     for (const [start, count] of runs) {
@@ -116,15 +119,11 @@ export class PrecopyStore {
   take(k: number): { file: string; bytes: number } {
     const s = this.segments[k];
     if (!Number.isSafeInteger(k) || !s || s.taken) throw new MigrationError('protocol', `pre-copy segment ${k} is not there to adopt`);
-    s.taken = true;
-    fs.closeSync(s.fd);
+    s.taken = true; // its fd stays open for reads: the file is the image's now
     return { file: s.file, bytes: s.bytes };
   }
 
   close(): void {
-    for (const s of this.segments) {
-      if (!s.taken) fs.closeSync(s.fd);
-      s.taken = true;
-    }
+    for (const s of this.segments.splice(0)) fs.closeSync(s.fd);
   }
 }
