@@ -3,8 +3,9 @@
 //   Precopy* -> (unless none is announced) verify, decompress, into the pre-copy store: the
 //               container's memory, read while it still runs on the source
 //   Chunk*   -> verify, decompress, untar: CRIU images (the pages in pieces, while the
-//               source still dumps; the pages the store holds as runs of it), rootfs diff,
-//               volume data
+//               source still dumps; a pages image that is a segment of the store takes its
+//               file and gets the changed pages written in place, others copy runs of the
+//               store), rootfs diff, volume data
 //   End      -> verify the whole stream, criu restore into the target              -> Restored
 //   Commit   -> keep it                                                            -> Committed
 // Anything else (an error, the stream ending early) removes everything this migration made.

@@ -27,7 +27,7 @@ const MIN_PIECE = 128 * 1024;
 /** How long to wait for a file to grow before looking again. */
 const POLL_MS = 1;
 
-/** Pages the destination holds from the pre-copy: sent as `prefix + name` entries of runs. */
+/** What the destination holds from the pre-copy; `prefix + name` entries say how to use it. */
 export interface Reuse {
   index: PageIndex;
   prefix: string;

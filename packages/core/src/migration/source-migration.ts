@@ -43,7 +43,7 @@ import { memoryPieces, PAGE_SIZE } from './memory-reader';
 import { PageIndex } from './page-index';
 
 /**
- * The most memory a pre-copy sends: its index costs the source ~50 bytes per page (4 GiB: ~50
+ * The most memory a pre-copy sends: its index costs the source ~30 bytes a page (4 GiB: ~32
  * MiB); pages past it are sent after the freeze.
  */
 export const MAX_PRECOPY_BYTES = 4 * 1024 ** 3;
