@@ -1,8 +1,8 @@
 // Where a migration writes its checkpoint (CRIU's images; on the destination also the pre-copy
 // store): in memory, on the agent's tmpfs scratch dir, when it fits there with room to spare;
 // else in the state dir on disk. Measured in the lab: a 256 MiB file is written to tmpfs in
-// ~100 ms, to ext4 in 150-700 ms (writeback), and the destination writes every byte of the
-// checkpoint inside the downtime. The images are only needed until the restore: a crash or a
+// ~100 ms, to ext4 in 150-700 ms (writeback), and without a pre-copy the destination writes
+// every byte of the checkpoint inside the downtime. The images are only needed until the restore: a crash or a
 // reboot loses nothing that the records in the state dir (always on disk) do not cover.
 import fs from 'node:fs';
 import path from 'node:path';
