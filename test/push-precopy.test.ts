@@ -43,7 +43,7 @@ function migrationDirs(node: string): string[] {
 }
 
 describe('pre-copy', () => {
-  const names = ['idle', 'churn', 'cut'];
+  const names = ['idle', 'churn', 'cut', 'duo'];
   beforeAll(() => removeEverywhere(...names));
   afterAll(() => removeEverywhere(...names));
 
@@ -84,6 +84,26 @@ describe('pre-copy', () => {
     const later = await askMemhog('node2', 'churn', 'verify');
     expect(later).toMatch(/^verify ok \d+$/);
     expect(Number(later.split(' ')[2])).toBeGreaterThan(Number(first.split(' ')[2]));
+  });
+
+  it('several processes with the same pages: each keeps its memory, and the frozen part carries next to none of it', async () => {
+    // Two memhogs fill their memory from the same seed: 32 MiB of their pages are the same.
+    docker('node1', 'run', '-d', '--name', 'duo', 'livemig-testkit:latest', 'sh', '-c', 'memhog 32 & memhog 48 & wait');
+    const filled = await waitFor('both filled', () => {
+      const lines = logs('node1', 'duo').filter((l) => l.startsWith('filled'));
+      return lines.length === 2 && lines;
+    }, 60_000);
+    const sums = filled.map((l) => `checksum ${l.split(' ').pop()}`).sort();
+    const s = push('node1', 'duo', 'node2') as PrecopySummary;
+    expect(s.pagesReused).toBeGreaterThanOrEqual((80 * 1024 * 1024) / PAGE);
+    expect(s.pagesSent).toBeLessThan(512);
+    expect(s.bytesWire - s.precopyBytesWire).toBeLessThan(2 * 1024 * 1024);
+    docker('node2', 'exec', 'duo', 'killall', '-USR1', 'memhog');
+    const after = await waitFor('both checksums', () => {
+      const lines = logs('node2', 'duo').filter((l) => l.startsWith('checksum'));
+      return lines.length === 2 && lines;
+    });
+    expect(after.sort()).toEqual(sums);
   });
 
   describe('a failure during the pre-copy', () => {

@@ -326,6 +326,43 @@ describe('ImagePlan', () => {
     expect(applyOps(ops, segments, store).equals(image)).toBe(true);
   });
 
+  it('tells apart processes with the same pages: each image takes its own segment, in order', () => {
+    const index = new PageIndex();
+    const common = crypto.randomBytes(32 * PAGE_SIZE);
+    const segments = [common, Buffer.concat([common, crypto.randomBytes(16 * PAGE_SIZE)])]; // memhog 32 and 48
+    for (const seg of segments) {
+      index.startSegment();
+      index.add(seg);
+    }
+    const store = Buffer.concat(segments);
+    const first = plan(index, segments[0], 1 << 20);
+    const second = plan(index, segments[1], 1 << 20);
+    expect(first).toEqual([{ adopt: 0 }, { size: segments[0].length }]);
+    expect(second).toEqual([{ adopt: 1 }, { size: segments[1].length }]);
+    expect(index.sent).toBe(0);
+    // A third image of the same pages finds them in no segment left, but by content elsewhere:
+    // the copies in the adopted segments are not usable, so they are sent.
+    const third = plan(index, common, 1 << 20);
+    expect(applyOps(third, segments, store).equals(common)).toBe(true);
+  });
+
+  it('finds a page by content in a segment not taken when the first copy is in one taken', () => {
+    const index = new PageIndex();
+    const common = crypto.randomBytes(4 * PAGE_SIZE);
+    const other = crypto.randomBytes(4 * PAGE_SIZE);
+    const segments = [common, Buffer.concat([other, common])];
+    for (const seg of segments) {
+      index.startSegment();
+      index.add(seg);
+    }
+    expect(plan(index, common, 1 << 20)[0]).toEqual({ adopt: 0 });
+    // Not lined up with segment 1 (shifted by a new page): built from it, by content.
+    const image = Buffer.concat([crypto.randomBytes(PAGE_SIZE), common]);
+    const ops = plan(index, image, 1 << 20);
+    expect(ops.map((o) => ('reuse' in o ? o.reuse : 'literal' in o ? o.literal.length : o))).toEqual([PAGE_SIZE, [[8, 4]]]);
+    expect(applyOps(ops, segments, Buffer.concat(segments)).equals(image)).toBe(true);
+  });
+
   it('copies from the store when the image does not line up with a segment', () => {
     const { index, segments, store } = indexOf(4, 4);
     // Segment 1's pages shifted by one new page: no page sits where it was.

@@ -15,6 +15,8 @@ import { PAGE_SIZE } from './memory-reader';
 
 /** Bytes of a page digest kept: SHA-256 cut to 128 bits (accidental collisions: ~2^-128 a pair). */
 const DIGEST = 16;
+/** Store pages of one content kept findable (a page of zeros may be in thousands of places). */
+const COPIES = 4;
 
 /** Pages of the store referenced from one place in a pages image: [first store page, count]. */
 export type Run = [number, number];
@@ -109,25 +111,30 @@ export class PageIndex {
     this.place(page);
   }
 
+  /**
+   * Up to COPIES pages of the same content are kept (processes forked from one another, or made
+   * alike, hold the same pages: a copy in a segment that an image took is then not the only one).
+   */
   private place(page: number): void {
     const mask = this.slots.length - 1;
+    let same = 0;
     for (let i = this.digests.readUInt32LE(page * DIGEST) & mask; ; i = (i + 1) & mask) {
       const v = this.slots[i];
       if (v === 0) {
         this.slots[i] = page + 1;
         return;
       }
-      if (this.sameDigest(v - 1, page)) return; // the same content: the first page serves
+      if (this.sameDigest(v - 1, page) && ++same >= COPIES) return;
     }
   }
 
-  /** A store page with digest `d`, or -1. */
-  private lookup(d: Buffer): number {
+  /** A store page with digest `d` that `usable` accepts, or -1. */
+  private lookup(d: Buffer, usable: (page: number) => boolean): number {
     const mask = this.slots.length - 1;
     for (let i = d.readUInt32LE(0) & mask; ; i = (i + 1) & mask) {
       const v = this.slots[i];
       if (v === 0) return -1;
-      if (this.holds(v - 1, d)) return v - 1;
+      if (this.holds(v - 1, d) && usable(v - 1)) return v - 1;
     }
   }
 
@@ -169,11 +176,12 @@ export class PageIndex {
    * one `open` names, at a page of it not patched.
    */
   private find(d: Buffer, open?: OpenSegment): number {
-    const at = this.next < this.count && this.holds(this.next, d) ? this.next : this.lookup(d);
-    if (at < 0) return -1;
-    const k = this.segmentOf(at);
-    if (!this.adopted.has(k)) return at;
-    return open && open.segment === k && !open.patched.has(at - this.segmentStarts[k]) ? at : -1;
+    const usable = (page: number): boolean => {
+      const k = this.segmentOf(page);
+      if (!this.adopted.has(k)) return true;
+      return open !== undefined && open.segment === k && !open.patched.has(page - this.segmentStarts[k]);
+    };
+    return this.next < this.count && this.holds(this.next, d) && usable(this.next) ? this.next : this.lookup(d, usable);
   }
 
   /** Where in segment `k` (not at a patched page) the page of digest `d` is, or -1. */
@@ -228,14 +236,27 @@ export class PageIndex {
   }
 
   /**
-   * The segment whose page `at` of the image `page` lines up with (same content at the same
-   * position), if no image has taken it yet: the image can be that segment, patched.
+   * The segment, not taken by an image yet, that the first piece of an image (whole pages) lines
+   * up with best: the most pages with the same content at the same position, at least a quarter
+   * of those it has and two (one page alike, a page of zeros say, says nothing); -1 if none.
+   * Processes with the same pages tie: the first segment wins, the next image gets the next.
    */
-  alignedSegment(page: Buffer, at: number): number {
-    const found = this.find(digestOf(page));
-    if (found < 0) return -1;
-    const k = this.segmentOf(found);
-    return found - this.segmentStarts[k] === at ? k : -1;
+  alignedSegment(piece: Buffer): number {
+    const digests: Buffer[] = [];
+    for (let off = 0; off + PAGE_SIZE <= piece.length; off += PAGE_SIZE) digests.push(digestOf(piece.subarray(off, off + PAGE_SIZE)));
+    let best = -1;
+    let bestAlike = 0;
+    for (let k = 0; k < this.segmentStarts.length; k++) {
+      if (this.adopted.has(k)) continue;
+      const pages = Math.min(digests.length, this.segmentEnd(k) - this.segmentStarts[k]);
+      let alike = 0;
+      for (let i = 0; i < pages; i++) if (this.holds(this.segmentStarts[k] + i, digests[i])) alike++;
+      if (alike >= 2 && alike * 4 >= pages && alike > bestAlike) {
+        best = k;
+        bestAlike = alike;
+      }
+    }
+    return best;
   }
 
   adopt(k: number): void {
@@ -284,16 +305,15 @@ export class ImagePlan {
   }
 
   private decide(piece: Buffer, out: ImageOp[]): void {
-    this.mode = 'copy';
-    for (let off = 0; off + PAGE_SIZE <= piece.length; off += PAGE_SIZE) {
-      const k = this.index.alignedSegment(piece.subarray(off, off + PAGE_SIZE), off / PAGE_SIZE);
-      if (k < 0) continue;
-      this.index.adopt(k);
-      this.segment = k;
-      this.mode = 'adopted';
-      out.push({ adopt: k });
+    const k = this.index.alignedSegment(piece);
+    if (k < 0) {
+      this.mode = 'copy';
       return;
     }
+    this.index.adopt(k);
+    this.segment = k;
+    this.mode = 'adopted';
+    out.push({ adopt: k });
   }
 
   /**
