@@ -121,14 +121,14 @@ async function packOps(pack: tar.Pack, to: { name: string; reuseName: string }, 
         await packed(pack, fileHeader(to.reuseName, body.length), body);
       } else if ('literal' in op) {
         await packed(pack, fileHeader(to.name, op.literal.length), bytes(op.literal));
-      } else if ('adopt' in op) {
-        await packed(pack, { ...fileHeader(to.reuseName, 0), pax: { [PAX.segment]: String(op.adopt) } }, Buffer.alloc(0));
       } else if ('patch' in op) {
         await packed(pack, { ...fileHeader(to.name, op.patch.length), pax: { [PAX.offset]: String(op.at) } }, bytes(op.patch));
+      } else if ('adopt' in op) {
+        await packed(pack, marker(to.reuseName, PAX.segment, op.adopt), Buffer.alloc(0));
       } else if ('tail' in op) {
-        await packed(pack, { ...fileHeader(to.name, 0), pax: { [PAX.tail]: String(op.tail) } }, Buffer.alloc(0));
+        await packed(pack, marker(to.name, PAX.tail, op.tail), Buffer.alloc(0));
       } else {
-        await packed(pack, { ...fileHeader(to.name, 0), pax: { [PAX.size]: String(op.size) } }, Buffer.alloc(0));
+        await packed(pack, marker(to.name, PAX.size, op.size), Buffer.alloc(0));
       }
     }
   } finally {
@@ -138,6 +138,11 @@ async function packOps(pack: tar.Pack, to: { name: string; reuseName: string }, 
 
 function fileHeader(name: string, size: number): EntryHeader {
   return { name, type: 'file', size, mode: 0o600 };
+}
+
+/** An empty entry that says one thing of an image in a pax record. */
+function marker(name: string, key: string, value: number): EntryHeader {
+  return { ...fileHeader(name, 0), pax: { [key]: String(value) } };
 }
 
 /** pages-N.img in CRIU's order of writing them. */

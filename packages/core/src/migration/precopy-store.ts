@@ -115,7 +115,7 @@ export class PrecopyStore {
     }
   }
 
-  /** Hands segment `k`'s file over to a pages image (no copy); it is no longer the store's. */
+  /** Hands segment `k`'s file over to a pages image (no copy), once; runs may still be copied from it. */
   take(k: number): { file: string; bytes: number } {
     const s = this.segments[k];
     if (!Number.isSafeInteger(k) || !s || s.taken) throw new MigrationError('protocol', `pre-copy segment ${k} is not there to adopt`);
