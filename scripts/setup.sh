@@ -35,9 +35,9 @@ step "host tools"
 apt_install iproute2 util-linux attr busybox-static build-essential patch openssl xz-utils zstd iptables ca-certificates procps kmod file
 
 step "node.js"
-command -v node >/dev/null || fail "node.js >= 20 is required (install it from your distribution or nodesource)"
-node_major="$(node -p 'process.versions.node.split(".")[0]')"
-[ "$node_major" -ge 20 ] || fail "node.js >= 20 is required, found $(node --version)"
+# >= 20.12: the pre-copy's page digests use crypto.hash.
+command -v node >/dev/null || fail "node.js >= 20.12 is required (install it from your distribution or nodesource)"
+version_ge "$(node -p 'process.versions.node')" 20.12 || fail "node.js >= 20.12 is required, found $(node --version)"
 
 step "docker engine"
 if command -v dockerd >/dev/null && version_ge "$(dockerd --version | sed -E 's/^Docker version ([0-9.]+).*/\1/')" 20.10; then

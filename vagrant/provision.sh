@@ -15,8 +15,9 @@ export DEBIAN_FRONTEND=noninteractive
 echo "==> provision: $NAME ($ADDR)"
 
 # Node.js >= 20 (Debian 12 ships 18): the official build, checked against its published sums.
-node_major() { command -v node >/dev/null && node -p 'process.versions.node.split(".")[0]' || echo 0; }
-if [ "$(node_major)" -lt 20 ]; then
+# >= 20.12, as setup.sh requires (crypto.hash).
+node_ok() { command -v node >/dev/null && [ "$(printf '%s\n20.12\n' "$(node -p 'process.versions.node')" | sort -V | head -n1)" = 20.12 ]; }
+if ! node_ok; then
   case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) echo "provision: no Node.js build for $(uname -m)" >&2; exit 1 ;; esac
   apt-get update -qq && apt-get install -y -qq --no-install-recommends curl xz-utils ca-certificates >/dev/null
   tmp="$(mktemp -d)"
