@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, docker, lab, logs, push, removeEverywhere, state, waitFor, type PushSummary, type Result } from './lab';
+import { ROOT, docker, lab, logs, push, removeEverywhere, sh, sleep, state, waitFor, type PushSummary, type Result } from './lab';
 
 interface PrecopySummary extends PushSummary {
   precopyBytesRaw: number;
@@ -32,6 +32,27 @@ async function askMemhog(node: string, name: string, prefix: string): Promise<st
   return lines[lines.length - 1];
 }
 
+/** Starts a push from node1 to node2 without waiting for it. */
+function pushInBackground(container: string): Promise<Result> {
+  return new Promise<Result>((resolve) => {
+    const child = spawn('bash', [path.join(ROOT, 'scripts', 'lab.sh'), 'cli', 'node1', 'push', container, '--to', 'node2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** Bytes of pre-copied pages in node2's store so far. */
+function storeBytes(node: string): number {
+  return scratchDirs(node).reduce((sum, id) => {
+    const store = `/dev/shm/livemig-lab/${node}/${id}/precopy`; // a file per process
+    const files = fs.existsSync(store) ? fs.readdirSync(store) : [];
+    return sum + files.reduce((n, f) => n + fs.statSync(`${store}/${f}`).size, 0);
+  }, 0);
+}
+
 function scratchDirs(node: string): string[] {
   const dir = `/dev/shm/livemig-lab/${node}`;
   return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
@@ -43,7 +64,7 @@ function migrationDirs(node: string): string[] {
 }
 
 describe('pre-copy', () => {
-  const names = ['idle', 'churn', 'cut', 'duo'];
+  const names = ['idle', 'churn', 'cut', 'duo', 'spill'];
   beforeAll(() => removeEverywhere(...names));
   afterAll(() => removeEverywhere(...names));
 
@@ -115,20 +136,9 @@ describe('pre-copy', () => {
     it('destination agent killed during the pre-copy: the container never froze and runs on, nothing is left', async () => {
       const sum = await startMemhog('node1', 'cut', '1024');
       const startedAt = state('node1', 'cut')?.startedAt;
-      const pushing = new Promise<Result>((resolve) => {
-        const child = spawn('bash', [path.join(ROOT, 'scripts', 'lab.sh'), 'cli', 'node1', 'push', 'cut', '--to', 'node2'], { stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-      });
+      const pushing = pushInBackground('cut');
       // The store grows on node2 while the pre-copy runs.
-      await waitFor('the pre-copy to arrive', () => scratchDirs('node2').some((id) => {
-        const store = `/dev/shm/livemig-lab/node2/${id}/precopy`; // a file per process
-        const files = fs.existsSync(store) ? fs.readdirSync(store) : [];
-        return files.reduce((n, f) => n + fs.statSync(`${store}/${f}`).size, 0) > 64 * 1024 * 1024;
-      }), 60_000);
+      await waitFor('the pre-copy to arrive', () => storeBytes('node2') > 64 * 1024 * 1024, 60_000);
       expect(lab('kill-agent', 'node2').code).toBe(0);
       const r = await pushing;
       expect(r.code).not.toBe(0);
@@ -143,6 +153,45 @@ describe('pre-copy', () => {
       expect(lab('up').code).toBe(0);
       await waitFor('node2 clean', () => state('node2', 'cut') === null && migrationDirs('node2').length === 0 && scratchDirs('node2').length === 0, 30_000);
       docker('node1', 'rm', '-f', 'cut');
+    });
+
+    it("the destination's disk fills during the pre-copy: the container never froze and runs on, nothing is left", async () => {
+      const sum = await startMemhog('node1', 'spill', '1024');
+      const startedAt = state('node1', 'spill')?.startedAt;
+      // node2's checkpoint space is a 3 GiB tmpfs: the pre-flight check passes; once the store
+      // grows, something else takes all but a few MiB of it.
+      const dir = '/dev/shm/livemig-lab/node2';
+      const filler = `${dir}/.filler`;
+      fs.mkdirSync(dir, { recursive: true });
+      expect(sh('mount', ['-t', 'tmpfs', '-o', 'size=3g', 'livemig-test-full', dir]).code).toBe(0);
+      try {
+        const pushing = pushInBackground('spill');
+        for (let i = 0; storeBytes('node2') < 32 * 1024 * 1024; i++) {
+          expect(i, 'pre-copy arriving on node2').toBeLessThan(6000);
+          await sleep(10);
+        }
+        // The store grows meanwhile: try again with what is free then.
+        const filled = Array.from({ length: 20 }).some(() => {
+          const st = fs.statfsSync(dir);
+          return sh('fallocate', ['-l', String(st.bavail * st.bsize - 8 * 1024 * 1024), filler]).code === 0;
+        });
+        expect(filled).toBe(true);
+        const r = await pushing;
+        fs.rmSync(filler);
+        expect(r.code).not.toBe(0);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        expect(r.stderr).toMatch(/ENOSPC|no space left|the disk holding \S+ is full/i);
+        expect(r.stdout).not.toMatch(/dump\.\.\./);
+        expect(r.stderr).not.toMatch(/rolled back/);
+        expect(state('node1', 'spill')?.running).toBe(true);
+        expect(state('node1', 'spill')?.startedAt).toBe(startedAt);
+        expect(await askMemhog('node1', 'spill', 'checksum')).toBe(`checksum ${sum}`);
+        await waitFor('node2 clean', () => state('node2', 'spill') === null && migrationDirs('node2').length === 0 && scratchDirs('node2').length === 0, 30_000);
+        await waitFor('node1 clean', () => migrationDirs('node1').length === 0 && scratchDirs('node1').length === 0);
+      } finally {
+        sh('umount', [dir]);
+      }
+      docker('node1', 'rm', '-f', 'spill');
     });
   });
 });
