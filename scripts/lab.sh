@@ -183,6 +183,8 @@ cmd_down() {
   for n in "${NODES[@]}"; do [ -e "$(netns_path "$n")" ] && ip netns del "$n"; done
   sed -i "/$HOSTS_TAG\$/d" /etc/hosts
   rm -rf "$RUN" "$DATA" "$SCRATCH"
+  # CRIU's kernel-probe cache, which the agents made (a host agent makes it again at its start).
+  rm -rf /dev/shm/livemig-criu
   # Docker's parent cgroups, when no container of any daemon is left in them.
   for m in /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker; do [ -d "$m" ] && rmdir "$m" 2>/dev/null || true; done
   echo "lab: down"

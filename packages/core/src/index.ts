@@ -12,6 +12,7 @@ export * from './migration/source-migration';
 export * from './migration/destination-migration';
 export * from './migration/recover-migrations';
 export { clearScratch } from './migration/scratch-dir';
+export { ensureKdatDir } from './criu/kdat-cache';
 export * from './migration/commit-outcome';
 export { injectedFault } from './util/fault';
 export * from './stream/chunk-stream';
