@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { trace } from '../util/trace';
 
 export class CriuError extends Error {
   constructor(
@@ -60,6 +61,8 @@ export function runCriu(r: CriuRun): Promise<void> {
       stdio: ['ignore', 'pipe', 'pipe', ...(r.extraFds ?? [])],
       killSignal: 'SIGKILL',
     });
+    trace(`criu ${r.args[0]}: spawned`);
+    child.on('exit', () => trace(`criu ${r.args[0]}: exited`));
     let output = '';
     const keep = (d: Buffer): void => {
       output = (output + d.toString()).slice(-4096);

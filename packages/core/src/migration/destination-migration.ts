@@ -142,6 +142,10 @@ class DestinationMigration {
   }
 
   /** Receives the pre-copy (if one was announced) into its store, before the source freezes. */
+  /**
+   * Stores the pre-copy and says so: the source freezes only then, so that a failure here never
+   * freezes anything, and so that the store's last writes do not take CPU from criu dump.
+   */
   async receivePrecopy(ch: DestinationChannel): Promise<void> {
     if (this.prepare.precopyBytes === 0) return;
     const dir = path.join(this.scratch, 'precopy');
@@ -162,6 +166,7 @@ class DestinationMigration {
     }
     store.seal();
     trace(`dst: precopy stored (${store.pages} pages)`);
+    ch.send({ body: 'precopyStored', precopyStored: { pages: store.pages } });
   }
 
   /** Receives the stream into the images dir, the container's rootfs and its volumes. */

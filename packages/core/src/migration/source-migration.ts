@@ -318,6 +318,9 @@ async function precopy(ch: SourceChannel, f: SourceFacts, opts: PushOptions, sta
     pool.giveBack(piece);
   }
   await out.end();
+  // Frozen only once the destination holds it all (its last writes would slow criu dump).
+  const stored = (await expectReply(ch, 'precopyStored', stallMs)).precopyStored;
+  if (stored.pages !== index.pages) throw new MigrationError('protocol', `the destination stored ${stored.pages} pre-copied pages, ${index.pages} were sent`);
   return { index, raw: out.raw, wire: out.wire };
 }
 

@@ -122,8 +122,13 @@ export interface Restored {
   appPid: number;
 }
 
+export interface PrecopyStored {
+  pages: number;
+}
+
 export type MigrateReply =
   | { body: 'prepared'; prepared: Prepared }
+  | { body: 'precopyStored'; precopyStored: PrecopyStored }
   | { body: 'restored'; restored: Restored }
   | { body: 'committed'; committed: Record<string, never> };
 
