@@ -186,9 +186,11 @@ async function gatherFacts(ctx: SourceContext, container: string): Promise<Sourc
 }
 
 /**
- * Writes the whole checkpoint into one tar stream: images, rootfs diff, volume data. With
+ * Writes the whole checkpoint into one tar stream: rootfs diff, volume data, images, log. The
+ * files go first: the container is frozen, so they are final, and they leave while CRIU starts
+ * up (it writes its first pages tens of ms after the freeze) instead of after it exits. With
  * `dumping` (CRIU still running), the pages go as CRIU writes them, the other images after.
- * `rootfsXattrs`: read from the frozen container while it was being dumped.
+ * `rootfsXattrs`: read from the frozen container while it is being dumped.
  */
 async function packCheckpoint(
   pack: tar.Pack,
@@ -199,15 +201,15 @@ async function packCheckpoint(
   pool: BufferPool,
   reuse: Reuse | undefined,
 ): Promise<{ images: number; rootfs: number; volumes: number }> {
-  const images = await packImages(pack, imagesDir, PREFIX.images, dumping ?? Promise.resolve(), pool, reuse);
-  trace('src: images sent');
   const rootfs = await packTree(pack, f.upperDir, PREFIX.rootfs, { overlay: true, exclude: INTERNAL_PATHS, xattrs: rootfsXattrs });
-  trace('src: rootfs packed');
   let volumes = 0;
   for (const m of f.prepare.container.mounts) {
     if (m.type !== 'volume') continue;
     volumes += (await packTree(pack, m.source, `${PREFIX.volumes}${m.name}/`, { overlay: false })).fileBytes;
   }
+  trace('src: files packed');
+  const images = await packImages(pack, imagesDir, PREFIX.images, dumping ?? Promise.resolve(), pool, reuse);
+  trace('src: images sent');
   await packLog(pack, f.inspect);
   pack.finalize();
   return { images, rootfs: rootfs.fileBytes, volumes };
@@ -499,13 +501,14 @@ async function pushClaimed(
     trace('src: freeze');
     frozen = true;
     await freezeCgroup(f.freezerDir);
-    // The rootfs is still from here on: its xattrs are read (a getfattr run) while CRIU dumps.
-    const rootfsXattrs = readTreeXattrs(f.upperDir);
-    rootfsXattrs.catch(() => undefined); // awaited when packed; unused if the dump fails
     dumping = dump(ctx, f, imagesDir).then(() => {
       phase('dump', 'done');
       trace('src: dump done');
     });
+    // The rootfs is still from here on: its xattrs are read (a getfattr run, started after
+    // criu so as not to delay it) while CRIU dumps.
+    const rootfsXattrs = readTreeXattrs(f.upperDir);
+    rootfsXattrs.catch(() => undefined); // awaited when packed; unused if the dump fails
     if (opts.serial) await dumping;
 
     phase('transfer', 'start');
