@@ -61,6 +61,8 @@ export async function packImages(
   settled.catch(() => undefined); // raced below; a pack failing first must not leave it unhandled
   const files = new Map<string, Followed>();
   const plans = new Map<string, ImagePlan>();
+  // Once CRIU has exited, the downtime waits on this pass: its entries go without a wait each.
+  const window = new EntryWindow(pack, WINDOW_BYTES);
   let bytes = 0;
   try {
     for (;;) {
@@ -79,15 +81,19 @@ export async function packImages(
           if (ready <= 0 || (!last && ready < MIN_PIECE)) break;
           const piece = readPiece(f, pool.take(Math.min(ready, MAX_PIECE)));
           if (plan) await packOps(pack, to, plan.ops(piece), piece, pool);
+          else if (last) await window.add(fileHeader(to.name, piece.length), piece);
           else await packed(pack, fileHeader(to.name, piece.length), piece);
           moved += piece.length;
         }
         if (last && plan) await packOps(pack, to, plan.end(), undefined, pool);
         // An empty image still exists on the destination (CRIU may look for it).
-        if (last && f.sent === 0) await packed(pack, fileHeader(to.name, 0), Buffer.alloc(0));
+        if (last && f.sent === 0) await window.add(fileHeader(to.name, 0), Buffer.alloc(0));
       }
       bytes += moved;
-      if (last) break;
+      if (last) {
+        await window.drain();
+        break;
+      }
       if (moved === 0) await Promise.race([settled, new Promise((r) => setTimeout(r, POLL_MS))]);
     }
   } finally {
@@ -182,6 +188,39 @@ function readPiece(f: Followed, buf: Buffer): Buffer {
   }
   f.sent += size;
   return buf;
+}
+
+/** Bytes of entries handed to the pack without waiting for it to take them. */
+const WINDOW_BYTES = 4 * MAX_PIECE;
+
+/**
+ * Entries added without waiting for the pack to take each (which costs a trip through the
+ * consumer, ~0.7 ms an entry: ~10 ms for a dump's 30 small images); awaited together once
+ * `limit` bytes are in flight, and at drain().
+ */
+class EntryWindow {
+  private pending: Array<Promise<void>> = [];
+  private bytes = 0;
+
+  constructor(
+    private readonly pack: tar.Pack,
+    private readonly limit: number,
+  ) {}
+
+  async add(header: EntryHeader, body: Buffer): Promise<void> {
+    const taken = packed(this.pack, header, body);
+    taken.catch(() => undefined); // its error comes out of drain()
+    this.pending.push(taken);
+    this.bytes += body.length;
+    if (this.bytes >= this.limit) await this.drain();
+  }
+
+  async drain(): Promise<void> {
+    const all = this.pending;
+    this.pending = [];
+    this.bytes = 0;
+    await Promise.all(all);
+  }
 }
 
 /** Adds one entry; resolves once the pack has taken it (its backpressure bounds memory). */

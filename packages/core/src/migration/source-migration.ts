@@ -220,8 +220,20 @@ async function packLog(pack: tar.Pack, c: ContainerInspect): Promise<void> {
   if (c.HostConfig.LogConfig?.Type !== 'json-file' || !c.LogPath || !fs.existsSync(c.LogPath)) return;
   const size = fs.statSync(c.LogPath).size;
   if (size === 0) return;
+  const header = { name: LOG_ENTRY, type: 'file' as const, size, mode: 0o600 };
+  if (size <= MAX_PIECE) {
+    // Most logs: one read, no trips through the thread pool while the downtime waits.
+    const body = Buffer.alloc(size);
+    const fd = fs.openSync(c.LogPath, 'r');
+    try {
+      if (fs.readSync(fd, body, 0, size, 0) !== size) throw new Error(`${c.LogPath} shrank while it was read`);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return new Promise((resolve, reject) => pack.entry(header, body, (err) => (err ? reject(err) : resolve())));
+  }
   await new Promise<void>((resolve, reject) => {
-    const entry = pack.entry({ name: LOG_ENTRY, type: 'file', size, mode: 0o600 }, (err) => (err ? reject(err) : resolve()));
+    const entry = pack.entry(header, (err) => (err ? reject(err) : resolve()));
     entry.on('error', () => undefined); // reported through the entry callback
     const input = fs.createReadStream(c.LogPath, { start: 0, end: size - 1 });
     input.on('error', reject);

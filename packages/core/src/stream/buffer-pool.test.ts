@@ -28,4 +28,16 @@ describe('BufferPool', () => {
     expect(d.buffer).not.toBe(b.buffer);
     expect(() => pool.take(65)).toThrow(RangeError);
   });
+
+  it('gives a small request a buffer of its own when none is free, a free one otherwise', () => {
+    const pool = new BufferPool(1 << 20, 2);
+    const small = pool.take(64);
+    expect(small.length).toBe(64);
+    expect(small.buffer.byteLength).toBeLessThan(1 << 20); // not a fresh full-size buffer
+    pool.giveBack(small); // not lent: ignored
+    const big = pool.take();
+    pool.giveBack(big);
+    const again = pool.take(64);
+    expect(again.buffer).toBe(big.buffer); // a free one is used
+  });
 });

@@ -19,6 +19,9 @@ export class BufferPool {
   /** `length` (<= size) bytes, contents undefined, the caller's until given back. */
   take(length = this.size): Buffer {
     if (length > this.size) throw new RangeError(`BufferPool of ${this.size}-byte buffers asked for ${length}`);
+    // A small one is its own (not lent): with none free, a fresh full-size buffer for a few
+    // hundred bytes costs its page faults (~0.4 ms a MiB here), once per small CRIU image.
+    if (length <= this.size / 16 && this.free.length === 0) return Buffer.allocUnsafe(length);
     const buf = Buffer.from(this.free.pop() ?? new ArrayBuffer(this.size), 0, length);
     this.lent.add(buf);
     return buf;
