@@ -79,9 +79,22 @@ function expectKeptLog(stderr: string, where: RegExp, says: RegExp): void {
   expect(fs.readFileSync(kept, 'utf8')).toMatch(says);
 }
 
+/** Processes of a criu restore started ahead and waiting at its gate (criu-runner.ts). */
+function waitingRestores(): string[] {
+  return fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).flatMap((p) => {
+    try {
+      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      return cmd.includes('livemig-gate') ? [`${p}: ${cmd.replace(/\0/g, ' ')}`] : [];
+    } catch {
+      return []; // gone meanwhile
+    }
+  });
+}
+
 function expectNothingLeftOn(node: string, name: string): void {
   expect(state(node, name)).toBeNull();
   expect(migrationDirs(node)).toEqual([]);
+  expect(waitingRestores()).toEqual([]);
 }
 
 describe('concurrent pushes', () => {

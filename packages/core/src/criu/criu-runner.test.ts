@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { criuLogErrors } from './criu-runner';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { criuLogErrors, startCriu, type CriuRun } from './criu-runner';
 
 describe('criuLogErrors', () => {
   it('gives the last distinct Error lines, without the ones every run on this kind of host logs', () => {
@@ -17,5 +20,38 @@ describe('criuLogErrors', () => {
     ]);
     expect(criuLogErrors(log)).toHaveLength(3);
     expect(criuLogErrors(log).join()).not.toMatch(/rlimit/);
+  });
+});
+
+describe('startCriu', () => {
+  // A stand-in for criu: `sh -c SCRIPT restore`, run in a scratch dir.
+  const fake = (dir: string, script: string, extraFds: number[] = []): CriuRun => ({
+    prefix: [], criuPath: 'sh', args: ['-c', script, 'restore'], imagesDir: dir, logName: 'restore.log', extraFds,
+  });
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'criu-runner-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('runs the prefix at once and criu only when released, with the fds it was given', async () => {
+    const fd = fs.openSync(path.join(dir, 'passed'), 'w');
+    const p = startCriu(fake(dir, 'echo ran >&3; echo "$$" > ran', [fd]));
+    fs.closeSync(fd); // the child has its own
+    await new Promise((r) => setTimeout(r, 200));
+    expect(fs.existsSync(path.join(dir, 'ran'))).toBe(false);
+    await p.release();
+    expect(fs.readFileSync(path.join(dir, 'passed'), 'utf8')).toBe('ran\n');
+    expect(fs.existsSync(path.join(dir, 'ran'))).toBe(true);
+  });
+
+  it('never runs criu once cancelled, and its chain is gone when cancel resolves', async () => {
+    const p = startCriu(fake(dir, 'echo ran > ran'));
+    await p.cancel();
+    expect(fs.existsSync(path.join(dir, 'ran'))).toBe(false);
+    await expect(p.release()).rejects.toThrow(/cancelled/);
+  });
+
+  it("rejects with criu's last words when it fails", async () => {
+    const p = startCriu(fake(dir, 'echo "Error (criu/x.c:1): it broke" > restore.log; exit 1'));
+    await expect(p.release()).rejects.toThrow(/failed \(exit 1\): Error \(criu\/x\.c:1\): it broke/);
   });
 });

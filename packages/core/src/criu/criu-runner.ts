@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import fs from 'node:fs';
 import path from 'node:path';
 import { trace } from '../util/trace';
@@ -48,20 +49,47 @@ export interface CriuRun {
   imagesDir: string;   // also where CRIU writes its log
   logName: string;     // dump.log / restore.log
   extraFds?: number[]; // become fds 3, 4, ... of the child
-  timeoutMs?: number;
+  timeoutMs?: number;  // from the release
 }
+
+/** A CRIU run started up to its last step before criu itself (see startCriu). */
+export interface CriuProcess {
+  /** criu runs now; resolves when it exits 0, rejects with the log's errors otherwise. */
+  release(): Promise<void>;
+  /** criu never runs: the chain exits; resolves once it has. */
+  cancel(): Promise<void>;
+}
+
+// The chain's last step: waits for "go" on the gate fd ($1), then execs criu. EOF (the agent
+// cancelled, or died) ends it without running criu.
+const GATE = 'read -r go <&"$1" && [ "$go" = go ] || exit 125; eval "exec $1<&-"; shift; exec "$@"';
 
 /** Runs CRIU and resolves when it exits 0; rejects with the log's errors otherwise. */
 export function runCriu(r: CriuRun): Promise<void> {
-  const argv = [...r.prefix, r.criuPath, ...r.args];
+  return startCriu(r, false).release();
+}
+
+/**
+ * Starts `prefix... criu args...`. Gated, the prefix (processes that join namespaces and
+ * cgroups: milliseconds each) runs now and criu only at release(): the work left for when the
+ * images are in is exec'ing criu. The caller may close its copies of `extraFds` on return.
+ */
+export function startCriu(r: CriuRun, gated = true): CriuProcess {
+  const gateFd = 3 + (r.extraFds?.length ?? 0);
+  const gate = gated ? ['sh', '-c', GATE, 'livemig-gate', String(gateFd)] : [];
+  const argv = [...r.prefix, ...gate, r.criuPath, ...r.args];
   const logFile = path.join(r.imagesDir, r.logName);
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), {
-      cwd: r.imagesDir,
-      stdio: ['ignore', 'pipe', 'pipe', ...(r.extraFds ?? [])],
-      killSignal: 'SIGKILL',
-    });
-    trace(`criu ${r.args[0]}: spawned`);
+  const child = spawn(argv[0], argv.slice(1), {
+    cwd: r.imagesDir,
+    stdio: ['ignore', 'pipe', 'pipe', ...(r.extraFds ?? []), ...(gated ? ['pipe' as const] : [])],
+    killSignal: 'SIGKILL',
+  });
+  trace(`criu ${r.args[0]}: spawned${gated ? ' (gated)' : ''}`);
+  const gateSocket = gated ? (child.stdio[gateFd] as Writable) : undefined;
+  gateSocket?.on('error', () => undefined); // the chain gone: its exit says why
+  let timer: NodeJS.Timeout | undefined;
+  let cancelled = false;
+  const exited = new Promise<void>((resolve, reject) => {
     child.on('exit', () => trace(`criu ${r.args[0]}: exited`));
     let output = '';
     const keep = (d: Buffer): void => {
@@ -69,7 +97,6 @@ export function runCriu(r: CriuRun): Promise<void> {
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
-    const timer = setTimeout(() => child.kill('SIGKILL'), r.timeoutMs ?? 300_000);
     child.on('error', (err) => {
       clearTimeout(timer);
       reject(new CriuError(`cannot run ${argv[0]}: ${err.message}`, logFile));
@@ -77,6 +104,7 @@ export function runCriu(r: CriuRun): Promise<void> {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) return resolve();
+      if (cancelled) return reject(new CriuError(`criu ${r.args[0]} cancelled`, logFile));
       let errors: string[] = [];
       try {
         errors = criuLogErrors(fs.readFileSync(logFile, 'utf8'));
@@ -88,4 +116,24 @@ export function runCriu(r: CriuRun): Promise<void> {
       reject(new CriuError(`criu ${r.args[0]} failed (${signal ?? `exit ${code}`}): ${why}`, logFile));
     });
   });
+  exited.catch(() => undefined); // before release, the caller looks only when it releases
+  const release = (): Promise<void> => {
+    timer = setTimeout(() => child.kill('SIGKILL'), r.timeoutMs ?? 300_000);
+    gateSocket?.end('go\n');
+    return exited;
+  };
+  if (!gated) {
+    const done = release();
+    return { release: () => done, cancel: async () => undefined };
+  }
+  return {
+    release,
+    cancel: async () => {
+      cancelled = true;
+      gateSocket?.destroy(); // EOF at the gate
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited.catch(() => undefined);
+      clearTimeout(killer);
+    },
+  };
 }

@@ -25,7 +25,7 @@ import { PROTOCOL_VERSION } from '../version';
 import { injectedFault } from '../util/fault';
 import { trace } from '../util/trace';
 import { createOptionsFor, RESTORE_MARKER, SPEC_VERSION, type ContainerSpec } from './container-spec';
-import { restoreIntoContainer, type DumpedTreeFacts } from './restore-into-container';
+import { prepareRestore, type DumpedTreeFacts, type PendingRestore } from './restore-into-container';
 import { verifiedChunks } from './verified-chunks';
 import { InProgress } from './in-progress';
 import { scratchRoot } from './scratch-dir';
@@ -83,6 +83,8 @@ class DestinationMigration {
   /** The started target, inspected once before the freeze (nothing read here changes after). */
   private target: ContainerInspect | undefined;
   private store: PrecopyStore | undefined;
+  /** criu restore, started as far as it can be before the images are in. */
+  private pendingRestore: PendingRestore | undefined;
 
   constructor(
     private readonly ctx: DestinationContext,
@@ -138,10 +140,10 @@ class DestinationMigration {
     await docker.startContainer(this.containerId);
     this.target = (await docker.inspectContainer(this.containerId)) ?? undefined;
     if (!this.target?.State.Running) throw new Error('the new container stopped right after its start');
+    this.pendingRestore = this.startRestore(this.target);
     return this.containerId;
   }
 
-  /** Receives the pre-copy (if one was announced) into its store, before the source freezes. */
   /**
    * Stores the pre-copy and says so: the source freezes only then, so that a failure here never
    * freezes anything, and so that the store's last writes do not take CPU from criu dump.
@@ -276,17 +278,23 @@ class DestinationMigration {
     if (size !== undefined) images.setSize(header.name, size);
   }
 
-  async restore(): Promise<{ appPid: number; restoreMs: number }> {
-    const started = performance.now();
-    const target = this.startedTarget();
-    trace('dst: restore start');
-    const appPid = await restoreIntoContainer({
+  private startRestore(target: ContainerInspect): PendingRestore {
+    return prepareRestore({
       criuPath: this.ctx.criuPath,
       helperPid: target.State.Pid,
       container: target,
       imagesDir: path.join(this.scratch, 'images'),
       tree: this.spec.tree,
     });
+  }
+
+  async restore(): Promise<{ appPid: number; restoreMs: number }> {
+    const started = performance.now();
+    const target = this.startedTarget();
+    trace('dst: restore start');
+    const pending = this.pendingRestore ?? this.startRestore(target);
+    this.pendingRestore = undefined;
+    const appPid = await pending.run();
     // The helper read the marker when it started; a later start must run the original command.
     trace('dst: restored');
     fs.rmSync(path.join(overlayDirs(target).merged, RESTORE_MARKER), { force: true });
@@ -326,6 +334,9 @@ class DestinationMigration {
   /** Anything failed before Commit: remove all that this migration made here. */
   async rollback(): Promise<void> {
     const { docker } = this.ctx;
+    // Its waiting processes are in the container's cgroups: gone before the container goes.
+    await this.pendingRestore?.cancel();
+    this.pendingRestore = undefined;
     if (this.containerId) await docker.removeContainer(this.containerId, { force: true }).catch(() => undefined);
     for (const v of this.createdVolumes) await docker.removeVolume(v).catch(() => undefined);
     this.finish();

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { mapExternalMounts, restoreArgs } from '../criu/criu-options';
-import { runCriu } from '../criu/criu-runner';
+import { startCriu, type CriuProcess } from '../criu/criu-runner';
 import { parseMountInfo } from '../criu/mountinfo';
 import { overlayDirs, type ContainerInspect } from '../docker/docker-client';
 import { childrenOf, processCgroupDirs } from './process-facts';
@@ -31,8 +31,19 @@ export interface RestoreRequest {
   timeoutMs?: number;
 }
 
-/** Restores the tree and hands it to the helper; resolves with the application's host PID. */
-export async function restoreIntoContainer(r: RestoreRequest): Promise<number> {
+/**
+ * criu restore into the container, started before the images are in: its process chain (join
+ * the cgroups, enter the PID namespace, a mount namespace with its own /proc) waits at a gate,
+ * so that what is left inside the downtime is criu itself.
+ */
+export interface PendingRestore {
+  /** Restores the tree and hands it to the helper; resolves with the application's host PID. */
+  run(): Promise<number>;
+  /** The restore will not run: its waiting processes exit. */
+  cancel(): Promise<void>;
+}
+
+export function prepareRestore(r: RestoreRequest): PendingRestore {
   const hp = r.helperPid;
   const c = r.container;
   const dirs = processCgroupDirs(hp);
@@ -46,6 +57,7 @@ export async function restoreIntoContainer(r: RestoreRequest): Promise<number> {
   });
 
   const fds: number[] = [];
+  let criu: CriuProcess;
   try {
     fds.push(fs.openSync(`/proc/${hp}/ns/net`, 'r'));
     fds.push(fs.openSync(`/proc/${hp}/fd/1`, 'w'));
@@ -53,7 +65,8 @@ export async function restoreIntoContainer(r: RestoreRequest): Promise<number> {
     // In the child these become fds 3 (netns), 4 (stdout pipe), 5 (stderr pipe).
     const stdio = r.tree.stdio.map((s) => ({ key: s.key, fd: s.fd === 1 ? 4 : 5 }));
     const pidFile = path.join(r.imagesDir, 'restore.pid');
-    await runCriu({
+    fs.mkdirSync(r.imagesDir, { recursive: true }); // criu's cwd
+    criu = startCriu({
       prefix: [
         'sh', '-c', JOIN_CGROUPS, 'livemig-join-cgroups',
         ...[...dirs.values()].map((d) => `${d}/cgroup.procs`), '--',
@@ -75,13 +88,19 @@ export async function restoreIntoContainer(r: RestoreRequest): Promise<number> {
       timeoutMs: r.timeoutMs,
     });
   } finally {
-    for (const fd of fds) fs.closeSync(fd);
+    for (const fd of fds) fs.closeSync(fd); // the child has its own
   }
 
-  trace('dst: criu restore exited');
-  // criu exited: the restored root task is now the helper's only child. Tell the helper.
-  const kids = childrenOf(hp);
-  if (kids.length !== 1) throw new Error(`restore left ${kids.length} processes under the helper, expected 1`);
-  process.kill(hp, 'SIGUSR1');
-  return kids[0];
+  return {
+    run: async () => {
+      await criu.release();
+      trace('dst: criu restore exited');
+      // criu exited: the restored root task is now the helper's only child. Tell the helper.
+      const kids = childrenOf(hp);
+      if (kids.length !== 1) throw new Error(`restore left ${kids.length} processes under the helper, expected 1`);
+      process.kill(hp, 'SIGUSR1');
+      return kids[0];
+    },
+    cancel: () => criu.cancel(),
+  };
 }
