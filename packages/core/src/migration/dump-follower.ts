@@ -224,6 +224,6 @@ class EntryWindow {
 }
 
 /** Adds one entry; resolves once the pack has taken it (its backpressure bounds memory). */
-function packed(pack: tar.Pack, header: EntryHeader, body: Buffer): Promise<void> {
+export function packed(pack: tar.Pack, header: EntryHeader, body: Buffer): Promise<void> {
   return new Promise((resolve, reject) => pack.entry(header, body, (err) => (err ? reject(err) : resolve())));
 }

@@ -36,7 +36,7 @@ import { MigrationError } from './migration-error';
 import { discardWorkDir, keepCriuLog, migrationsDir, readRecords, writeRecord } from './migration-record';
 import { within } from './within';
 import { scratchRoot } from './scratch-dir';
-import { packImages, MAX_PIECE, type Reuse } from './dump-follower';
+import { packImages, packed, MAX_PIECE, type Reuse } from './dump-follower';
 import { BufferPool } from '../stream/buffer-pool';
 import { cgroupPids, dumpRootPid, netnsInode, pipesToReattach, processCgroupDirs, stdioOf } from './process-facts';
 import { memoryPieces, PAGE_SIZE } from './memory-reader';
@@ -230,7 +230,7 @@ async function packLog(pack: tar.Pack, c: ContainerInspect): Promise<void> {
     } finally {
       fs.closeSync(fd);
     }
-    return new Promise((resolve, reject) => pack.entry(header, body, (err) => (err ? reject(err) : resolve())));
+    return packed(pack, header, body);
   }
   await new Promise<void>((resolve, reject) => {
     const entry = pack.entry(header, (err) => (err ? reject(err) : resolve()));
