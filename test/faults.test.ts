@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ROOT, consecutiveFromOne, docker, lab, logs, removeEverywhere, sh, sleep, startCounter, state, waitFor, type Result,
+  ROOT, consecutiveFromOne, docker, lab, logs, pushInBackground, removeEverywhere, sh, sleep, startCounter, state, waitFor, type Result,
 } from './lab';
 
 const LAB = path.join(ROOT, 'scripts', 'lab.sh');
@@ -13,18 +13,6 @@ const LAB = path.join(ROOT, 'scripts', 'lab.sh');
 function migrationDirs(node: string): string[] {
   const dir = `/var/lib/livemig-lab/${node}/agent/migrations`;
   return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
-}
-
-/** Starts `migrate-cli push` without waiting for it. */
-function pushInBackground(from: string, container: string, to: string, ...flags: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', [LAB, 'cli', from, 'push', container, '--to', to, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
 }
 
 /**

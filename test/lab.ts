@@ -1,5 +1,5 @@
 // Drives the one-machine lab (scripts/lab.sh) from end-to-end tests.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..');
@@ -19,6 +19,18 @@ export function sh(cmd: string, args: string[], input?: string, timeoutMs = 300_
 
 export function lab(...args: string[]): Result {
   return sh('bash', [LAB, ...args]);
+}
+
+/** Starts `migrate-cli push` without waiting for it. */
+export function pushInBackground(from: string, container: string, to: string, ...flags: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', [LAB, 'cli', from, 'push', container, '--to', to, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
 }
 
 /** Runs the docker CLI on a node; throws with docker's message when it fails. */

@@ -1,10 +1,8 @@
 // The pre-copy: the memory goes while the container runs; after the freeze only the pages that
 // changed since travel, the rest the destination copies from what it already holds.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, docker, lab, logs, push, removeEverywhere, sh, sleep, state, waitFor, type PushSummary, type Result } from './lab';
+import { docker, lab, logs, push, pushInBackground, removeEverywhere, sh, sleep, state, waitFor, type PushSummary } from './lab';
 
 interface PrecopySummary extends PushSummary {
   precopyBytesRaw: number;
@@ -30,18 +28,6 @@ async function askMemhog(node: string, name: string, prefix: string): Promise<st
     return all.length > before && all;
   }, 30_000);
   return lines[lines.length - 1];
-}
-
-/** Starts a push from node1 to node2 without waiting for it. */
-function pushInBackground(container: string): Promise<Result> {
-  return new Promise<Result>((resolve) => {
-    const child = spawn('bash', [path.join(ROOT, 'scripts', 'lab.sh'), 'cli', 'node1', 'push', container, '--to', 'node2'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
 }
 
 /** Bytes of pre-copied pages in node2's store so far. */
@@ -136,7 +122,7 @@ describe('pre-copy', () => {
     it('destination agent killed during the pre-copy: the container never froze and runs on, nothing is left', async () => {
       const sum = await startMemhog('node1', 'cut', '1024');
       const startedAt = state('node1', 'cut')?.startedAt;
-      const pushing = pushInBackground('cut');
+      const pushing = pushInBackground('node1', 'cut', 'node2');
       // The store grows on node2 while the pre-copy runs.
       await waitFor('the pre-copy to arrive', () => storeBytes('node2') > 64 * 1024 * 1024, 60_000);
       expect(lab('kill-agent', 'node2').code).toBe(0);
@@ -165,7 +151,7 @@ describe('pre-copy', () => {
       fs.mkdirSync(dir, { recursive: true });
       expect(sh('mount', ['-t', 'tmpfs', '-o', 'size=3g', 'livemig-test-full', dir]).code).toBe(0);
       try {
-        const pushing = pushInBackground('spill');
+        const pushing = pushInBackground('node1', 'spill', 'node2');
         for (let i = 0; storeBytes('node2') < 32 * 1024 * 1024; i++) {
           expect(i, 'pre-copy arriving on node2').toBeLessThan(6000);
           await sleep(10);
