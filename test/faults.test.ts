@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ROOT, consecutiveFromOne, docker, lab, logs, pushInBackground, removeEverywhere, sh, sleep, startCounter, state, waitFor, type Result,
+  ROOT, consecutiveFromOne, docker, lab, logs, memhogChecksum, startMemhog, pushInBackground, removeEverywhere, sh, sleep, startCounter, state, waitFor, type Result,
 } from './lab';
 
 const LAB = path.join(ROOT, 'scripts', 'lab.sh');
@@ -26,22 +26,6 @@ function receivingPages(node: string): boolean {
       return pages.some((f) => fs.statSync(`${dir}/${f}`).size > 0);
     });
   });
-}
-
-async function memhogChecksum(node: string, name: string): Promise<string> {
-  const before = logs(node, name).filter((l) => l.startsWith('checksum')).length;
-  docker(node, 'kill', '-s', 'USR1', name);
-  const lines = await waitFor('checksum', () => {
-    const all = logs(node, name).filter((l) => l.startsWith('checksum'));
-    return all.length > before && all;
-  }, 30_000);
-  return lines[lines.length - 1].split(' ')[1];
-}
-
-async function startMemhog(node: string, name: string, mib: number, ...runArgs: string[]): Promise<string> {
-  docker(node, 'run', '-d', '--name', name, ...runArgs, 'livemig-testkit:latest', 'memhog', String(mib));
-  const filled = await waitFor('memhog filled', () => logs(node, name).find((l) => l.startsWith('filled')), 60_000);
-  return filled.split(' ').pop() ?? '';
 }
 
 /** Restarts a node's agent with LIVEMIG_FAULT set (the next plain restart clears it). */
@@ -67,12 +51,12 @@ function expectKeptLog(stderr: string, where: RegExp, says: RegExp): void {
   expect(fs.readFileSync(kept, 'utf8')).toMatch(says);
 }
 
-/** Processes of a criu restore started ahead and waiting at its gate (criu-runner.ts). */
+/** Processes of a criu restore started ahead and waiting at its gate (criu-runner.ts), or a lazy-pages daemon. */
 function waitingRestores(): string[] {
   return fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).flatMap((p) => {
     try {
       const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      return cmd.includes('livemig-gate') ? [`${p}: ${cmd.replace(/\0/g, ' ')}`] : [];
+      return cmd.includes('livemig-gate') || cmd.includes('\0lazy-pages\0') ? [`${p}: ${cmd.replace(/\0/g, ' ')}`] : [];
     } catch {
       return []; // gone meanwhile
     }
@@ -90,7 +74,7 @@ describe('concurrent pushes', () => {
   afterAll(() => removeEverywhere('slow', 'quick'));
 
   it('refuses a second push of a container being moved, and moves two containers at once', async () => {
-    const sum = await startMemhog('node1', 'slow', 768);
+    const sum = await startMemhog('node1', 'slow', ['768']);
     startCounter('node1', 'quick');
     const first = pushInBackground('node1', 'slow', 'node2');
     await waitFor('the transfer to start', () => receivingPages('node2'), 60_000);
@@ -112,7 +96,7 @@ describe('concurrent pushes', () => {
 });
 
 describe('rollback after the freeze', () => {
-  const names = ['big', 'huge', 'counter-fault', 'commit-lost', 'commit-unknown', 'tcp-fault', 'cleanup-fault'];
+  const names = ['big', 'huge', 'counter-fault', 'lazy-fault', 'commit-lost', 'commit-unknown', 'tcp-fault', 'cleanup-fault'];
   const removeAll = (): void => {
     removeEverywhere(...names);
     for (const node of ['node1', 'node2']) lab('docker', node, 'volume', 'rm', '-f', 'commit-unknown-data');
@@ -126,7 +110,7 @@ describe('rollback after the freeze', () => {
   afterAll(removeAll);
 
   it('destination agent killed mid-transfer: the source resumes with its memory', async () => {
-    const sum = await startMemhog('node1', 'big', 1024);
+    const sum = await startMemhog('node1', 'big', ['1024']);
     const sourceAgent = fs.readFileSync('/run/livemig-lab/node1/agent.pid', 'utf8');
     const pushing = pushInBackground('node1', 'big', 'node2');
     await waitFor('the transfer to start', () => receivingPages('node2'), 60_000);
@@ -174,7 +158,7 @@ describe('rollback after the freeze', () => {
     { side: 'destination', full: 'node2', name: 'big', mib: 256, flags: ['--no-precopy'], why: /ENOSPC|no space left|the disk holding \S+ is full/i },
     { side: 'source', full: 'node1', name: 'huge', mib: 1024, flags: [], why: /criu dump failed \(exit 1\): .*the disk holding .* is full/ },
   ])('$side disk full mid-transfer: the source resumes with its memory', async ({ full, name, mib, flags, why }) => {
-    const sum = state('node1', name) ? await memhogChecksum('node1', name) : await startMemhog('node1', name, mib);
+    const sum = state('node1', name) ? await memhogChecksum('node1', name) : await startMemhog('node1', name, [String(mib)]);
     // The checkpoint space of one side (the agent's --scratch-dir, where a checkpoint that fits
     // in memory goes) is a 3 GiB tmpfs: the pre-flight checks pass, the pre-copy fits; once the
     // checkpoint's pages land there, something else takes all but a few MiB of it.
@@ -257,6 +241,22 @@ describe('rollback after the freeze', () => {
     expectNothingLeftOn('node2', 'counter-fault');
     expect(migrationDirs('node1')).toEqual([]);
   });
+  it("the lazy-pages daemon dying after criu restore: the destination's copy is removed, the source's runs on with its memory", async () => {
+    expect(lab('restart-agent', 'node2', '--criu', path.join(ROOT, 'test/tools/criu-lazy-pages-dies.sh')).code).toBe(0);
+    const sum = await startMemhog('node1', 'lazy-fault', ['256']);
+    const started = state('node1', 'lazy-fault')?.startedAt;
+    const r = await pushInBackground('node1', 'lazy-fault', 'node2', '--lazy-pages', 'always');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/criu lazy-pages failed .*killed by the test.*rolled back: lazy-fault is running on node1/);
+    expectKeptLog(r.stderr, /node2\/agent\/criu-logs\/[0-9a-f-]+-lazy-pages\.log/, /killed by the test/);
+    expect(state('node1', 'lazy-fault')).toMatchObject({ running: true, startedAt: started });
+    expect(await memhogChecksum('node1', 'lazy-fault')).toBe(sum);
+    expectNothingLeftOn('node2', 'lazy-fault');
+    expect(migrationDirs('node1')).toEqual([]);
+    docker('node1', 'rm', '-f', 'lazy-fault');
+  });
+
   it('criu restore failing: a TCP connection of the container keeps carrying data after the rollback', async () => {
     // A line server in node1's network namespace, outside the container.
     const server = spawn('nsenter', ['--net=/var/run/netns/node1', 'node', '-e', `
@@ -284,7 +284,7 @@ describe('rollback after the freeze', () => {
   });
 
   it('the answer to Commit is lost: the source asks the destination, which committed; it runs on node2 only', async () => {
-    const sum = await startMemhog('node1', 'commit-lost', 16);
+    const sum = await startMemhog('node1', 'commit-lost', ['16']);
     restartAgentWithFaults('node2', 'lose-committed');
     const r = await pushInBackground('node1', 'commit-lost', 'node2');
     expect(r.code, r.stderr).toBe(0);
@@ -297,7 +297,7 @@ describe('rollback after the freeze', () => {
   });
 
   it('...and the destination cannot be asked: the source stays frozen (never running on both) until a restart of its agent can ask', async () => {
-    const sum = await startMemhog('node1', 'commit-unknown', 16, '-v', 'commit-unknown-data:/data');
+    const sum = await startMemhog('node1', 'commit-unknown', ['16'], ['-v', 'commit-unknown-data:/data']);
     const pid = state('node1', 'commit-unknown')?.pid ?? 0;
     restartAgentWithFaults('node2', 'lose-committed,refuse-status');
     const r = await pushInBackground('node1', 'commit-unknown', 'node2');
@@ -321,7 +321,7 @@ describe('rollback after the freeze', () => {
   });
 
   it('removing the source copy fails after the commit: the push says it moved and what is left; the agent finishes it at its next start', async () => {
-    const sum = await startMemhog('node1', 'cleanup-fault', 16);
+    const sum = await startMemhog('node1', 'cleanup-fault', ['16']);
     const pid = state('node1', 'cleanup-fault')?.pid ?? 0;
     restartAgentWithFaults('node1', 'fail-source-cleanup');
     const r = await pushInBackground('node1', 'cleanup-fault', 'node2');

@@ -97,6 +97,29 @@ export function push(from: string, container: string, to: string, ...extra: stri
   return JSON.parse(r.stdout) as PushSummary;
 }
 
+/** Runs memhog (MiB [churn PAGES]) with extra `docker run` args; resolves with its checksum once filled. */
+export async function startMemhog(node: string, name: string, memhogArgs: string[], runArgs: string[] = []): Promise<string> {
+  docker(node, 'run', '-d', '--name', name, ...runArgs, 'livemig-testkit:latest', 'memhog', ...memhogArgs);
+  const filled = await waitFor('memhog filled', () => logs(node, name).find((l) => l.startsWith('filled')), 60_000);
+  return filled.split(' ').pop() ?? '';
+}
+
+/** The last line starting with `prefix` that memhog prints after a SIGUSR1 sent now. */
+export async function askMemhog(node: string, name: string, prefix: string): Promise<string> {
+  const before = logs(node, name).filter((l) => l.startsWith(prefix)).length;
+  docker(node, 'kill', '-s', 'USR1', name);
+  const lines = await waitFor(`${name}: ${prefix}`, () => {
+    const all = logs(node, name).filter((l) => l.startsWith(prefix));
+    return all.length > before && all;
+  }, 30_000);
+  return lines[lines.length - 1];
+}
+
+/** memhog's checksum of its memory, now. */
+export async function memhogChecksum(node: string, name: string): Promise<string> {
+  return (await askMemhog(node, name, 'checksum')).split(' ')[1];
+}
+
 /** State.Running, State.Pid and State.StartedAt of a container, or null when it does not exist. */
 export function state(node: string, name: string): { running: boolean; pid: number; startedAt: string; exitCode: number } | null {
   const r = tryDocker(node, 'inspect', '-f', '{{.State.Running}} {{.State.Pid}} {{.State.StartedAt}} {{.State.ExitCode}}', name);

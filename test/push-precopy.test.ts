@@ -2,7 +2,7 @@
 // changed since travel, the rest the destination copies from what it already holds.
 import fs from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { docker, lab, logs, push, pushInBackground, removeEverywhere, sh, sleep, state, waitFor, type PushSummary } from './lab';
+import { askMemhog, docker, lab, logs, push, pushInBackground, removeEverywhere, sh, sleep, startMemhog, state, waitFor, type PushSummary } from './lab';
 
 interface PrecopySummary extends PushSummary {
   precopyBytesRaw: number;
@@ -12,23 +12,6 @@ interface PrecopySummary extends PushSummary {
 }
 
 const PAGE = 4096;
-
-async function startMemhog(node: string, name: string, ...args: string[]): Promise<string> {
-  docker(node, 'run', '-d', '--name', name, 'livemig-testkit:latest', 'memhog', ...args);
-  const filled = await waitFor('memhog filled', () => logs(node, name).find((l) => l.startsWith('filled')), 60_000);
-  return filled.split(' ').pop() ?? '';
-}
-
-/** The last line starting with `prefix` that memhog prints after a SIGUSR1 sent now. */
-async function askMemhog(node: string, name: string, prefix: string): Promise<string> {
-  const before = logs(node, name).filter((l) => l.startsWith(prefix)).length;
-  docker(node, 'kill', '-s', 'USR1', name);
-  const lines = await waitFor(`${name}: ${prefix}`, () => {
-    const all = logs(node, name).filter((l) => l.startsWith(prefix));
-    return all.length > before && all;
-  }, 30_000);
-  return lines[lines.length - 1];
-}
 
 /** Bytes of pre-copied pages in node2's store so far. */
 function storeBytes(node: string): number {
@@ -55,7 +38,7 @@ describe('pre-copy', () => {
   afterAll(() => removeEverywhere(...names));
 
   it('sends idle memory before the freeze: after it only references travel, and the memory is bit for bit the same', async () => {
-    const sum = await startMemhog('node1', 'idle', '64');
+    const sum = await startMemhog('node1', 'idle', ['64']);
     const s = push('node1', 'idle', 'node2') as PrecopySummary;
     const pages = (64 * 1024 * 1024) / PAGE;
     expect(s.phaseMs.precopy).toBeGreaterThan(0);
@@ -80,7 +63,7 @@ describe('pre-copy', () => {
   it('memory written during the pre-copy arrives as it was at the freeze', async () => {
     // 64 MiB, 8 pages rewritten per ms: between the pre-copy's read and the freeze, some pages
     // change (sent again), most do not (reused).
-    await startMemhog('node1', 'churn', '64', 'churn', '8');
+    await startMemhog('node1', 'churn', ['64', 'churn', '8']);
     expect(await askMemhog('node1', 'churn', 'verify')).toMatch(/^verify ok \d+$/);
     const s = push('node1', 'churn', 'node2') as PrecopySummary;
     expect(s.pagesSent).toBeGreaterThan(10);
@@ -120,7 +103,7 @@ describe('pre-copy', () => {
     });
 
     it('destination agent killed during the pre-copy: the container never froze and runs on, nothing is left', async () => {
-      const sum = await startMemhog('node1', 'cut', '1024');
+      const sum = await startMemhog('node1', 'cut', ['1024']);
       const startedAt = state('node1', 'cut')?.startedAt;
       const pushing = pushInBackground('node1', 'cut', 'node2');
       // The store grows on node2 while the pre-copy runs.
@@ -142,7 +125,7 @@ describe('pre-copy', () => {
     });
 
     it("the destination's disk fills during the pre-copy: the container never froze and runs on, nothing is left", async () => {
-      const sum = await startMemhog('node1', 'spill', '1024');
+      const sum = await startMemhog('node1', 'spill', ['1024']);
       const startedAt = state('node1', 'spill')?.startedAt;
       // node2's checkpoint space is a 3 GiB tmpfs: the pre-flight check passes; once the store
       // grows, something else takes all but a few MiB of it.

@@ -80,6 +80,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
         compressLevel: req.compressLevel,
         serial: req.serial,
         precopy: !req.noPrecopy,
+        lazyPages: req.lazyPages,
         emit: (ev) => call.write(ev),
         connect: () => connectDestination(req.destination, config),
       }).then(

@@ -18,7 +18,7 @@ export function formatPhase(p: PhaseEvent): string {
 }
 
 const PHASE_ORDER = ['preflight', 'precopy', 'dump', 'transfer', 'restore', 'cleanup'];
-const DESTINATION_PHASES = ['destination-receive', 'criu-restore'];
+const DESTINATION_PHASES = ['destination-receive', 'criu-restore', 'lazy-pages'];
 
 export function formatSummary(s: Summary): string {
   const phases = PHASE_ORDER.filter((p) => p in s.phaseMs)
@@ -35,7 +35,8 @@ export function formatSummary(s: Summary): string {
         `${formatBytes(s.bytesWire - s.precopyBytesWire)} on the wire, ${s.pagesReused} pages reused, ${s.pagesSent} changed or new`
       : '  pre-copy: none (all memory sent while frozen)',
     `  phases: ${phases}${s.pipelined ? ' (dump and transfer overlap)' : ''}`,
-    `  destination: ${DESTINATION_PHASES.filter((p) => p in s.phaseMs).map((p) => `${p.replace('destination-', '')} ${s.phaseMs[p].toFixed(0)} ms`).join(', ')}`,
+    `  destination: ${DESTINATION_PHASES.filter((p) => p in s.phaseMs).map((p) => `${p.replace('destination-', '')} ${s.phaseMs[p].toFixed(0)} ms`).join(', ')}` +
+      (s.lazyPages ? ' (lazy: running while its memory was copied in)' : ''),
     s.sourceCleanupError
       ? `  source: NOT cleaned up: ${s.sourceCleanupError} (the agent on ${s.sourceNode} finishes it at its next start)`
       : `  source: ${s.sourceKept ? 'kept, stopped' : 'removed'}`,

@@ -61,6 +61,11 @@ async function main(): Promise<void> {
             type: 'boolean',
             default: true,
             describe: 'send the memory while the container runs, then only the changed pages while it is frozen (--no-precopy: all of it frozen)',
+          })
+          .option('lazy-pages', {
+            choices: ['auto', 'always', 'never'] as const,
+            default: 'auto' as const,
+            describe: 'resume on the destination before the memory is copied into the new process (from the images there); auto: from 64 MiB',
           }),
       (argv) =>
         pushCommand({
@@ -72,6 +77,7 @@ async function main(): Promise<void> {
           compress: argv.compress,
           serial: argv.serial,
           precopy: argv.precopy,
+          lazyPages: argv['lazy-pages'],
           json: argv.json,
         }),
     )

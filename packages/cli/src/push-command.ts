@@ -11,13 +11,17 @@ export interface PushArgs {
   compress: number;
   serial: boolean;
   precopy: boolean;
+  lazyPages: 'auto' | 'always' | 'never';
   json: boolean;
 }
+
+const LAZY_PAGES_MODES = { auto: 'LAZY_PAGES_AUTO', always: 'LAZY_PAGES_ALWAYS', never: 'LAZY_PAGES_NEVER' } as const;
 
 /** `migrate-cli push CTR --to HOST`: asks the local agent to move CTR, printing phases as they come. */
 export async function pushCommand(a: PushArgs): Promise<void> {
   const client = new AgentClient(a.agent, clientCredentials(a.transport));
-  const call = client.push({ container: a.container, destination: a.to, keepSource: a.keepSource, compressLevel: a.compress, serial: a.serial, noPrecopy: !a.precopy });
+  const call = client.push({ container: a.container, destination: a.to, keepSource: a.keepSource, compressLevel: a.compress, serial: a.serial, noPrecopy: !a.precopy,
+    lazyPages: LAZY_PAGES_MODES[a.lazyPages] });
   let summary: Summary | undefined;
   const bar = new ProgressBar();
   try {

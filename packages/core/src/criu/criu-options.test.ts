@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dumpArgs, externalMountPoints, mapExternalMounts, restoreArgs } from './criu-options';
+import { dumpArgs, externalMountPoints, lazyPagesDaemonArgs, mapExternalMounts, restoreArgs } from './criu-options';
 import { parseMountInfo } from './mountinfo';
 import { cgroupDirs, parseProcCgroup } from './proc-cgroup';
 
@@ -71,13 +71,21 @@ describe('criu options', () => {
   it('builds the restore command line with inherited fds', () => {
     const args = restoreArgs({ imagesDir: '/img', rootDir: '/merged', pidFile: '/img/pid',
       mountMap: new Map([['/etc/hosts', '/d/hosts']]), netnsFd: 3,
-      stdio: [{ key: 'pipe:[123]', fd: 4 }] }).join(' ');
+      stdio: [{ key: 'pipe:[123]', fd: 4 }], lazyPages: false }).join(' ');
     expect(args).toContain('--restore-detached');
+    expect(args).not.toContain('--lazy-pages');
     expect(args).toContain('--root /merged');
     expect(args).toContain('--tcp-close');
     expect(args).toContain('--network-lock skip');
     expect(args).toContain('--inherit-fd fd[3]:extRootNetNS');
     expect(args).toContain('--inherit-fd fd[4]:pipe:[123]');
     expect(args).toContain('--external mnt[/etc/hosts]:/d/hosts');
+  });
+
+  it('restores lazily when asked, served by a daemon on the same images', () => {
+    const args = restoreArgs({ imagesDir: '/img', rootDir: '/merged', pidFile: '/img/pid',
+      mountMap: new Map(), netnsFd: 3, stdio: [], lazyPages: true });
+    expect(args).toContain('--lazy-pages');
+    expect(lazyPagesDaemonArgs('/img').join(' ')).toBe('lazy-pages --images-dir /img --log-file lazy-pages.log -v2');
   });
 });

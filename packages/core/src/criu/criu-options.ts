@@ -98,6 +98,8 @@ export interface RestoreFacts {
   netnsFd: number;      // fd (in criu) on the new container's netns
   /** source pipe ids ("pipe:[123]") -> fd (in criu) of the new container's log pipe */
   stdio: Array<{ key: string; fd: number }>;
+  /** the tree resumes before its memory is in (a `criu lazy-pages` daemon fills it) */
+  lazyPages: boolean;
 }
 
 function inheritFdArgs(f: RestoreFacts): string[] {
@@ -109,6 +111,24 @@ function inheritFdArgs(f: RestoreFacts): string[] {
 
 function restoreMountArgs(map: Map<string, string>): string[] {
   return [...map].flatMap(([key, hostPath]) => ['--external', `mnt[${key}]:${hostPath}`]);
+}
+
+/**
+ * Post-copy from the destination's own images: criu restore skips the private anonymous pages
+ * and registers them with userfaultfd; the tree resumes at once and CRIU's lazy-pages daemon
+ * copies them in, on fault and in the background. Reading 1 GiB into the new process inside
+ * criu restore took 0.7-3.4 s of downtime on this VM kind.
+ */
+function lazyPagesArgs(lazy: boolean): string[] {
+  return lazy ? ['--lazy-pages'] : [];
+}
+
+export const LAZY_PAGES_LOG = 'lazy-pages.log';
+
+/** The daemon serving a lazy restore: it listens on lazy-pages.socket in the images dir. */
+export function lazyPagesDaemonArgs(imagesDir: string): string[] {
+  // -v2: at -v4 it logs every page it copies (a line per 4 KiB).
+  return ['lazy-pages', '--images-dir', imagesDir, '--log-file', LAZY_PAGES_LOG, '-v2'];
 }
 
 export function restoreArgs(f: RestoreFacts): string[] {
@@ -123,6 +143,7 @@ export function restoreArgs(f: RestoreFacts): string[] {
     ...COMMON,
     '--tcp-close',
     ...networkLockArgs(),
+    ...lazyPagesArgs(f.lazyPages),
     ...inheritFdArgs(f),
     ...restoreMountArgs(f.mountMap),
   ];

@@ -50,6 +50,28 @@ describe('startCriu', () => {
     await expect(p.release()).rejects.toThrow(/cancelled/);
   });
 
+  it('tells when criu reports ready on its status fd, long before it exits', async () => {
+    // criu gets "--status-fd N": here $1 and $2 of the stand-in's script.
+    const p = startCriu({ ...fake(dir, '[ "$1" = --status-fd ] && eval "printf \'\\0\' >&$2" && sleep 0.5 && echo done > done'), statusFd: true });
+    const exited = p.release();
+    await p.ready;
+    expect(fs.existsSync(path.join(dir, 'done'))).toBe(false);
+    await exited;
+    expect(fs.existsSync(path.join(dir, 'done'))).toBe(true);
+  });
+
+  it('fails the wait for ready when criu exits without reporting it, and kills a released run on cancel', async () => {
+    const quiet = startCriu({ ...fake(dir, 'exit 0'), statusFd: true });
+    void quiet.release();
+    await expect(quiet.ready).rejects.toThrow(/exited before it was ready/);
+    const daemon = startCriu(fake(dir, 'sleep 30'));
+    const running = daemon.release();
+    const t0 = Date.now();
+    await daemon.cancel();
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    await expect(running).rejects.toThrow(/cancelled/);
+  });
+
   it("rejects with criu's last words when it fails", async () => {
     const p = startCriu(fake(dir, 'echo "Error (criu/x.c:1): it broke" > restore.log; exit 1'));
     await expect(p.release()).rejects.toThrow(/failed \(exit 1\): Error \(criu\/x\.c:1\): it broke/);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import fs from 'node:fs';
 import path from 'node:path';
 import { trace } from '../util/trace';
@@ -50,14 +50,18 @@ export interface CriuRun {
   logName: string;     // dump.log / restore.log
   extraFds?: number[]; // become fds 3, 4, ... of the child
   timeoutMs?: number;  // from the release
+  /** criu gets `--status-fd` on a pipe of ours: `ready` resolves when it says it is ready. */
+  statusFd?: boolean;
 }
 
 /** A CRIU run started up to its last step before criu itself (see startCriu). */
 export interface CriuProcess {
   /** criu runs now; resolves when it exits 0, rejects with the log's errors otherwise. */
   release(): Promise<void>;
-  /** criu never runs: the chain exits; resolves once it has. */
+  /** criu never runs (or, released, is killed): the chain exits; resolves once it has. */
   cancel(): Promise<void>;
+  /** With `statusFd`: criu reported ready (a daemon listening); rejects if it exits first. */
+  ready: Promise<void>;
 }
 
 // The chain's last step: waits for "go" on the gate fd ($1), then execs criu. EOF (the agent
@@ -75,13 +79,15 @@ export function runCriu(r: CriuRun): Promise<void> {
  * images are in is exec'ing criu. The caller may close its copies of `extraFds` on return.
  */
 export function startCriu(r: CriuRun, gated = true): CriuProcess {
-  const gateFd = 3 + (r.extraFds?.length ?? 0);
+  const statusFd = 3 + (r.extraFds?.length ?? 0);
+  const gateFd = statusFd + (r.statusFd ? 1 : 0);
   const gate = gated ? ['sh', '-c', GATE, 'livemig-gate', String(gateFd)] : [];
-  const argv = [...r.prefix, ...gate, r.criuPath, ...r.args];
+  const args = r.statusFd ? [...r.args, '--status-fd', String(statusFd)] : r.args;
+  const argv = [...r.prefix, ...gate, r.criuPath, ...args];
   const logFile = path.join(r.imagesDir, r.logName);
   const child = spawn(argv[0], argv.slice(1), {
     cwd: r.imagesDir,
-    stdio: ['ignore', 'pipe', 'pipe', ...(r.extraFds ?? []), ...(gated ? ['pipe' as const] : [])],
+    stdio: ['ignore', 'pipe', 'pipe', ...(r.extraFds ?? []), ...(r.statusFd ? ['pipe' as const] : []), ...(gated ? ['pipe' as const] : [])],
     killSignal: 'SIGKILL',
   });
   trace(`criu ${r.args[0]}: spawned${gated ? ' (gated)' : ''}`);
@@ -117,23 +123,41 @@ export function startCriu(r: CriuRun, gated = true): CriuProcess {
     });
   });
   exited.catch(() => undefined); // before release, the caller looks only when it releases
+  const ready = r.statusFd ? readyOn(child.stdio[statusFd] as Readable, exited, r.args[0]) : exited;
+  ready.catch(() => undefined);
+  let released = false;
   const release = (): Promise<void> => {
+    released = true;
     timer = setTimeout(() => child.kill('SIGKILL'), r.timeoutMs ?? 300_000);
     gateSocket?.end('go\n');
     return exited;
   };
   if (!gated) {
     const done = release();
-    return { release: () => done, cancel: async () => undefined };
+    return { release: () => done, cancel: async () => undefined, ready };
   }
   return {
     release,
+    ready,
     cancel: async () => {
       cancelled = true;
       gateSocket?.destroy(); // EOF at the gate
+      if (released) child.kill('SIGKILL'); // criu runs: nothing else stops a daemon
       const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
       await exited.catch(() => undefined);
       clearTimeout(killer);
     },
   };
+}
+
+/** criu writes one byte to its status fd when ready; exiting first is a failure. */
+function readyOn(status: Readable, exited: Promise<void>, command: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    status.once('data', () => resolve());
+    status.on('error', () => undefined);
+    exited.then(
+      () => reject(new Error(`criu ${command} exited before it was ready`)),
+      (err: unknown) => reject(err),
+    );
+  });
 }

@@ -25,7 +25,8 @@ import { PROTOCOL_VERSION } from '../version';
 import { injectedFault } from '../util/fault';
 import { trace } from '../util/trace';
 import { createOptionsFor, RESTORE_MARKER, SPEC_VERSION, type ContainerSpec } from './container-spec';
-import { prepareRestore, type DumpedTreeFacts, type PendingRestore } from './restore-into-container';
+import { prepareRestore, type DumpedTreeFacts, type PendingRestore, type RestoredTree } from './restore-into-container';
+import { lazyPagesSupported } from '../criu/lazy-pages-support';
 import { verifiedChunks } from './verified-chunks';
 import { InProgress } from './in-progress';
 import { scratchRoot } from './scratch-dir';
@@ -85,6 +86,8 @@ class DestinationMigration {
   private store: PrecopyStore | undefined;
   /** criu restore, started as far as it can be before the images are in. */
   private pendingRestore: PendingRestore | undefined;
+  /** Resume before the memory is in (see lazyPagesArgs); decided in check(). */
+  private lazyPages = false;
 
   constructor(
     private readonly ctx: DestinationContext,
@@ -113,8 +116,17 @@ class DestinationMigration {
     for (const n of c.networks) {
       if (!(await docker.networkExists(n))) throw new MigrationError('precondition', `network ${n} does not exist ${here}`);
     }
+    this.lazyPages = await this.lazyRestoreHere(here);
     // The pre-copy store and CRIU's images side by side.
     this.scratchUnder = scratchRoot(this.ctx.memScratchDir, this.ctx.stateDir, this.prepare.estimatedBytes + this.prepare.precopyBytes, here);
+  }
+
+  private async lazyRestoreHere(here: string): Promise<boolean> {
+    const asked = this.prepare.lazyRestore;
+    if (asked === 'LAZY_RESTORE_NO') return false;
+    if (await lazyPagesSupported(this.ctx.criuPath)) return true;
+    if (asked === 'LAZY_RESTORE_IF_SUPPORTED') return false;
+    throw new MigrationError('precondition', `cannot restore lazily ${here}: criu check --feature uffd-noncoop fails (push with --lazy-pages never)`);
   }
 
   /** Creates and starts the target container; its helper waits for the restore. */
@@ -285,20 +297,22 @@ class DestinationMigration {
       container: target,
       imagesDir: path.join(this.scratch, 'images'),
       tree: this.spec.tree,
+      lazyPages: this.lazyPages,
     });
   }
 
-  async restore(): Promise<{ appPid: number; restoreMs: number }> {
+  async restore(): Promise<RestoredTree> {
     const started = performance.now();
     const target = this.startedTarget();
     trace('dst: restore start');
     const pending = this.pendingRestore ?? this.startRestore(target);
     this.pendingRestore = undefined;
-    const appPid = await pending.run();
+    const runAt = performance.now();
+    const restored = await pending.run();
     // The helper read the marker when it started; a later start must run the original command.
     trace('dst: restored');
     fs.rmSync(path.join(overlayDirs(target).merged, RESTORE_MARKER), { force: true });
-    return { appPid, restoreMs: performance.now() - started };
+    return { ...restored, resumeMs: restored.resumeMs + (runAt - started) };
   }
 
   /** The target container, its helper still alive (waiting for the restore). */
@@ -414,9 +428,9 @@ async function servePrepared(ctx: DestinationContext, ch: DestinationChannel, pr
     ch.send({ body: 'prepared', prepared: { containerId: id, nodeName: ctx.nodeName } });
     await m.receivePrecopy(ch);
     const { receiveMs } = await m.receive(ch);
-    const { appPid, restoreMs } = await m.restore();
-    ctx.log(`migration ${prepare.migrationId}: ${name} restored (pid ${appPid})`);
-    ch.send({ body: 'restored', restored: { receiveMs, restoreMs, appPid } });
+    const { appPid, resumeMs, pagesInMs, lazyPages } = await m.restore();
+    ctx.log(`migration ${prepare.migrationId}: ${name} restored (pid ${appPid}${lazyPages ? `, its memory copied in ${pagesInMs.toFixed(0)} ms after it resumed` : ''})`);
+    ch.send({ body: 'restored', restored: { receiveMs, restoreMs: resumeMs, appPid, lazyPages, pagesInMs } });
     const commit = await next(ch, 'Commit');
     if (commit.body !== 'commit') throw new MigrationError('protocol', `expected Commit, got ${commit.body}`);
     m.saveRecord(true);

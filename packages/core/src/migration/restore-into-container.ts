@@ -3,7 +3,7 @@
 // container's cgroups, with the container's netns and log pipes handed over as inherited fds.
 import fs from 'node:fs';
 import path from 'node:path';
-import { mapExternalMounts, restoreArgs } from '../criu/criu-options';
+import { LAZY_PAGES_LOG, lazyPagesDaemonArgs, mapExternalMounts, restoreArgs } from '../criu/criu-options';
 import { startCriu, type CriuProcess } from '../criu/criu-runner';
 import { parseMountInfo } from '../criu/mountinfo';
 import { overlayDirs, type ContainerInspect } from '../docker/docker-client';
@@ -28,7 +28,19 @@ export interface RestoreRequest {
   container: ContainerInspect; // the new container, started, helper waiting
   imagesDir: string;
   tree: DumpedTreeFacts;
+  /** post-copy: the tree resumes first, a lazy-pages daemon then copies its memory in */
+  lazyPages: boolean;
   timeoutMs?: number;
+}
+
+/** A restored tree: running (its memory all in, for a lazy restore, when this is returned). */
+export interface RestoredTree {
+  appPid: number;
+  /** run() start -> the tree running (the helper told) */
+  resumeMs: number;
+  lazyPages: boolean;
+  /** lazy restore: the tree running -> the daemon's last page copied in; 0 otherwise */
+  pagesInMs: number;
 }
 
 /**
@@ -37,8 +49,11 @@ export interface RestoreRequest {
  * so that what is left inside the downtime is criu itself.
  */
 export interface PendingRestore {
-  /** Restores the tree and hands it to the helper; resolves with the application's host PID. */
-  run(): Promise<number>;
+  /**
+   * Restores the tree and hands it to the helper. A lazy restore resolves only once the daemon
+   * has copied every page in: until then the images are the only copy of that memory.
+   */
+  run(): Promise<RestoredTree>;
   /** The restore will not run: its waiting processes exit. */
   cancel(): Promise<void>;
 }
@@ -58,6 +73,7 @@ export function prepareRestore(r: RestoreRequest): PendingRestore {
 
   const fds: number[] = [];
   let criu: CriuProcess;
+  let daemon: CriuProcess | undefined;
   try {
     fds.push(fs.openSync(`/proc/${hp}/ns/net`, 'r'));
     fds.push(fs.openSync(`/proc/${hp}/fd/1`, 'w'));
@@ -81,26 +97,52 @@ export function prepareRestore(r: RestoreRequest): PendingRestore {
         mountMap,
         netnsFd: 3,
         stdio,
+        lazyPages: r.lazyPages,
       }),
       imagesDir: r.imagesDir,
       logName: 'restore.log',
       extraFds: fds,
       timeoutMs: r.timeoutMs,
     });
+    // The daemon needs no namespace of the container: restore hands it the userfaultfds.
+    if (r.lazyPages) {
+      daemon = startCriu({
+        prefix: [], criuPath: r.criuPath, args: lazyPagesDaemonArgs(r.imagesDir), imagesDir: r.imagesDir,
+        logName: LAZY_PAGES_LOG, statusFd: true, timeoutMs: r.timeoutMs,
+      });
+    }
   } finally {
     for (const fd of fds) fs.closeSync(fd); // the child has its own
   }
 
+  const cancel = async (): Promise<void> => {
+    await Promise.all([criu.cancel(), daemon?.cancel()]);
+  };
   return {
     run: async () => {
-      await criu.release();
-      trace('dst: criu restore exited');
-      // criu exited: the restored root task is now the helper's only child. Tell the helper.
-      const kids = childrenOf(hp);
-      if (kids.length !== 1) throw new Error(`restore left ${kids.length} processes under the helper, expected 1`);
-      process.kill(hp, 'SIGUSR1');
-      return kids[0];
+      const started = performance.now();
+      try {
+        // criu restore connects to the daemon's socket early on: it must be listening.
+        const pagesIn = daemon?.release();
+        if (daemon) {
+          await daemon.ready;
+          trace('dst: lazy-pages daemon ready');
+        }
+        await criu.release();
+        trace('dst: criu restore exited');
+        // criu exited: the restored root task is now the helper's only child. Tell the helper.
+        const kids = childrenOf(hp);
+        if (kids.length !== 1) throw new Error(`restore left ${kids.length} processes under the helper, expected 1`);
+        process.kill(hp, 'SIGUSR1');
+        const resumed = performance.now();
+        await pagesIn;
+        if (daemon) trace('dst: lazy-pages daemon exited: every page in');
+        return { appPid: kids[0], resumeMs: resumed - started, lazyPages: Boolean(daemon), pagesInMs: daemon ? performance.now() - resumed : 0 };
+      } catch (err) {
+        await cancel();
+        throw err;
+      }
     },
-    cancel: () => criu.cancel(),
+    cancel,
   };
 }

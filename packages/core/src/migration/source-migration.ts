@@ -16,7 +16,7 @@ import { CriuError, runCriu } from '../criu/criu-runner';
 import { parseMountInfo, type MountInfo } from '../criu/mountinfo';
 import { overlayDirs, type ContainerInspect, type DockerClient } from '../docker/docker-client';
 import { packTree, readTreeXattrs, type XattrSet } from '../fsdiff';
-import type { MigrateReply, MigrateRequest, PushEvent, Summary } from '../rpc/messages';
+import type { LazyPagesMode, MigrateReply, MigrateRequest, PushEvent, Summary } from '../rpc/messages';
 import { ChunkEncoder, ChunkSealer } from '../stream/chunk-stream';
 import { isValidLevel } from '../stream/compress-level';
 import { PROTOCOL_VERSION } from '../version';
@@ -41,6 +41,7 @@ import { BufferPool } from '../stream/buffer-pool';
 import { cgroupPids, dumpRootPid, netnsInode, pipesToReattach, processCgroupDirs, stdioOf } from './process-facts';
 import { memoryPieces, PAGE_SIZE } from './memory-reader';
 import { PageIndex } from './page-index';
+import { lazyRestoreFor } from './lazy-restore-choice';
 
 /**
  * The most memory a pre-copy sends: its index costs the source ~30 bytes a page (4 GiB: ~32
@@ -94,6 +95,8 @@ export interface PushOptions {
   serial: boolean;
   /** Send the memory while the container runs, then after the freeze only what changed. */
   precopy: boolean;
+  /** Resume on the destination before the memory is in (post-copy from its own images). */
+  lazyPages: LazyPagesMode;
   /** Opens the stream to the destination agent (after local checks passed). */
   connect: () => Promise<SourceChannel>;
   emit: (ev: PushEvent) => void;
@@ -120,6 +123,8 @@ interface SourceFacts {
   prepare: PrepareSpec;
   dockerMountTargets: string[];
   estimatedBytes: number;
+  /** The container's memory cgroup usage. */
+  memoryBytes: number;
   /** Bytes of the rootfs diff and volumes, walked before the freeze (for progress). */
   fileBytes: number;
 }
@@ -167,6 +172,7 @@ async function gatherFacts(ctx: SourceContext, container: string): Promise<Sourc
   const external = new Set(externalMountPoints(mounts, dockerMountTargets));
   const externalMountLines = mountLines.filter((_l, i) => external.has(mounts[i].mountPoint)).join('\n');
   const dirs = processCgroupDirs(inspect.State.Pid);
+  const memoryBytes = memoryUsage(dirs);
   const freezerDir = dirs.get('freezer') ?? dirs.get('');
   if (!freezerDir || !canFreeze(freezerDir)) throw new MigrationError('precondition', `cannot find the freezer cgroup of ${name}`);
   const upperDir = overlayDirs(inspect).upper;
@@ -179,7 +185,8 @@ async function gatherFacts(ctx: SourceContext, container: string): Promise<Sourc
     freezerDir,
     prepare: { container: spec, tree: { externalMounts: externalMountLines, stdio: pipesToReattach(stdio) } },
     dockerMountTargets,
-    estimatedBytes: memoryUsage(dirs) + 64 * 1024 * 1024,
+    estimatedBytes: memoryBytes + 64 * 1024 * 1024,
+    memoryBytes,
     fileBytes: treeBytes(upperDir) +
       spec.mounts.filter((m) => m.type === 'volume').reduce((n, m) => n + treeBytes(m.source), 0),
   };
@@ -480,6 +487,7 @@ async function pushClaimed(
         estimatedBytes: f.estimatedBytes,
         compressLevel: opts.compressLevel,
         precopyBytes,
+        lazyRestore: lazyRestoreFor(opts.lazyPages, f.memoryBytes, opts.serial),
       },
     });
     const prepared = (await expectReply(ch, 'prepared', ctx.timeouts.prepareMs)).prepared;
@@ -531,11 +539,14 @@ async function pushClaimed(
     phase('restore', 'start');
     const restored = (await expectReply(ch, 'restored', ctx.timeouts.restoreMs)).restored;
     trace('src: restored');
-    const downtimeMs = performance.now() - freezeAt;
+    // A lazy restore replies once the memory is in: the container was running for pagesInMs.
+    const downtimeMs = performance.now() - freezeAt - restored.pagesInMs;
     // The destination's share: first chunk to everything applied, and criu restore itself.
     phaseMs['destination-receive'] = restored.receiveMs;
     phaseMs['criu-restore'] = restored.restoreMs;
-    phase('restore', 'done', `criu restore ${restored.restoreMs.toFixed(0)} ms`);
+    if (restored.lazyPages) phaseMs['lazy-pages'] = restored.pagesInMs;
+    const lazily = restored.lazyPages ? `; resumed first, memory copied in over ${restored.pagesInMs.toFixed(0)} ms` : '';
+    phase('restore', 'done', `criu restore ${restored.restoreMs.toFixed(0)} ms${lazily}`);
 
     // From here a crash is ambiguous: a restarted agent asks the destination (MigrationStatus).
     writeRecord(workDir, { ...record, commitSent: true });
@@ -583,6 +594,7 @@ async function pushClaimed(
       sourceCleanupError,
       compressLevel: opts.compressLevel,
       pipelined: !opts.serial,
+      lazyPages: restored.lazyPages,
     };
   } catch (err) {
     if (!committed && !undecided) {

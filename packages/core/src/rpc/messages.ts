@@ -33,7 +33,11 @@ export interface PushRequest {
   compressLevel: number;
   serial: boolean;
   noPrecopy: boolean;
+  lazyPages: LazyPagesMode;
 }
+
+export type LazyPagesMode = 'LAZY_PAGES_AUTO' | 'LAZY_PAGES_ALWAYS' | 'LAZY_PAGES_NEVER';
+export type LazyRestore = 'LAZY_RESTORE_NO' | 'LAZY_RESTORE_YES' | 'LAZY_RESTORE_IF_SUPPORTED';
 
 export interface PhaseEvent {
   name: string;
@@ -71,6 +75,7 @@ export interface Summary {
   precopyBytesWire: number;
   pagesReused: number;
   pagesSent: number;
+  lazyPages: boolean;
 }
 
 export type PushEvent =
@@ -86,6 +91,7 @@ export interface Prepare {
   estimatedBytes: number;
   compressLevel: number;
   precopyBytes: number;
+  lazyRestore: LazyRestore;
 }
 
 export interface Chunk {
@@ -120,6 +126,8 @@ export interface Restored {
   receiveMs: number;
   restoreMs: number;
   appPid: number;
+  lazyPages: boolean;
+  pagesInMs: number;
 }
 
 export interface PrecopyStored {
