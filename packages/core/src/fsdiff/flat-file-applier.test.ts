@@ -217,4 +217,22 @@ describe('FlatFileApplier', () => {
     expect(fs.readFileSync(path.join(dir, 'pages-2.img'), 'utf8')).toBe('abWXYZ');
     expect(fs.readdirSync(dir).sort()).toEqual(['pages-2.img']);
   });
+
+  it('joins head and tail by copying the smaller part, either way the same image', () => {
+    const a = new FlatFileApplier(dir, 100);
+    const from = path.join(dir, 'segment');
+    fs.writeFileSync(from, 'abcdefgh');
+    a.adopt('pages-3.img', from, 8);
+    a.startTail('pages-3.img', 6); // head 6 bytes, tail 1: the tail is appended to the image
+    a.appendWith('pages-3.img', 1, (fd) => fs.writeSync(fd, 'Z'));
+    a.setSize('pages-3.img', 7);
+    expect(fs.readFileSync(path.join(dir, 'pages-3.img'), 'utf8')).toBe('abcdefZ');
+    fs.writeFileSync(from, 'abcdefgh');
+    a.adopt('pages-4.img', from, 8);
+    a.startTail('pages-4.img', 1); // head 1 byte, tail 9: the head goes in front of the tail
+    a.appendWith('pages-4.img', 9, (fd) => fs.writeSync(fd, 'NEWbcdefg'));
+    a.setSize('pages-4.img', 10);
+    expect(fs.readFileSync(path.join(dir, 'pages-4.img'), 'utf8')).toBe('aNEWbcdefg');
+    expect(fs.readdirSync(dir).sort()).toEqual(['pages-3.img', 'pages-4.img']);
+  });
 });

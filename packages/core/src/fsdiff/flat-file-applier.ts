@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { trace } from '../util/trace';
 import { UnsafeEntryError, toBuffer } from './diff-applier';
 import { resumingOnError, type EntryBody, type EntryHeader, type TreeApplier } from './tar-format';
 
@@ -88,7 +89,16 @@ export class FlatFileApplier implements TreeApplier {
   startTail(name: string, offset: number): void {
     fs.closeSync(this.reopen(name, offset));
     if (this.tails.has(name)) throw new UnsafeEntryError(name, 'has a tail already');
-    this.tails.set(name, { offset, file: path.join(this.dir, `${name}.tail`) });
+    const file = path.join(this.dir, `${name}.tail`);
+    // The tail's bytes go where they will be in the image (a hole before them): see setSize.
+    const { O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW } = fs.constants;
+    const fd = fs.openSync(file, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600);
+    try {
+      fs.ftruncateSync(fd, offset);
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.tails.set(name, { offset, file });
   }
 
   /**
@@ -101,10 +111,7 @@ export class FlatFileApplier implements TreeApplier {
       const tail = this.tails.get(name);
       if (tail) {
         this.tails.delete(name);
-        fs.ftruncateSync(fd, tail.offset);
-        appendFile(fd, tail.file, tail.offset);
-        fs.rmSync(tail.file);
-        if (fs.fstatSync(fd).size !== size) throw new UnsafeEntryError(name, `${fs.fstatSync(fd).size} bytes with its tail, ${size} announced`);
+        this.joinTail(name, fd, tail, size);
         return;
       }
       const grows = size - fs.fstatSync(fd).size;
@@ -113,6 +120,45 @@ export class FlatFileApplier implements TreeApplier {
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  /**
+   * Joins the image's head (before the tail's offset) and its tail, copying the smaller part:
+   * new pages in front of a process's pages make a tail of nearly all of the image (256 MiB
+   * appended: 200 ms inside the downtime), pages lost near its end a short one.
+   */
+  private joinTail(name: string, fd: number, tail: { offset: number; file: string }, size: number): void {
+    const total = fs.statSync(tail.file).size;
+    const check = (got: number): void => {
+      if (got !== size) throw new UnsafeEntryError(name, `${got} bytes with its tail, ${size} announced`);
+    };
+    if (tail.offset <= total - tail.offset) {
+      check(total);
+      const out = fs.openSync(tail.file, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+      try {
+        const image = fs.openSync(path.join(this.dir, name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+        try {
+          copyRange(image, out, 0, tail.offset, 0);
+        } finally {
+          fs.closeSync(image);
+        }
+      } finally {
+        fs.closeSync(out);
+      }
+      fs.renameSync(tail.file, path.join(this.dir, name));
+      trace(`dst: ${name}: head of ${tail.offset} bytes put in front of its tail`);
+      return;
+    }
+    fs.ftruncateSync(fd, tail.offset);
+    const src = fs.openSync(tail.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      copyRange(src, fd, tail.offset, total, tail.offset);
+    } finally {
+      fs.closeSync(src);
+    }
+    fs.rmSync(tail.file);
+    trace(`dst: ${name}: tail of ${total - tail.offset} bytes appended`);
+    check(fs.fstatSync(fd).size);
   }
 
   /** Opens `name`, which an entry made before, for a write at `offset`. */
@@ -137,7 +183,7 @@ export class FlatFileApplier implements TreeApplier {
     // O_EXCL|O_NOFOLLOW: only ever a file we have created ourselves.
     const { O_CREAT, O_EXCL, O_WRONLY, O_APPEND, O_NOFOLLOW } = fs.constants;
     const tail = this.tails.get(name);
-    if (tail) return fs.openSync(tail.file, (fs.existsSync(tail.file) ? 0 : O_CREAT | O_EXCL) | O_WRONLY | O_APPEND | O_NOFOLLOW, 0o600);
+    if (tail) return fs.openSync(tail.file, O_WRONLY | O_APPEND | O_NOFOLLOW);
     const flags = this.made.has(name) ? O_WRONLY | O_APPEND | O_NOFOLLOW : O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW;
     const fd = fs.openSync(path.join(this.dir, name), flags, 0o600);
     this.made.add(name);
@@ -169,15 +215,13 @@ export class FlatFileApplier implements TreeApplier {
 }
 
 /** Appends the file `from` to the file open at `fd`, which ends at `at`. */
-function appendFile(fd: number, from: string, at: number): void {
-  const src = fs.openSync(from, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  try {
-    const buf = Buffer.allocUnsafe(1024 * 1024);
-    for (let n; (n = fs.readSync(src, buf, 0, buf.length, null)) > 0; ) {
-      for (let off = 0; off < n; ) off += fs.writeSync(fd, buf, off, n - off, at + off);
-      at += n;
-    }
-  } finally {
-    fs.closeSync(src);
+/** Copies bytes [start, end) of `from` to `to` at `at`. */
+function copyRange(from: number, to: number, start: number, end: number, at: number): void {
+  const buf = Buffer.allocUnsafe(Math.min(1024 * 1024, Math.max(end - start, 1)));
+  for (let pos = start; pos < end; ) {
+    const n = fs.readSync(from, buf, 0, Math.min(buf.length, end - pos), pos);
+    if (n === 0) throw new Error(`short read at ${pos} of ${end}`);
+    for (let off = 0; off < n; ) off += fs.writeSync(to, buf, off, n - off, at + pos - start + off);
+    pos += n;
   }
 }

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PAGE_SIZE } from './memory-reader';
 import { BLOCK_PAGES, decodeRuns, encodeRuns, PageIndex, type ImageOp, type Run, type Segment } from './page-index';
 
@@ -324,6 +324,40 @@ describe('ImagePlan', () => {
     const sentAfter = ops.slice(tailAt).reduce((n, o) => n + ('literal' in o ? o.literal.length : 0), 0);
     expect(sentAfter).toBe(Math.max(shift, 0) * PAGE_SIZE);
     expect(applyOps(ops, segments, store).equals(image)).toBe(true);
+  });
+
+  it('checks a shifted tail a block of its segment at a time: one digest per block, runs that go on', () => {
+    const { index, segments, store } = indexOf(2000);
+    const seg = segments[0];
+    // New pages in the middle (memory a process touched since the pre-copy): the rest is a tail.
+    const image = Buffer.concat([seg.subarray(0, 300 * PAGE_SIZE), crypto.randomBytes(3 * PAGE_SIZE), seg.subarray(300 * PAGE_SIZE)]);
+    const hash = vi.spyOn(crypto, 'hash');
+    try {
+      const ops = plan(index, image, 256 * PAGE_SIZE); // 1 MiB pieces, as the source reads them
+      expect(applyOps(ops, segments, store).equals(image)).toBe(true);
+      expect(ops[0]).toEqual({ adopt: 0 });
+      expect(ops.find((o) => 'tail' in o)).toEqual({ tail: 300 * PAGE_SIZE });
+      // Page by page it takes ~2260 (the first piece is looked at whole to pick a segment);
+      // blocks do not cross pieces, so each piece has up to a block's worth page by page.
+      expect(hash.mock.calls.length).toBeLessThan(700);
+      const runs = ops.flatMap((o) => ('reuse' in o ? o.reuse : []));
+      expect(runs[0][0]).toBe(300);
+      for (let i = 1; i < runs.length; i++) expect(runs[i][0]).toBe(runs[i - 1][0] + runs[i - 1][1]);
+      expect(runs.reduce((n, [, count]) => n + count, 0)).toBe(1700);
+    } finally {
+      hash.mockRestore();
+    }
+  });
+
+  it("never takes a block of an adopted segment that holds a page patched there", () => {
+    const { index, segments, store } = indexOf(32);
+    index.adopt(0);
+    const open = { segment: 0, patched: new Set([20]) };
+    const stored = Buffer.from(store);
+    stored[20 * PAGE_SIZE] ^= 1; // what the image file holds there now
+    const parts = index.split(segments[0], open);
+    expect(shape(parts)).toEqual([{ reuse: [[0, 20]] }, { literalBytes: PAGE_SIZE }, { reuse: [[21, 11]] }]);
+    expect(rebuild(parts, stored).equals(segments[0])).toBe(true);
   });
 
   it('tells apart processes with the same pages: each image takes its own segment, in order', () => {

@@ -74,6 +74,8 @@ export class PageIndex {
   private readonly adopted = new Set<number>();
   /** Where the last reused page was: the dump writes pages in the order the pre-copy read them. */
   private next = 0;
+  /** Pages reused one after the other, page by page, since a block at `next` last differed. */
+  private inARow = BLOCK_PAGES;
   reused = 0;
   sent = 0;
 
@@ -206,28 +208,65 @@ export class PageIndex {
       if (literalFrom >= 0) out.push({ literal: piece.subarray(literalFrom, at) });
       literalFrom = -1;
     };
+    const reuse = (at: number, count: number): void => {
+      if (!runs) out.push({ reuse: (runs = []) });
+      const last = runs[runs.length - 1];
+      if (last && last[0] + last[1] === at) last[1] += count;
+      else runs.push([at, count]);
+      this.next = at + count;
+      this.reused += count;
+    };
     let off = 0;
-    for (; off + PAGE_SIZE <= piece.length; off += PAGE_SIZE) {
+    while (off + PAGE_SIZE <= piece.length) {
+      if (off + BLOCK_BYTES <= piece.length && this.nextBlockIs(piece.subarray(off, off + BLOCK_BYTES), open)) {
+        endLiteral(off);
+        reuse(this.next, BLOCK_PAGES);
+        off += BLOCK_BYTES;
+        continue;
+      }
       const at = this.count > 0 ? this.find(digestOf(piece.subarray(off, off + PAGE_SIZE)), open) : -1;
+      off += PAGE_SIZE;
       if (at < 0) {
         if (literalFrom < 0) {
-          literalFrom = off;
+          literalFrom = off - PAGE_SIZE;
           runs = undefined;
         }
         this.sent++;
+        this.inARow = 0;
         continue;
       }
-      endLiteral(off);
-      if (!runs) out.push({ reuse: (runs = []) });
-      const last = runs[runs.length - 1];
-      if (last && last[0] + last[1] === at) last[1]++;
-      else runs.push([at, 1]);
-      this.next = at + 1;
-      this.reused++;
+      endLiteral(off - PAGE_SIZE);
+      this.inARow = at === this.next ? this.inARow + 1 : 1;
+      reuse(at, 1);
     }
     if (off < piece.length && literalFrom < 0) literalFrom = off;
     endLiteral(piece.length);
     return out;
+  }
+
+  /**
+   * Whether `block` is the store's block at `next`: a whole block of its segment (usable, see
+   * find), so that a run of unchanged pages costs one digest per block wherever it lies in the
+   * image (a tail, or an image copied from the store). After a block that differed, only once a
+   * block's worth of pages were found in a row again: memory changed all over costs no double
+   * digests.
+   */
+  private nextBlockIs(block: Buffer, open?: OpenSegment): boolean {
+    const p = this.next;
+    if (this.inARow < BLOCK_PAGES || p >= this.count) return false;
+    const k = this.segmentOf(p);
+    const rel = p - this.segmentStarts[k];
+    if (rel % BLOCK_PAGES !== 0) return false;
+    const b = this.segmentBlocks[k] + rel / BLOCK_PAGES;
+    const end = k + 1 < this.segmentBlocks.length ? this.segmentBlocks[k + 1] : this.blockCount;
+    if (b >= end) return false;
+    if (this.adopted.has(k)) {
+      if (open?.segment !== k) return false;
+      for (let i = rel; i < rel + BLOCK_PAGES; i++) if (open.patched.has(i)) return false;
+    }
+    if (this.blocks.compare(digestOf(block), 0, DIGEST, b * DIGEST, (b + 1) * DIGEST) === 0) return true;
+    this.inARow = 0;
+    return false;
   }
 
   /** The plan of one pages image, fed its pieces in order. */
