@@ -17,8 +17,8 @@ export function formatPhase(p: PhaseEvent): string {
   return p.state === 'start' ? `${t} ${p.name}...` : `${t} ${p.name} done${p.detail ? `: ${p.detail}` : ''}`;
 }
 
-const PHASE_ORDER = ['preflight', 'precopy', 'dump', 'transfer', 'restore', 'cleanup'];
-const DESTINATION_PHASES = ['destination-receive', 'criu-restore', 'lazy-pages'];
+const PHASE_ORDER = ['preflight', 'precopy', 'dump', 'transfer', 'restore', 'lazy-pages', 'cleanup'];
+const DESTINATION_PHASES = ['destination-receive', 'criu-restore'];
 
 export function formatSummary(s: Summary): string {
   const phases = PHASE_ORDER.filter((p) => p in s.phaseMs)
@@ -36,7 +36,7 @@ export function formatSummary(s: Summary): string {
       : '  pre-copy: none (all memory sent while frozen)',
     `  phases: ${phases}${s.pipelined ? ' (dump and transfer overlap)' : ''}`,
     `  destination: ${DESTINATION_PHASES.filter((p) => p in s.phaseMs).map((p) => `${p.replace('destination-', '')} ${s.phaseMs[p].toFixed(0)} ms`).join(', ')}` +
-      (s.lazyPages ? ' (lazy: running while its memory was copied in)' : ''),
+      (s.lazyPages ? ' (lazy restore: running there during lazy-pages)' : ''),
     s.sourceCleanupError
       ? `  source: NOT cleaned up: ${s.sourceCleanupError} (the agent on ${s.sourceNode} finishes it at its next start)`
       : `  source: ${s.sourceKept ? 'kept, stopped' : 'removed'}`,

@@ -301,14 +301,15 @@ class DestinationMigration {
     });
   }
 
-  async restore(): Promise<RestoredTree> {
+  /** criu restore into the target; a lazy one calls `resumed` (ms since this call) when the tree runs. */
+  async restore(resumed?: (restoreMs: number) => void): Promise<RestoredTree> {
     const started = performance.now();
     const target = this.startedTarget();
     trace('dst: restore start');
     const pending = this.pendingRestore ?? this.startRestore(target);
     this.pendingRestore = undefined;
     const runAt = performance.now();
-    const restored = await pending.run();
+    const restored = await pending.run(resumed && ((ms) => resumed(ms + (runAt - started))));
     // The helper read the marker when it started; a later start must run the original command.
     trace('dst: restored');
     fs.rmSync(path.join(overlayDirs(target).merged, RESTORE_MARKER), { force: true });
@@ -428,7 +429,7 @@ async function servePrepared(ctx: DestinationContext, ch: DestinationChannel, pr
     ch.send({ body: 'prepared', prepared: { containerId: id, nodeName: ctx.nodeName } });
     await m.receivePrecopy(ch);
     const { receiveMs } = await m.receive(ch);
-    const { appPid, resumeMs, pagesInMs, lazyPages } = await m.restore();
+    const { appPid, resumeMs, pagesInMs, lazyPages } = await m.restore((restoreMs) => ch.send({ body: 'resumed', resumed: { restoreMs } }));
     ctx.log(`migration ${prepare.migrationId}: ${name} restored (pid ${appPid}${lazyPages ? `, its memory copied in ${pagesInMs.toFixed(0)} ms after it resumed` : ''})`);
     ch.send({ body: 'restored', restored: { receiveMs, restoreMs: resumeMs, appPid, lazyPages, pagesInMs } });
     const commit = await next(ch, 'Commit');

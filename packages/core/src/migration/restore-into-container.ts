@@ -50,10 +50,11 @@ export interface RestoredTree {
  */
 export interface PendingRestore {
   /**
-   * Restores the tree and hands it to the helper. A lazy restore resolves only once the daemon
-   * has copied every page in: until then the images are the only copy of that memory.
+   * Restores the tree and hands it to the helper. A lazy restore calls `resumed` when the tree
+   * runs, and resolves only once the daemon has copied every page in: until then the images are
+   * the only copy of that memory.
    */
-  run(): Promise<RestoredTree>;
+  run(resumed?: (resumeMs: number) => void): Promise<RestoredTree>;
   /** The restore will not run: its waiting processes exit. */
   cancel(): Promise<void>;
 }
@@ -119,7 +120,7 @@ export function prepareRestore(r: RestoreRequest): PendingRestore {
     await Promise.all([criu.cancel(), daemon?.cancel()]);
   };
   return {
-    run: async () => {
+    run: async (resumed) => {
       const started = performance.now();
       try {
         // criu restore connects to the daemon's socket early on: it must be listening.
@@ -134,10 +135,11 @@ export function prepareRestore(r: RestoreRequest): PendingRestore {
         const kids = childrenOf(hp);
         if (kids.length !== 1) throw new Error(`restore left ${kids.length} processes under the helper, expected 1`);
         process.kill(hp, 'SIGUSR1');
-        const resumed = performance.now();
+        const resumedAt = performance.now();
+        if (daemon) resumed?.(resumedAt - started);
         await pagesIn;
         if (daemon) trace('dst: lazy-pages daemon exited: every page in');
-        return { appPid: kids[0], resumeMs: resumed - started, lazyPages: Boolean(daemon), pagesInMs: daemon ? performance.now() - resumed : 0 };
+        return { appPid: kids[0], resumeMs: resumedAt - started, lazyPages: Boolean(daemon), pagesInMs: daemon ? performance.now() - resumedAt : 0 };
       } catch (err) {
         await cancel();
         throw err;

@@ -537,16 +537,30 @@ async function pushClaimed(
     phase('transfer', 'done', `${sent.raw} bytes raw, ${sent.wire} on the wire${reused}`);
 
     phase('restore', 'start');
-    const restored = (await expectReply(ch, 'restored', ctx.timeouts.restoreMs)).restored;
+    let reply = await within(ctx.timeouts.restoreMs, "the destination's restored reply", ch.reply());
+    let downtimeMs = performance.now() - freezeAt;
+    const resumed = reply.body === 'resumed';
+    if (reply.body === 'resumed') {
+      // Lazy restore: the container runs there; the source keeps its copy until the memory is in.
+      trace('src: resumed');
+      phase('restore', 'done', `criu restore ${reply.resumed.restoreMs.toFixed(0)} ms; ${f.name} runs on ${prepared.nodeName}`);
+      phase('lazy-pages', 'start', 'its memory is copied in while it runs');
+      reply = await within(ctx.timeouts.restoreMs, "the destination's restored reply", ch.reply());
+    }
+    if (reply.body !== 'restored' || reply.restored.lazyPages !== resumed) {
+      throw new MigrationError('protocol', `destination sent ${reply.body}${reply.body === 'restored' ? ` (lazy: ${reply.restored.lazyPages})` : ''}, expected restored`);
+    }
+    const restored = reply.restored;
     trace('src: restored');
-    // A lazy restore replies once the memory is in: the container was running for pagesInMs.
-    const downtimeMs = performance.now() - freezeAt - restored.pagesInMs;
     // The destination's share: first chunk to everything applied, and criu restore itself.
     phaseMs['destination-receive'] = restored.receiveMs;
     phaseMs['criu-restore'] = restored.restoreMs;
-    if (restored.lazyPages) phaseMs['lazy-pages'] = restored.pagesInMs;
-    const lazily = restored.lazyPages ? `; resumed first, memory copied in over ${restored.pagesInMs.toFixed(0)} ms` : '';
-    phase('restore', 'done', `criu restore ${restored.restoreMs.toFixed(0)} ms${lazily}`);
+    if (restored.lazyPages) {
+      phase('lazy-pages', 'done', `memory copied in over ${restored.pagesInMs.toFixed(0)} ms`);
+    } else {
+      downtimeMs = performance.now() - freezeAt;
+      phase('restore', 'done', `criu restore ${restored.restoreMs.toFixed(0)} ms`);
+    }
 
     // From here a crash is ambiguous: a restarted agent asks the destination (MigrationStatus).
     writeRecord(workDir, { ...record, commitSent: true });

@@ -130,6 +130,10 @@ export interface Restored {
   pagesInMs: number;
 }
 
+export interface Resumed {
+  restoreMs: number;
+}
+
 export interface PrecopyStored {
   pages: number;
 }
@@ -137,6 +141,7 @@ export interface PrecopyStored {
 export type MigrateReply =
   | { body: 'prepared'; prepared: Prepared }
   | { body: 'precopyStored'; precopyStored: PrecopyStored }
+  | { body: 'resumed'; resumed: Resumed }
   | { body: 'restored'; restored: Restored }
   | { body: 'committed'; committed: Record<string, never> };
 
