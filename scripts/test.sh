@@ -27,9 +27,10 @@ elif [ "${VERSION_CODENAME:-}" != bookworm ]; then
   echo "==> test: Debian 12 VM checks LEFT OUT: they need a Debian 12 host, this is ${PRETTY_NAME:-unknown}"
 else
   echo "==> test: Debian 12 VMs (cgroup v2, AppArmor, kernel 6.1; the two-VM lab's provisioning)"
-  # In the one-VM lab, besides the demo: a move, a rollback (thaw) and a cleanup left to the
-  # agent's restart, on cgroup v2. Emulation is ~20x slower: longer test timeouts.
-  bash scripts/vm-check.sh both test/push-counter.test.ts test/faults.test.ts \
-    -t 'continues the sequence on node2|criu restore failing on the destination: the counter|removing the source copy fails' \
+  # In the one-VM lab, besides the demo: a move, a lazy restore (userfaultfd on that kernel), a
+  # rollback (thaw) and a cleanup left to the agent's restart, on cgroup v2. Emulation is ~20x
+  # slower: longer test timeouts.
+  bash scripts/vm-check.sh both test/push-counter.test.ts test/push-lazy-pages.test.ts test/faults.test.ts \
+    -t 'continues the sequence on node2|restores a small container eagerly by default|criu restore failing on the destination: the counter|removing the source copy fails' \
     --testTimeout=1800000 --hookTimeout=1800000
 fi

@@ -45,7 +45,7 @@ describe('one-machine lab', () => {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^local  ${from}: agent \\d+\\.\\d+\\.\\d+ \\(protocol \\d+\\), criu 4\\.\\d+(\\.\\d+)? \\(check: ok\\)`, 'm'));
-      expect(r.stdout).toMatch(new RegExp(`^peer   ${to}: agent .*criu 4\\.\\d.*check: ok.*docker \\d+\\.\\d+.*reached in`, 'm'));
+      expect(r.stdout).toMatch(new RegExp(`^peer   ${to}: agent .*criu 4\\.\\d.*check: ok.*docker \\d+\\.\\d+.*lazy restore yes.*reached in`, 'm'));
     }
     const json = JSON.parse(cli('node1', 'status', '--to', 'node2', '--json').stdout) as {
       peer: { nodeName: string; criuCheckOk: boolean; dockerVersion: string };

@@ -54,6 +54,12 @@ describe('lazy restore', () => {
     beforeAll(() => expect(lab('restart-agent', 'node2', '--criu', path.join(ROOT, 'test/tools/criu-without-uffd.sh')).code).toBe(0));
     afterAll(() => lab('restart-agent', 'node2'));
 
+    it('says so in status', () => {
+      const r = cli('node1', 'status', '--to', 'node2');
+      expect(r.stdout).toMatch(/^local  node1: .*lazy restore yes$/m);
+      expect(r.stdout).toMatch(/^peer   node2: .*lazy restore no \(no userfaultfd\) \(reached in/m);
+    });
+
     it('refuses --lazy-pages always before the freeze, and restores eagerly by default', async () => {
       const sum = await startMemhog('node1', 'lazy-nouffd', ['128']);
       const started = state('node1', 'lazy-nouffd')?.startedAt;

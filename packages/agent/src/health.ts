@@ -4,14 +4,16 @@ import {
   cgroupMode,
   criuFacts,
   kernelRelease,
+  lazyPagesSupported,
   type DockerClient,
   type HealthReply,
 } from '@livemig/core';
 
 /** This host's facts, as reported by Health. */
 export async function healthReply(nodeName: string, docker: DockerClient, criuPath: string): Promise<HealthReply> {
-  const [criu, dockerVersion] = await Promise.all([
+  const [criu, lazyPages, dockerVersion] = await Promise.all([
     criuFacts(criuPath),
+    lazyPagesSupported(criuPath),
     docker.version().catch((err: Error) => ({ version: `unreachable: ${err.message}`, apiVersion: '' })),
   ]);
   return {
@@ -25,5 +27,6 @@ export async function healthReply(nodeName: string, docker: DockerClient, criuPa
     dockerApiVersion: dockerVersion.apiVersion,
     kernel: kernelRelease(),
     cgroupMode: cgroupMode(),
+    lazyPages,
   };
 }

@@ -8,6 +8,7 @@ export function formatHealth(h: HealthReply): string {
     `agent ${h.agentVersion} (protocol ${h.protocolVersion}),`,
     `${criu},`,
     `docker ${h.dockerVersion}${h.dockerApiVersion ? ` (api ${h.dockerApiVersion})` : ''},`,
-    `kernel ${h.kernel}, cgroup ${h.cgroupMode}`,
+    `kernel ${h.kernel}, cgroup ${h.cgroupMode},`,
+    `lazy restore ${h.lazyPages ? 'yes' : 'no (no userfaultfd)'}`,
   ].join(' ');
 }

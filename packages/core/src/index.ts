@@ -13,6 +13,7 @@ export * from './migration/destination-migration';
 export * from './migration/recover-migrations';
 export { clearScratch } from './migration/scratch-dir';
 export { ensureKdatDir } from './criu/kdat-cache';
+export { lazyPagesSupported } from './criu/lazy-pages-support';
 export * from './migration/commit-outcome';
 export { injectedFault } from './util/fault';
 export * from './stream/chunk-stream';

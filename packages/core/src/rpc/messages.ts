@@ -13,6 +13,7 @@ export interface HealthReply {
   dockerApiVersion: string;
   kernel: string;
   cgroupMode: string;
+  lazyPages: boolean;
 }
 
 export interface PeerStatusRequest {
