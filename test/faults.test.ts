@@ -63,6 +63,18 @@ function waitingRestores(): string[] {
   });
 }
 
+/** A criu lazy-pages daemon at work (released from its gate: criu itself, not the gate's sh). */
+function lazyPagesCopying(): boolean {
+  return fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
+    try {
+      const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      return /(^|\/)criu$/.test(argv[0]) && argv[1] === 'lazy-pages';
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
+
 function expectNothingLeftOn(node: string, name: string): void {
   expect(state(node, name)).toBeNull();
   expect(migrationDirs(node)).toEqual([]);
@@ -96,7 +108,7 @@ describe('concurrent pushes', () => {
 });
 
 describe('rollback after the freeze', () => {
-  const names = ['big', 'huge', 'counter-fault', 'lazy-fault', 'commit-lost', 'commit-unknown', 'tcp-fault', 'cleanup-fault'];
+  const names = ['big', 'huge', 'counter-fault', 'lazy-fault', 'lazy-src', 'commit-lost', 'commit-unknown', 'tcp-fault', 'cleanup-fault'];
   const removeAll = (): void => {
     removeEverywhere(...names);
     for (const node of ['node1', 'node2']) lab('docker', node, 'volume', 'rm', '-f', 'commit-unknown-data');
@@ -148,6 +160,25 @@ describe('rollback after the freeze', () => {
     expect(await memhogChecksum('node1', 'big')).toBe(sum);
     expectNothingLeftOn('node2', 'big');
     docker('node1', 'rm', '-f', 'big');
+  });
+
+  it('source agent killed while the destination copies the memory in (lazy restore): the copy there is removed at once, the source resumes', async () => {
+    const sum = await startMemhog('node1', 'lazy-src', ['1024']);
+    const pushing = pushInBackground('node1', 'lazy-src', 'node2', '--lazy-pages', 'always');
+    await waitFor('the lazy-pages daemon to copy pages in', () => lazyPagesCopying(), 120_000, 5);
+    expect(lab('kill-agent', 'node1').code).toBe(0);
+    expect((await pushing).code).not.toBe(0);
+    await waitFor('node2 rollback', () => state('node2', 'lazy-src') === null && migrationDirs('node2').length === 0, 60_000);
+    // It stopped the restore: the memory never finished coming in there.
+    const node2Log = fs.readFileSync('/run/livemig-lab/node2/agent.log', 'utf8');
+    expect(node2Log).toMatch(/rolling back lazy-src/);
+    expect(node2Log).not.toMatch(/lazy-src restored \(pid/);
+    expect(lab('up').code).toBe(0);
+    await waitFor('node1 recovery', () => migrationDirs('node1').length === 0);
+    expect(state('node1', 'lazy-src')?.running).toBe(true);
+    expect(await memhogChecksum('node1', 'lazy-src')).toBe(sum);
+    expectNothingLeftOn('node2', 'lazy-src');
+    docker('node1', 'rm', '-f', 'lazy-src');
   });
 
   it.each([

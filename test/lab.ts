@@ -58,13 +58,13 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls fn until it returns a truthy value or the time runs out. */
-export async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000, everyMs = 200): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = fn();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
+    await sleep(everyMs);
   }
 }
 

@@ -302,7 +302,7 @@ class DestinationMigration {
   }
 
   /** criu restore into the target; a lazy one calls `resumed` (ms since this call) when the tree runs. */
-  async restore(resumed?: (restoreMs: number) => void): Promise<RestoredTree> {
+  async restore(resumed?: (restoreMs: number) => Promise<never>): Promise<RestoredTree> {
     const started = performance.now();
     const target = this.startedTarget();
     trace('dst: restore start');
@@ -429,10 +429,22 @@ async function servePrepared(ctx: DestinationContext, ch: DestinationChannel, pr
     ch.send({ body: 'prepared', prepared: { containerId: id, nodeName: ctx.nodeName } });
     await m.receivePrecopy(ch);
     const { receiveMs } = await m.receive(ch);
-    const { appPid, resumeMs, pagesInMs, lazyPages } = await m.restore((restoreMs) => ch.send({ body: 'resumed', resumed: { restoreMs } }));
+    let commitNext: Promise<MigrateRequest> | undefined;
+    const { appPid, resumeMs, pagesInMs, lazyPages } = await m.restore((restoreMs) => {
+      ch.send({ body: 'resumed', resumed: { restoreMs } });
+      // The source is watched from now on: gone while the memory comes in, it would resume its
+      // copy (a rollback) while this one runs. The restore stops, the finally below removes it.
+      commitNext = next(ch, 'Commit');
+      commitNext.catch(() => undefined); // awaited below, unless the restore failed first
+      const stop = commitNext.then((r): never => {
+        throw new MigrationError('protocol', `expected nothing before Restored, got ${r.body}`);
+      });
+      stop.catch(() => undefined);
+      return stop;
+    });
     ctx.log(`migration ${prepare.migrationId}: ${name} restored (pid ${appPid}${lazyPages ? `, its memory copied in ${pagesInMs.toFixed(0)} ms after it resumed` : ''})`);
     ch.send({ body: 'restored', restored: { receiveMs, restoreMs: resumeMs, appPid, lazyPages, pagesInMs } });
-    const commit = await next(ch, 'Commit');
+    const commit = await (commitNext ?? next(ch, 'Commit'));
     if (commit.body !== 'commit') throw new MigrationError('protocol', `expected Commit, got ${commit.body}`);
     m.saveRecord(true);
     markCommitted(ctx.stateDir, prepare.migrationId); // what a recovering source will ask

@@ -52,9 +52,10 @@ export interface PendingRestore {
   /**
    * Restores the tree and hands it to the helper. A lazy restore calls `resumed` when the tree
    * runs, and resolves only once the daemon has copied every page in: until then the images are
-   * the only copy of that memory.
+   * the only copy of that memory. What `resumed` returns rejects when the restore must stop
+   * (the daemon is killed; the caller removes the container).
    */
-  run(resumed?: (resumeMs: number) => void): Promise<RestoredTree>;
+  run(resumed?: (resumeMs: number) => Promise<never>): Promise<RestoredTree>;
   /** The restore will not run: its waiting processes exit. */
   cancel(): Promise<void>;
 }
@@ -122,6 +123,7 @@ export function prepareRestore(r: RestoreRequest): PendingRestore {
   return {
     run: async (resumed) => {
       const started = performance.now();
+      let running = false; // the tree runs, lazily: its memory is not all in
       try {
         // criu restore connects to the daemon's socket early on: it must be listening.
         const pagesIn = daemon?.release();
@@ -135,12 +137,16 @@ export function prepareRestore(r: RestoreRequest): PendingRestore {
         const kids = childrenOf(hp);
         if (kids.length !== 1) throw new Error(`restore left ${kids.length} processes under the helper, expected 1`);
         process.kill(hp, 'SIGUSR1');
+        running = daemon !== undefined;
         const resumedAt = performance.now();
-        if (daemon) resumed?.(resumedAt - started);
-        await pagesIn;
+        const stop = daemon ? resumed?.(resumedAt - started) : undefined;
+        await (stop ? Promise.race([pagesIn, stop]) : pagesIn);
         if (daemon) trace('dst: lazy-pages daemon exited: every page in');
         return { appPid: kids[0], resumeMs: resumedAt - started, lazyPages: Boolean(daemon), pagesInMs: daemon ? performance.now() - resumedAt : 0 };
       } catch (err) {
+        // A tree whose pages stop coming in reads zeros where they were missing: it must not run
+        // on. The helper is its PID namespace's init: the kernel kills the rest with it.
+        if (running) process.kill(hp, 'SIGKILL');
         await cancel();
         throw err;
       }
