@@ -146,7 +146,13 @@ export function prepareRestore(r: RestoreRequest): PendingRestore {
       } catch (err) {
         // A tree whose pages stop coming in reads zeros where they were missing: it must not run
         // on. The helper is its PID namespace's init: the kernel kills the rest with it.
-        if (running) process.kill(hp, 'SIGKILL');
+        if (running) {
+          try {
+            process.kill(hp, 'SIGKILL');
+          } catch {
+            // gone already
+          }
+        }
         await cancel();
         throw err;
       }
