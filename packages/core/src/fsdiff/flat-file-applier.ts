@@ -214,7 +214,6 @@ export class FlatFileApplier implements TreeApplier {
   }
 }
 
-/** Appends the file `from` to the file open at `fd`, which ends at `at`. */
 /** Copies bytes [start, end) of `from` to `to` at `at`. */
 function copyRange(from: number, to: number, start: number, end: number, at: number): void {
   const buf = Buffer.allocUnsafe(Math.min(1024 * 1024, Math.max(end - start, 1)));

@@ -301,19 +301,17 @@ class DestinationMigration {
     });
   }
 
-  /** criu restore into the target; a lazy one calls `resumed` (ms since this call) when the tree runs. */
+  /** criu restore into the target; a lazy one calls `resumed` when the tree runs (see PendingRestore.run). */
   async restore(resumed?: (restoreMs: number) => Promise<never>): Promise<RestoredTree> {
-    const started = performance.now();
     const target = this.startedTarget();
     trace('dst: restore start');
     const pending = this.pendingRestore ?? this.startRestore(target);
     this.pendingRestore = undefined;
-    const runAt = performance.now();
-    const restored = await pending.run(resumed && ((ms) => resumed(ms + (runAt - started))));
+    const restored = await pending.run(resumed);
     // The helper read the marker when it started; a later start must run the original command.
     trace('dst: restored');
     fs.rmSync(path.join(overlayDirs(target).merged, RESTORE_MARKER), { force: true });
-    return { ...restored, resumeMs: restored.resumeMs + (runAt - started) };
+    return restored;
   }
 
   /** The target container, its helper still alive (waiting for the restore). */

@@ -538,7 +538,8 @@ async function pushClaimed(
 
     phase('restore', 'start');
     let reply = await within(ctx.timeouts.restoreMs, "the destination's restored reply", ch.reply());
-    let downtimeMs = performance.now() - freezeAt;
+    // Eager: the container runs there since Restored; lazy: since Resumed (Restored follows).
+    const downtimeMs = performance.now() - freezeAt;
     const resumed = reply.body === 'resumed';
     if (reply.body === 'resumed') {
       // Lazy restore: the container runs there; the source keeps its copy until the memory is in.
@@ -558,7 +559,6 @@ async function pushClaimed(
     if (restored.lazyPages) {
       phase('lazy-pages', 'done', `memory copied in over ${restored.pagesInMs.toFixed(0)} ms`);
     } else {
-      downtimeMs = performance.now() - freezeAt;
       phase('restore', 'done', `criu restore ${restored.restoreMs.toFixed(0)} ms`);
     }
 
