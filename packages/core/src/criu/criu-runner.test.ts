@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { criuLogErrors, startCriu, type CriuRun } from './criu-runner';
+import { InheritedFds } from './inherited-fds';
 
 describe('criuLogErrors', () => {
   it('gives the last distinct Error lines, without the ones every run on this kind of host logs', () => {
@@ -25,7 +26,7 @@ describe('criuLogErrors', () => {
 
 describe('startCriu', () => {
   // A stand-in for criu: `sh -c SCRIPT restore`, run in a scratch dir.
-  const fake = (dir: string, script: string, extraFds: number[] = []): CriuRun => ({
+  const fake = (dir: string, script: string, extraFds?: InheritedFds): CriuRun => ({
     prefix: [], criuPath: 'sh', args: ['-c', script, 'restore'], imagesDir: dir, logName: 'restore.log', extraFds,
   });
   let dir: string;
@@ -33,9 +34,10 @@ describe('startCriu', () => {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('runs the prefix at once and criu only when released, with the fds it was given', async () => {
-    const fd = fs.openSync(path.join(dir, 'passed'), 'w');
-    const p = startCriu(fake(dir, 'echo ran >&3; echo "$$" > ran', [fd]));
-    fs.closeSync(fd); // the child has its own
+    const fds = new InheritedFds();
+    const n = fds.add(fs.openSync(path.join(dir, 'passed'), 'w'));
+    const p = startCriu(fake(dir, `echo ran >&${n}; echo "$$" > ran`, fds));
+    fds.close(); // the child has its own
     await new Promise((r) => setTimeout(r, 200));
     expect(fs.existsSync(path.join(dir, 'ran'))).toBe(false);
     await p.release();

@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import fs from 'node:fs';
 import path from 'node:path';
 import { trace } from '../util/trace';
+import type { InheritedFds } from './inherited-fds';
 
 export class CriuError extends Error {
   constructor(
@@ -48,7 +49,7 @@ export interface CriuRun {
   args: string[];
   imagesDir: string;   // also where CRIU writes its log
   logName: string;     // dump.log / restore.log
-  extraFds?: number[]; // become fds 3, 4, ... of the child
+  extraFds?: InheritedFds; // the child's fds from 3 on
   timeoutMs?: number;  // from the release
   /** criu gets `--status-fd` on a pipe of ours: `ready` resolves when it says it is ready. */
   statusFd?: boolean;
@@ -79,17 +80,16 @@ export function runCriu(r: CriuRun): Promise<void> {
  * images are in is exec'ing criu. The caller may close its copies of `extraFds` on return.
  */
 export function startCriu(r: CriuRun, gated = true): CriuProcess {
-  const statusFd = 3 + (r.extraFds?.length ?? 0);
-  const gateFd = statusFd + (r.statusFd ? 1 : 0);
+  // The child's fds: stdio, what the caller hands over, then our pipes, each numbered where added.
+  const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe', ...(r.extraFds?.fds ?? [])];
+  const pipeSlot = (): number => stdio.push('pipe') - 1;
+  const statusFd = r.statusFd ? pipeSlot() : -1;
+  const gateFd = gated ? pipeSlot() : -1;
   const gate = gated ? ['sh', '-c', GATE, 'livemig-gate', String(gateFd)] : [];
   const args = r.statusFd ? [...r.args, '--status-fd', String(statusFd)] : r.args;
   const argv = [...r.prefix, ...gate, r.criuPath, ...args];
   const logFile = path.join(r.imagesDir, r.logName);
-  const child = spawn(argv[0], argv.slice(1), {
-    cwd: r.imagesDir,
-    stdio: ['ignore', 'pipe', 'pipe', ...(r.extraFds ?? []), ...(r.statusFd ? ['pipe' as const] : []), ...(gated ? ['pipe' as const] : [])],
-    killSignal: 'SIGKILL',
-  });
+  const child = spawn(argv[0], argv.slice(1), { cwd: r.imagesDir, stdio, killSignal: 'SIGKILL' });
   trace(`criu ${r.args[0]}: spawned${gated ? ' (gated)' : ''}`);
   const gateSocket = gated ? (child.stdio[gateFd] as Writable) : undefined;
   gateSocket?.on('error', () => undefined); // the chain gone: its exit says why

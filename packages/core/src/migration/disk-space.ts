@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { MigrationError } from './migration-error';
+import { MigrationError } from '../protocol/migration-error';
 
 /**
  * Refuses, before anything is frozen, a checkpoint that cannot fit where it is written (CRIU's

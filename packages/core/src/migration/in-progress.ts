@@ -1,6 +1,6 @@
 // Migrations in progress on this agent, by ID, so that a question about one ("did it commit?")
 // can wait for its final answer instead of reading a state that is about to change.
-import { within } from './within';
+import { within } from '../protocol/within';
 
 export class InProgress {
   private readonly running = new Map<string, Promise<void>>();

@@ -23,6 +23,8 @@ export type MigrationRecord =
   /** Destination: remove what was made unless committed. */
   | { role: 'destination'; containerId: string; name: string; volumes: string[]; committed: boolean };
 
+export type SourceRecord = Extract<MigrationRecord, { role: 'source' }>;
+
 const RECORD = 'record.json';
 
 export function migrationsDir(stateDir: string): string {

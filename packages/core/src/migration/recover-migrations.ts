@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import type { DockerClient } from '../docker/docker-client';
 import type { CommitQuery } from './commit-outcome';
 import { pruneOldRecords, readRecords } from './migration-record';
-import { removeSourceCopy, thawCgroup } from './cgroup-freezer';
+import { thawCgroup } from './cgroup-freezer';
+import { removeSourceCopy } from './source-copy';
 
 export async function recoverMigrations(
   stateDir: string,

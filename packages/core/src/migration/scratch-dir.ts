@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { requireFreeDisk } from './disk-space';
-import { MigrationError } from './migration-error';
+import { MigrationError } from '../protocol/migration-error';
 import { migrationsDir } from './migration-record';
 
 const TMPFS_MAGIC = 0x01021994;

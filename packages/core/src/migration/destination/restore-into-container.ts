@@ -3,20 +3,14 @@
 // container's cgroups, with the container's netns and log pipes handed over as inherited fds.
 import fs from 'node:fs';
 import path from 'node:path';
-import { LAZY_PAGES_LOG, lazyPagesDaemonArgs, mapExternalMounts, restoreArgs } from '../criu/criu-options';
-import { startCriu, type CriuProcess } from '../criu/criu-runner';
-import { parseMountInfo } from '../criu/mountinfo';
-import { overlayDirs, type ContainerInspect } from '../docker/docker-client';
-import { childrenOf, processCgroupDirs } from './process-facts';
-import { trace } from '../util/trace';
-
-/** What the source tells the destination about the dumped tree (read before the freeze). */
-export interface DumpedTreeFacts {
-  /** The source's mountinfo lines of the external mounts (keys are their mount points). */
-  externalMounts: string;
-  /** Source log pipes to re-attach: "pipe:[inode]" of fd 1 and fd 2. */
-  stdio: Array<{ key: string; fd: 1 | 2 }>;
-}
+import { LAZY_PAGES_LOG, lazyPagesDaemonArgs, mapExternalMounts, restoreArgs } from '../../criu/criu-options';
+import { startCriu, type CriuProcess } from '../../criu/criu-runner';
+import { InheritedFds } from '../../criu/inherited-fds';
+import { parseMountInfo } from '../../criu/mountinfo';
+import { overlayDirs, type ContainerInspect } from '../../docker/docker-client';
+import { trace } from '../../util/trace';
+import type { DumpedTreeFacts } from '../prepare-spec';
+import { childrenOf, processCgroupDirs } from '../process-facts';
 
 // Joins every cgroup file given before "--", then execs the rest. A fixed script: paths arrive
 // as positional arguments, never as shell text.
@@ -61,6 +55,12 @@ export interface PendingRestore {
 }
 
 export function prepareRestore(r: RestoreRequest): PendingRestore {
+  const { criu, daemon } = startChain(r);
+  return pending(r.helperPid, criu, daemon);
+}
+
+/** criu restore's chain, gated, and (lazily) CRIU's lazy-pages daemon, gated too. */
+function startChain(r: RestoreRequest): { criu: CriuProcess; daemon: CriuProcess | undefined } {
   const hp = r.helperPid;
   const c = r.container;
   const dirs = processCgroupDirs(hp);
@@ -73,15 +73,14 @@ export function prepareRestore(r: RestoreRequest): PendingRestore {
     mountSources,
   });
 
-  const fds: number[] = [];
+  const fds = new InheritedFds();
   let criu: CriuProcess;
   let daemon: CriuProcess | undefined;
   try {
-    fds.push(fs.openSync(`/proc/${hp}/ns/net`, 'r'));
-    fds.push(fs.openSync(`/proc/${hp}/fd/1`, 'w'));
-    fds.push(fs.openSync(`/proc/${hp}/fd/2`, 'w'));
-    // In the child these become fds 3 (netns), 4 (stdout pipe), 5 (stderr pipe).
-    const stdio = r.tree.stdio.map((s) => ({ key: s.key, fd: s.fd === 1 ? 4 : 5 }));
+    // The container's netns and its log pipes (the helper's stdout and stderr), for criu's --inherit-fd.
+    const netnsFd = fds.add(fs.openSync(`/proc/${hp}/ns/net`, 'r'));
+    const pipeFds = { 1: fds.add(fs.openSync(`/proc/${hp}/fd/1`, 'w')), 2: fds.add(fs.openSync(`/proc/${hp}/fd/2`, 'w')) };
+    const stdio = r.tree.stdio.map((s) => ({ key: s.key, fd: pipeFds[s.fd] }));
     const pidFile = path.join(r.imagesDir, 'restore.pid');
     fs.mkdirSync(r.imagesDir, { recursive: true }); // criu's cwd
     criu = startCriu({
@@ -97,7 +96,7 @@ export function prepareRestore(r: RestoreRequest): PendingRestore {
         rootDir: overlayDirs(c).merged,
         pidFile,
         mountMap,
-        netnsFd: 3,
+        netnsFd,
         stdio,
         lazyPages: r.lazyPages,
       }),
@@ -114,9 +113,13 @@ export function prepareRestore(r: RestoreRequest): PendingRestore {
       });
     }
   } finally {
-    for (const fd of fds) fs.closeSync(fd); // the child has its own
+    fds.close(); // the child has its own
   }
+  return { criu, daemon };
+}
 
+/** The gated chain as a restore to run (or cancel). */
+function pending(hp: number, criu: CriuProcess, daemon: CriuProcess | undefined): PendingRestore {
   const cancel = async (): Promise<void> => {
     await Promise.all([criu.cancel(), daemon?.cancel()]);
   };

@@ -4,9 +4,8 @@
 // meanwhile is read torn or stale, which costs nothing but its reuse (the dump's copy of it then
 // differs, and is sent).
 import fs from 'node:fs';
-import type { BufferPool } from '../stream/buffer-pool';
-
-export const PAGE_SIZE = 4096;
+import { PAGE_SIZE } from '../../protocol/checkpoint-layout';
+import type { BufferPool } from '../../stream/buffer-pool';
 
 /** Mappings of the kernel's own that CRIU does not dump page by page. */
 const SPECIAL = new Set(['[vvar]', '[vvar_vclock]', '[vdso]', '[vsyscall]']);

@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BufferPool } from '../stream/buffer-pool';
-import { anonRuns, isAnonPresent, memoryPieces, PAGE_SIZE, privateMappings } from './memory-reader';
+import { PAGE_SIZE } from '../../protocol/checkpoint-layout';
+import { BufferPool } from '../../stream/buffer-pool';
+import { anonRuns, isAnonPresent, memoryPieces, privateMappings } from './memory-reader';
 
 // A realistic /proc/PID/maps: a node binary, its heap, an anonymous arena with its guard, a shared
 // memory file, the stack and the kernel's own mappings (vsyscall as emulated kernels show it).

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { PAGE_SIZE } from './memory-reader';
-import { BLOCK_PAGES, decodeRuns, encodeRuns, PageIndex, type ImageOp, type Run, type Segment } from './page-index';
+import { PAGE_SIZE, type Run } from '../../protocol/checkpoint-layout';
+import { BLOCK_PAGES, PageIndex, type ImageOp, type Segment } from './page-index';
 
 /** Page `i` of `buf`. */
 function page(buf: Buffer, i: number): Buffer {
@@ -413,30 +413,5 @@ describe('ImagePlan', () => {
     const again = plan(index, segments[0], 1 << 20);
     expect(again.some((o) => 'adopt' in o || 'reuse' in o)).toBe(false);
     expect(applyOps(again, segments, store).equals(segments[0])).toBe(true);
-  });
-});
-
-describe('encodeRuns / decodeRuns', () => {
-  it('encodes runs as little-endian u32 pairs', () => {
-    expect(encodeRuns([[1, 2]])).toEqual(Buffer.from([1, 0, 0, 0, 2, 0, 0, 0]));
-    expect(encodeRuns([]).length).toBe(0);
-  });
-
-  it('round-trips', () => {
-    const runs: Run[] = [
-      [0, 1],
-      [4294967295, 7],
-      [123456, 256],
-      [5, 0xffffffff],
-    ];
-    const buf = encodeRuns(runs);
-    expect(buf.length).toBe(runs.length * 8);
-    expect(decodeRuns(buf)).toEqual(runs);
-    expect(decodeRuns(Buffer.alloc(0))).toEqual([]);
-  });
-
-  it('refuses a body that is not whole pairs', () => {
-    expect(() => decodeRuns(Buffer.alloc(12))).toThrow(/not whole/);
-    expect(() => decodeRuns(Buffer.alloc(7))).toThrow(/not whole/);
   });
 });

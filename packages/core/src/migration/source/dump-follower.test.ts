@@ -5,9 +5,10 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FlatFileApplier } from '../fsdiff';
-import { BufferPool } from '../stream/buffer-pool';
-import { packImages, MAX_PIECE } from './dump-follower';
+import { FlatFileApplier } from '../../fsdiff';
+import { MAX_PIECE } from '../../protocol/checkpoint-layout';
+import { BufferPool } from '../../stream/buffer-pool';
+import { packImages } from './dump-follower';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

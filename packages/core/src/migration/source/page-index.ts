@@ -11,15 +11,12 @@
 // where its pages stop lining up (the process gained or lost pages in front of them: a tail,
 // built apart and appended at the end, which may copy the unpatched pages of its own segment).
 import crypto from 'node:crypto';
-import { PAGE_SIZE } from './memory-reader';
+import { PAGE_SIZE, type Run } from '../../protocol/checkpoint-layout';
 
 /** Bytes of a page digest kept: SHA-256 cut to 128 bits (accidental collisions: ~2^-128 a pair). */
 const DIGEST = 16;
 /** Store pages of one content kept findable (a page of zeros may be in thousands of places). */
 const COPIES = 4;
-
-/** Pages of the store referenced from one place in a pages image: [first store page, count]. */
-export type Run = [number, number];
 
 /** A piece of a pages image, split: bytes to send, or pages the destination copies from its store. */
 export type Segment = { literal: Buffer } | { reuse: Run[] };
@@ -401,22 +398,4 @@ export class ImagePlan {
     endPatch(piece.length); // undecided at the end of the piece: taken as changed
     return piece.length;
   }
-}
-
-/** Runs as a reuse entry's body: little-endian u32 pairs. */
-export function encodeRuns(runs: Run[]): Buffer {
-  const buf = Buffer.allocUnsafe(runs.length * 8);
-  runs.forEach(([start, count], i) => {
-    buf.writeUInt32LE(start, i * 8);
-    buf.writeUInt32LE(count, i * 8 + 4);
-  });
-  return buf;
-}
-
-/** The inverse of encodeRuns; refuses a body that is not whole pairs. */
-export function decodeRuns(buf: Buffer): Run[] {
-  if (buf.length % 8 !== 0) throw new Error(`a reuse entry of ${buf.length} bytes is not whole (start, count) pairs`);
-  const runs: Run[] = [];
-  for (let i = 0; i < buf.length; i += 8) runs.push([buf.readUInt32LE(i), buf.readUInt32LE(i + 4)]);
-  return runs;
 }

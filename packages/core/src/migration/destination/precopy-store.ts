@@ -5,9 +5,8 @@
 // of store pages (numbered across all segments, page-index.ts) and are copied from here.
 import fs from 'node:fs';
 import path from 'node:path';
-import { PAGE_SIZE } from './memory-reader';
-import type { Run } from './page-index';
-import { MigrationError } from './migration-error';
+import { PAGE_SIZE, type Run } from '../../protocol/checkpoint-layout';
+import { MigrationError } from '../../protocol/migration-error';
 
 /** Pages copied per read: the pool's piece size. */
 const COPY_PAGES = 256;

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { withQuietMarks } from './source-migration';
+import { withQuietMarks } from './quiet-marks';
 
 async function collect<T>(src: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

@@ -11,17 +11,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type * as tar from 'tar-stream';
-import type { EntryHeader } from '../fsdiff/tar-format';
-import type { BufferPool } from '../stream/buffer-pool';
-import { PAGE_SIZE } from './memory-reader';
-import { encodeRuns, type ImageOp, type ImagePlan, type PageIndex } from './page-index';
+import type { EntryHeader } from '../../fsdiff/tar-format';
+import { encodeRuns, MAX_PIECE, PAGE_SIZE, PAX } from '../../protocol/checkpoint-layout';
+import type { BufferPool } from '../../stream/buffer-pool';
+import type { ImageOp, ImagePlan, PageIndex } from './page-index';
 
 /** The images that grow during the dump; the others are small and written near its end. */
 const GROWING = /^pages-\d+\.img$/;
 /** CRIU's own log: of no use to the destination (it writes its own restore log). */
 const LEFT_OUT = 'dump.log';
-/** Largest piece: one tar entry, read in one call (the size of the pool's buffers). */
-export const MAX_PIECE = 1024 * 1024;
 /** Smallest piece while CRIU writes: smaller ones would cost more in headers than they save. */
 const MIN_PIECE = 128 * 1024;
 /** How long to wait for a file to grow before looking again. */
@@ -101,9 +99,6 @@ export async function packImages(
   }
   return bytes;
 }
-
-/** Pax keys of the entries that make a pages image from the pre-copy (page-index.ts ImageOp). */
-export const PAX = { segment: 'LIVEMIG.segment', offset: 'LIVEMIG.offset', tail: 'LIVEMIG.tail', size: 'LIVEMIG.size' } as const;
 
 /**
  * A pages image's ops for one piece as tar entries, in order: bytes as entries of `name`

@@ -3,9 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PAGE_SIZE } from './memory-reader';
-import { MigrationError } from './migration-error';
-import { PageIndex, type Run } from './page-index';
+import { PAGE_SIZE, type Run } from '../../protocol/checkpoint-layout';
+import { MigrationError } from '../../protocol/migration-error';
+// The one test that pairs both ends: the store rebuilds what the source's index split off.
+import { PageIndex } from '../source/page-index';
 import { PrecopyStore } from './precopy-store';
 
 function pages(buf: Buffer, start: number, count: number): Buffer {

@@ -1,0 +1,37 @@
+// What an agent hands each end of a migration: its host, where it keeps things, and (per end)
+// what that end needs besides.
+import type { DockerClient } from '../docker/docker-client';
+import type { CommitQuery } from './commit-outcome';
+
+export interface HostContext {
+  docker: DockerClient;
+  nodeName: string;
+  stateDir: string;
+  /** tmpfs dir for checkpoints that fit in memory ('' = always the state dir). */
+  memScratchDir: string;
+  criuPath: string;
+  log: (msg: string) => void;
+}
+
+/** How long the source waits on the destination before it gives up and rolls back. */
+export const DEFAULT_TIMEOUTS = {
+  prepareMs: 120_000, // create + start the target container
+  stallMs: 60_000,    // one chunk handed to the transport
+  restoreMs: 300_000, // receive the rest, apply, criu restore
+  commitMs: 30_000,
+};
+export type Timeouts = typeof DEFAULT_TIMEOUTS;
+
+export interface SourceContext extends HostContext {
+  /** Containers being pushed from this agent, by ID: a second push of one is refused. */
+  inFlight: Set<string>;
+  timeouts: Timeouts;
+  /** MigrationStatus on a destination: for a Commit whose answer was lost. */
+  askCommitted: CommitQuery;
+}
+
+export interface DestinationContext extends HostContext {
+  /** The static restore helper on this host, bind-mounted into every target container. */
+  helperPath: string;
+  criuCheck: () => Promise<{ ok: boolean; message: string }>;
+}

@@ -1,0 +1,177 @@
+// Chunk* -> End, the destination's end: chunks verified, decompressed as fast as the untar
+// consumes them, and each tar entry routed to where it belongs: CRIU's images (the pages in
+// pieces while the source still dumps; a pages image that is a segment of the pre-copy store
+// takes its file and gets the changed pages written in place, others copy runs of the store),
+// the rootfs diff, the volumes' data, the container's log.
+import fs from 'node:fs';
+import { Readable } from 'node:stream';
+import * as tar from 'tar-stream';
+import { overlayDirs } from '../../docker/docker-client';
+import { DiffApplier, FlatFileApplier, stripPrefix, type EntryBody } from '../../fsdiff';
+import { readPax } from '../../fsdiff/diff-applier';
+import { resumingOnError } from '../../fsdiff/tar-format';
+import { nextRequest, type DestinationChannel } from '../../protocol/channels';
+import { decodeRuns, LOG_ENTRY, MAX_REUSE_ENTRY, PAGE_SIZE, PAX, PREFIX } from '../../protocol/checkpoint-layout';
+import { MigrationError } from '../../protocol/migration-error';
+import type { End, Prepare } from '../../rpc/messages';
+import { decompressed } from '../../stream/chunk-stream';
+import { payloads, sealedChunks } from '../../stream/sealed-receiver';
+import { trace } from '../../util/trace';
+import type { PrecopyStore } from './precopy-store';
+import type { Target } from './target';
+
+interface Appliers {
+  images: FlatFileApplier;
+  rootfs: DiffApplier;
+  volumes: Map<string, DiffApplier>;
+}
+
+/** Receives the stream into the images dir, the container's rootfs and its volumes. */
+export async function receiveCheckpoint(ch: DestinationChannel, prepare: Prepare, t: Target): Promise<{ end: End; receiveMs: number }> {
+  const started = performance.now();
+  const target = t.started();
+  const volumeRoots = new Map<string, string>();
+  for (const m of target.Mounts ?? []) if (m.Type === 'volume' && m.Name) volumeRoots.set(m.Name, m.Source);
+  const appliers: Appliers = {
+    images: new FlatFileApplier(t.imagesDir),
+    rootfs: new DiffApplier(overlayDirs(target).merged, { overlay: true }),
+    volumes: new Map<string, DiffApplier>(),
+  };
+  const route = new EntryRouter({ appliers, volumeRoots, logPath: target.LogPath, store: t.store });
+  const extract = tar.extract();
+  let entryError: Error | undefined;
+  let entryInFlight: Promise<void> = Promise.resolve();
+  extract.on('entry', (header, body, done) => {
+    entryInFlight = route.entry(header, body).then(
+      () => done(),
+      (err: Error) => {
+        entryError ??= err;
+        done(err);
+      },
+    );
+  });
+  const got: { end?: End } = {};
+  const chunks = sealedChunks('checkpoint', () => nextRequest(ch, 'the end of the stream'), got);
+  const tarBytes = Readable.from(decompressed(payloads(chunks), prepare.compressLevel));
+  // extract() is a streamx Writable: pipe into it and wait for its own finish.
+  await new Promise<void>((resolve, reject) => {
+    tarBytes.on('error', reject);
+    extract.on('error', reject);
+    extract.on('finish', resolve);
+    // An entry whose reader stopped early (e.g. ENOSPC) destroys extract without an error:
+    // it then only closes, and the reason is the entry's.
+    extract.on('close', () => {
+      void entryInFlight.then(() => reject(entryError ?? new MigrationError('failed', 'the tar stream closed early')));
+    });
+    tarBytes.pipe(extract);
+  }).catch((err: unknown) => {
+    tarBytes.destroy();
+    extract.destroy();
+    throw err;
+  });
+  const end = got.end;
+  if (!end) throw new MigrationError('protocol', 'the tar stream ended before the End message');
+  trace('dst: untar done');
+  await appliers.images.finish();
+  await appliers.rootfs.finish();
+  for (const a of appliers.volumes.values()) await a.finish();
+  return { end, receiveMs: performance.now() - started };
+}
+
+interface RouterSetup {
+  appliers: Appliers;
+  volumeRoots: Map<string, string>;
+  /** The target's json-file log ('' without one). */
+  logPath: string;
+  store: PrecopyStore | undefined;
+}
+
+/** Sends each tar entry where its prefix (checkpoint-layout.ts) says it belongs. */
+class EntryRouter {
+  constructor(private readonly s: RouterSetup) {}
+
+  async entry(header: tar.Header, body: EntryBody): Promise<void> {
+    const { appliers, volumeRoots } = this.s;
+    if (header.name === LOG_ENTRY && header.type === 'file') return appendLog(this.s.logPath, body);
+    const reused = stripPrefix(header, PREFIX.reuse);
+    if (reused) return this.reuse(reused, body);
+    const images = stripPrefix(header, PREFIX.images);
+    if (images) return this.image(images, body);
+    const rootfs = stripPrefix(header, PREFIX.rootfs);
+    if (rootfs) return appliers.rootfs.apply(rootfs, body);
+    if (header.name.startsWith(PREFIX.volumes)) {
+      const name = header.name.slice(PREFIX.volumes.length).split('/')[0];
+      const root = volumeRoots.get(name);
+      const entry = stripPrefix(header, `${PREFIX.volumes}${name}/`);
+      if (!root || !entry) throw new MigrationError('protocol', `tar entry for unknown volume: ${header.name}`);
+      let applier = appliers.volumes.get(name);
+      if (!applier) appliers.volumes.set(name, (applier = new DiffApplier(root, { overlay: false })));
+      return applier.apply(entry, body);
+    }
+    throw new MigrationError('protocol', `unexpected tar entry ${header.name}`);
+  }
+
+  /**
+   * A reuse entry: pages of a CRIU pages image that the pre-copy store holds: the whole segment
+   * that the image starts as (adopted), or runs of store pages, copied from it.
+   */
+  private async reuse(header: tar.Header, body: EntryBody): Promise<void> {
+    const { store } = this.s;
+    const images = this.s.appliers.images;
+    const bytes = await smallBody(header, body, MAX_REUSE_ENTRY);
+    if (!store) throw new MigrationError('protocol', `reuse entry ${header.name} without a pre-copy`);
+    const segment = paxNumber(header, PAX.segment);
+    if (segment !== undefined) {
+      const taken = store.take(segment);
+      return images.adopt(header.name, taken.file, taken.bytes);
+    }
+    const runs = decodeRuns(bytes);
+    images.appendWith(header.name, store.check(runs) * PAGE_SIZE, (fd) => store.copyRuns(runs, fd));
+  }
+
+  /** A CRIU image entry: appended to the file, or (an adopted pages image) written at an offset, given a tail, or sized. */
+  private async image(header: tar.Header, body: EntryBody): Promise<void> {
+    const images = this.s.appliers.images;
+    const offset = paxNumber(header, PAX.offset);
+    if (offset !== undefined) return resumingOnError(body, () => images.writeAt(header.name, offset, body));
+    const tail = paxNumber(header, PAX.tail);
+    const size = paxNumber(header, PAX.size);
+    if (tail === undefined && size === undefined) return images.apply(header, body);
+    await smallBody(header, body, 0);
+    if (tail !== undefined) images.startTail(header.name, tail);
+    if (size !== undefined) images.setSize(header.name, size);
+  }
+}
+
+/** A number in one of our pax records of an entry, if it has that record. */
+function paxNumber(header: tar.Header, key: string): number | undefined {
+  const text = readPax(header.name, header.pax)[key];
+  if (text === undefined) return undefined;
+  if (!/^[0-9]{1,15}$/.test(text)) throw new MigrationError('protocol', `tar entry ${header.name}: ${key} is not a number: ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/** The whole body of an entry that must be small (checked before it is read). */
+async function smallBody(header: tar.Header, body: EntryBody, max: number): Promise<Buffer> {
+  if (header.type !== 'file' || header.size > max) {
+    body.resume();
+    throw new MigrationError('protocol', `tar entry ${header.name} is not a file of at most ${max} bytes`);
+  }
+  const parts: Buffer[] = [];
+  for await (const data of body) parts.push(data as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** Docker's json-file logger appends (O_APPEND): old lines land before the restored app's. */
+async function appendLog(logPath: string, body: EntryBody): Promise<void> {
+  if (!logPath) {
+    for await (const _ of body) void _; // no json-file log here: drop the history
+    return;
+  }
+  const out = await fs.promises.open(logPath, 'a');
+  try {
+    for await (const data of body) await out.write(data as Buffer);
+  } finally {
+    await out.close();
+  }
+}

@@ -1,0 +1,49 @@
+// Prepare, the destination's end: refuses, before the source freezes anything, what cannot work
+// here, and decides where the checkpoint lands and whether the restore is lazy.
+import fs from 'node:fs';
+import { lazyPagesSupported } from '../../criu/criu-check';
+import { MigrationError } from '../../protocol/migration-error';
+import type { Prepare } from '../../rpc/messages';
+import type { DestinationContext } from '../context';
+import type { PrepareSpec } from '../prepare-spec';
+import { scratchRoot } from '../scratch-dir';
+
+export interface TargetPlace {
+  /** Where the pre-copy store and CRIU's images go, side by side (a dir per migration below it). */
+  scratchUnder: string;
+  /** Resume before the memory is in (see lazyPagesArgs). */
+  lazyPages: boolean;
+}
+
+export async function checkPrepare(ctx: DestinationContext, prepare: Prepare, spec: PrepareSpec): Promise<TargetPlace> {
+  const { docker } = ctx;
+  const c = spec.container;
+  const here = `on ${ctx.nodeName}`;
+  const criu = await ctx.criuCheck();
+  if (!criu.ok) throw new MigrationError('precondition', `criu check fails ${here}: ${criu.message}`);
+  const image = await docker.inspectImage(c.imageId);
+  if (!image) throw new MigrationError('precondition', `base image ${c.imageRef} (${c.imageId.slice(0, 19)}) is missing ${here}`);
+  if (await docker.inspectContainer(c.name)) throw new MigrationError('precondition', `a container named ${c.name} already exists ${here}`);
+  for (const m of c.mounts) {
+    if (m.type === 'volume' && (await docker.volumeExists(m.name))) {
+      throw new MigrationError('precondition', `volume ${m.name} already exists ${here}`);
+    }
+    if (m.type === 'bind' && !fs.existsSync(m.source)) {
+      throw new MigrationError('precondition', `bind mount source ${m.source} does not exist ${here}`);
+    }
+  }
+  for (const n of c.networks) {
+    if (!(await docker.networkExists(n))) throw new MigrationError('precondition', `network ${n} does not exist ${here}`);
+  }
+  const lazyPages = await lazyRestoreHere(ctx, prepare, here);
+  const scratchUnder = scratchRoot(ctx.memScratchDir, ctx.stateDir, prepare.estimatedBytes + prepare.precopyBytes, here);
+  return { scratchUnder, lazyPages };
+}
+
+async function lazyRestoreHere(ctx: DestinationContext, prepare: Prepare, here: string): Promise<boolean> {
+  const asked = prepare.lazyRestore;
+  if (asked === 'LAZY_RESTORE_NO') return false;
+  if (await lazyPagesSupported(ctx.criuPath)) return true;
+  if (asked === 'LAZY_RESTORE_IF_SUPPORTED') return false;
+  throw new MigrationError('precondition', `cannot restore lazily ${here}: criu check --feature uffd-noncoop fails (push with --lazy-pages never)`);
+}

@@ -1,0 +1,56 @@
+// The destination's side of one migration, driven by the source over one bidirectional stream,
+// in protocol order (each step is the destination's end of a phase; source/ holds the other
+// ends under the same names):
+//   prepare     Prepare -> checks, then create + start the target container  -> Prepared
+//   precopy     Precopy* -> the container's memory, read while it still runs -> PrecopyStored
+//   checkpoint  Chunk* -> End: CRIU images, rootfs diff, volume data, log
+//   restored    criu restore into the target             -> Resumed (lazily), Restored
+//   commit      Commit -> keep it                        -> Committed
+// Anything else (an error, the stream ending early) removes everything this migration made.
+import { CriuError } from '../../criu/criu-runner';
+import { nextRequest, type DestinationChannel } from '../../protocol/channels';
+import { MigrationError } from '../../protocol/migration-error';
+import type { Prepare } from '../../rpc/messages';
+import type { DestinationContext } from '../context';
+import { InProgress } from '../in-progress';
+import { keepCriuLog } from '../migration-record';
+import { parseSpec, type PrepareSpec } from '../prepare-spec';
+import { receiveCheckpoint } from './checkpoint';
+import { commitTarget } from './commit';
+import { checkPrepare } from './prepare';
+import { receivePrecopy } from './precopy';
+import { restoreAndReport } from './restored';
+import { Target } from './target';
+
+/** Migrations being served here: a source asking whether one committed waits for its end. */
+export const servingMigrations = new InProgress();
+
+/** Runs one migration on the destination; throws (after rolling back) on any failure. */
+export async function serveMigration(ctx: DestinationContext, ch: DestinationChannel): Promise<void> {
+  const first = await nextRequest(ch, 'Prepare');
+  if (first.body !== 'prepare') throw new MigrationError('protocol', `expected Prepare, got ${first.body}`);
+  const spec = parseSpec(first.prepare);
+  await servingMigrations.run(first.prepare.migrationId, () => servePrepared(ctx, ch, first.prepare, spec));
+}
+
+async function servePrepared(ctx: DestinationContext, ch: DestinationChannel, prepare: Prepare, spec: PrepareSpec): Promise<void> {
+  const place = await checkPrepare(ctx, prepare, spec);
+  const t = new Target(ctx, prepare, spec, place);
+  try {
+    const id = await t.create();
+    ctx.log(`migration ${prepare.migrationId}: ${t.name} created as ${id.slice(0, 12)}, waiting for the stream`);
+    ch.send({ body: 'prepared', prepared: { containerId: id, nodeName: ctx.nodeName } });
+    await receivePrecopy(ch, prepare, t);
+    const { receiveMs } = await receiveCheckpoint(ch, prepare, t);
+    const { commitNext } = await restoreAndReport(ctx, ch, t, receiveMs);
+    await commitTarget(ctx, ch, t, commitNext);
+  } catch (err) {
+    if (err instanceof CriuError) err.message += keepCriuLog(ctx.stateDir, prepare.migrationId, err.logFile);
+    throw err;
+  } finally {
+    if (!t.committed) {
+      ctx.log(`migration ${prepare.migrationId}: rolling back ${t.name}`);
+      await t.rollback();
+    }
+  }
+}

@@ -1,0 +1,39 @@
+// What Prepare carries besides its scalar fields (specJson): the container to recreate and the
+// facts about the dumped tree that the restore needs. The source fills it from the running
+// container; the destination parses it here before it acts on any of it.
+import type { Prepare } from '../rpc/messages';
+import { MigrationError } from '../protocol/migration-error';
+import { isValidLevel } from '../stream/compress-level';
+import { PROTOCOL_VERSION } from '../version';
+import { SPEC_VERSION, type ContainerSpec } from './container-spec';
+
+/** What the source tells the destination about the dumped tree (read before the freeze). */
+export interface DumpedTreeFacts {
+  /** The source's mountinfo lines of the external mounts (keys are their mount points). */
+  externalMounts: string;
+  /** Source log pipes to re-attach: "pipe:[inode]" of fd 1 and fd 2. */
+  stdio: Array<{ key: string; fd: 1 | 2 }>;
+}
+
+/** What the source sends in Prepare.specJson. */
+export interface PrepareSpec {
+  container: ContainerSpec;
+  tree: DumpedTreeFacts;
+}
+
+/** Prepare's spec, once its versions, names and compression level are ones this agent accepts. */
+export function parseSpec(p: Prepare): PrepareSpec {
+  if (p.protocolVersion !== PROTOCOL_VERSION) {
+    throw new MigrationError('precondition', `protocol version ${p.protocolVersion} is not supported (this agent speaks ${PROTOCOL_VERSION})`);
+  }
+  const spec = JSON.parse(p.specJson) as PrepareSpec;
+  if (spec.container?.specVersion !== SPEC_VERSION) {
+    throw new MigrationError('precondition', `container spec version ${spec.container?.specVersion} is not supported`);
+  }
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(spec.container.name)) {
+    throw new MigrationError('precondition', `invalid container name "${spec.container.name}"`);
+  }
+  if (!/^[a-zA-Z0-9-]{1,64}$/.test(p.migrationId)) throw new MigrationError('precondition', 'invalid migration id');
+  if (!isValidLevel(p.compressLevel)) throw new MigrationError('precondition', `unsupported compression level ${p.compressLevel}`);
+  return spec;
+}

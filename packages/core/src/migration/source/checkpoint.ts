@@ -1,0 +1,189 @@
+// Freeze, criu dump, and Chunk* -> End: one tar stream -> zstd -> chunks to the destination, with
+// backpressure all the way. The files go first (the container is frozen, so they are final, and
+// they leave while CRIU starts up), then CRIU's images: the pages as CRIU writes them (unless
+// serial; those the pre-copy sent unchanged as references to it), the other images once it
+// exits; the container's log last.
+import fs from 'node:fs';
+import * as tar from 'tar-stream';
+import { dumpArgs } from '../../criu/criu-options';
+import { runCriu } from '../../criu/criu-runner';
+import type { ContainerInspect } from '../../docker/docker-client';
+import { packTree, readTreeXattrs, type XattrSet } from '../../fsdiff';
+import { LOG_ENTRY, MAX_PIECE, PREFIX } from '../../protocol/checkpoint-layout';
+import { BufferPool } from '../../stream/buffer-pool';
+import { withQuietMarks } from '../../stream/quiet-marks';
+import { SealedSender } from '../../stream/sealed-sender';
+import { trace } from '../../util/trace';
+import { freezeCgroup } from '../cgroup-freezer';
+import { INTERNAL_PATHS } from '../container-spec';
+import { writeRecord } from '../migration-record';
+import { netnsInode } from '../process-facts';
+import { packImages, packed, type Reuse } from './dump-follower';
+import { treeBytes, type SourceFacts } from './facts';
+import type { Push } from './one-push';
+import type { PageIndex } from './page-index';
+
+/**
+ * The tar stream pauses while CRIU has not written more: a partly filled chunk then goes after
+ * this long (it may hold runs of reused pages that the destination copies while CRIU dumps).
+ */
+const QUIET_MS = 2;
+
+/** The frozen container being dumped. */
+export interface Dumping {
+  /** When the container froze: the downtime starts here. */
+  freezeAt: number;
+  /** criu dump; settled once CRIU has exited. */
+  dumped: Promise<void>;
+  /** The rootfs's xattrs, read (a getfattr run) while CRIU dumps. */
+  rootfsXattrs: Promise<Map<string, XattrSet>>;
+}
+
+export interface CheckpointSent {
+  raw: number;
+  wire: number;
+  sizes: { images: number; rootfs: number; volumes: number };
+}
+
+/** Writes the record (a restarted agent resumes the tree), freezes the container, starts criu dump. */
+export async function freezeAndDump(p: Push): Promise<Dumping> {
+  const { ctx, opts, f, state } = p;
+  p.clock.start('dump');
+  fs.mkdirSync(state.imagesDir, { recursive: true });
+  state.record = {
+    role: 'source',
+    migrationId: state.migrationId,
+    destination: opts.destination,
+    containerId: f.inspect.Id,
+    name: f.name,
+    cgroupDir: f.freezerDir,
+    commitSent: false,
+    committed: false,
+    keepSource: opts.keepSource,
+    volumes: f.prepare.container.mounts.filter((m) => m.type === 'volume').map((m) => m.name),
+  };
+  writeRecord(state.workDir, state.record); // before the freeze
+  const freezeAt = performance.now();
+  trace('src: freeze');
+  state.frozen = true;
+  await freezeCgroup(f.freezerDir);
+  const dumped = (state.dumping = dump(ctx.criuPath, f, state.imagesDir).then(() => {
+    p.clock.done('dump');
+    trace('src: dump done');
+  }));
+  dumped.catch(() => undefined); // its failure is read by the pack (or the rollback), which may come later
+  // The rootfs is still from here on: its xattrs are read (started after criu so as not to
+  // delay it) while CRIU dumps.
+  const rootfsXattrs = readTreeXattrs(f.upperDir);
+  rootfsXattrs.catch(() => undefined); // awaited when packed; unused if the dump fails
+  if (opts.serial) await dumped;
+  return { freezeAt, dumped, rootfsXattrs };
+}
+
+/** criu dump of the frozen tree into a local dir; the tree stays frozen (rollback = thaw). */
+function dump(criuPath: string, f: SourceFacts, imagesDir: string): Promise<void> {
+  return runCriu({
+    prefix: [],
+    criuPath,
+    args: dumpArgs({
+      pid: f.dumpPid,
+      imagesDir,
+      netnsInode: netnsInode(f.dumpPid),
+      mounts: f.mounts,
+      dockerMountTargets: f.dockerMountTargets,
+      freezerDir: f.freezerDir,
+    }),
+    imagesDir,
+    logName: 'dump.log',
+  });
+}
+
+/** tar -> zstd -> chunks -> the destination, with backpressure all the way; then End. */
+export async function sendCheckpoint(p: Push, d: Dumping, precopied: PageIndex | undefined): Promise<CheckpointSent> {
+  const { ctx, opts, f, ch, state } = p;
+  p.clock.start('transfer');
+  const reuse: Reuse | undefined = precopied ? { index: precopied, prefix: PREFIX.reuse } : undefined;
+  // For progress: the files were measured before the freeze; the images are written (serial)
+  // or about the container's memory.
+  const rawTotal = (opts.serial ? treeBytes(state.imagesDir) : f.estimatedBytes) + f.fileBytes;
+  const pack = tar.pack();
+  const out = new SealedSender({ ch, stream: 'checkpoint', compressLevel: opts.compressLevel, stallMs: ctx.timeouts.stallMs, rawTotal, emit: opts.emit });
+  const pool = new BufferPool(MAX_PIECE); // for CRIU's images, given back once encoded
+  const packing = packCheckpoint({ pack, imagesDir: state.imagesDir, f, rootfsXattrs: d.rootfsXattrs, dumped: d.dumped, pool, reuse });
+  packing.catch((err: Error) => pack.destroy(err)); // ends the loop below with the reason
+  try {
+    for await (const data of withQuietMarks(pack as AsyncIterable<Buffer>, QUIET_MS)) {
+      if (!data) {
+        await out.flush();
+        continue;
+      }
+      const sent = out.push(data); // copies data
+      pool.giveBack(data);
+      await sent;
+    }
+    const sizes = await packing;
+    await out.end();
+    trace('src: tar sent');
+    const reused = reuse ? `; ${reuse.index.reused} pages reused from the pre-copy, ${reuse.index.sent} sent` : '';
+    p.clock.done('transfer', `${out.raw} bytes raw, ${out.wire} on the wire${reused}`);
+    return { raw: out.raw, wire: out.wire, sizes };
+  } catch (err) {
+    packing.catch(() => undefined); // a consequence of this error
+    pack.destroy();
+    throw err;
+  }
+}
+
+interface PackRequest {
+  pack: tar.Pack;
+  imagesDir: string;
+  f: SourceFacts;
+  rootfsXattrs: Promise<Map<string, XattrSet>>;
+  /** criu dump: the pages go as CRIU writes them until it settles. */
+  dumped: Promise<void>;
+  pool: BufferPool;
+  reuse: Reuse | undefined;
+}
+
+/** Writes the whole checkpoint into one tar stream: rootfs diff, volume data, images, log. */
+async function packCheckpoint(r: PackRequest): Promise<CheckpointSent['sizes']> {
+  const { pack, f } = r;
+  const rootfs = await packTree(pack, f.upperDir, PREFIX.rootfs, { overlay: true, exclude: INTERNAL_PATHS, xattrs: r.rootfsXattrs });
+  let volumes = 0;
+  for (const m of f.prepare.container.mounts) {
+    if (m.type !== 'volume') continue;
+    volumes += (await packTree(pack, m.source, `${PREFIX.volumes}${m.name}/`, { overlay: false })).fileBytes;
+  }
+  trace('src: files packed');
+  const images = await packImages(pack, r.imagesDir, PREFIX.images, r.dumped, r.pool, r.reuse);
+  trace('src: images sent');
+  await packLog(pack, f.inspect);
+  pack.finalize();
+  return { images, rootfs: rootfs.fileBytes, volumes };
+}
+
+/** The container's json-file log (final: the container is frozen), so `docker logs` keeps its history. */
+async function packLog(pack: tar.Pack, c: ContainerInspect): Promise<void> {
+  if (c.HostConfig.LogConfig?.Type !== 'json-file' || !c.LogPath || !fs.existsSync(c.LogPath)) return;
+  const size = fs.statSync(c.LogPath).size;
+  if (size === 0) return;
+  const header = { name: LOG_ENTRY, type: 'file' as const, size, mode: 0o600 };
+  if (size <= MAX_PIECE) {
+    // Most logs: one read, no trips through the thread pool while the downtime waits.
+    const body = Buffer.alloc(size);
+    const fd = fs.openSync(c.LogPath, 'r');
+    try {
+      if (fs.readSync(fd, body, 0, size, 0) !== size) throw new Error(`${c.LogPath} shrank while it was read`);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return packed(pack, header, body);
+  }
+  await new Promise<void>((resolve, reject) => {
+    const entry = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    entry.on('error', () => undefined); // reported through the entry callback
+    const input = fs.createReadStream(c.LogPath, { start: 0, end: size - 1 });
+    input.on('error', reject);
+    input.pipe(entry);
+  });
+}

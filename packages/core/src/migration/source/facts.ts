@@ -1,0 +1,110 @@
+// The source's pre-flight: everything the push needs to know about the container, read while it
+// runs, and the refusals that must come before anything is frozen.
+import fs from 'node:fs';
+import path from 'node:path';
+import { externalMountPoints } from '../../criu/criu-options';
+import { parseMountInfo, type MountInfo } from '../../criu/mountinfo';
+import { overlayDirs, type ContainerInspect } from '../../docker/docker-client';
+import { MigrationError } from '../../protocol/migration-error';
+import { canFreeze } from '../cgroup-freezer';
+import { checkSupported, isRestoredContainer, specFromInspect } from '../container-spec';
+import type { SourceContext } from '../context';
+import { readRecords } from '../migration-record';
+import type { PrepareSpec } from '../prepare-spec';
+import { dumpRootPid, pipesToReattach, processCgroupDirs, stdioOf } from '../process-facts';
+import { scratchRoot } from '../scratch-dir';
+
+/** Facts read before the freeze, all from the running container. */
+export interface SourceFacts {
+  inspect: ContainerInspect;
+  name: string;
+  dumpPid: number;
+  mounts: MountInfo[]; // the dumped tree's mountinfo
+  upperDir: string;
+  freezerDir: string; // the container's freezer cgroup (v1) or its cgroup (v2)
+  prepare: PrepareSpec;
+  dockerMountTargets: string[];
+  estimatedBytes: number;
+  /** The container's memory cgroup usage. */
+  memoryBytes: number;
+  /** Bytes of the rootfs diff and volumes, walked before the freeze (for progress). */
+  fileBytes: number;
+}
+
+/** Total size of the regular files below a directory (no symlinks followed). */
+export function treeBytes(root: string): number {
+  let total = 0;
+  const walk = (dir: string): void => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) total += fs.lstatSync(p).size;
+    }
+  };
+  if (fs.existsSync(root)) walk(root);
+  return total;
+}
+
+function memoryUsage(dirs: Map<string, string>): number {
+  for (const f of [`${dirs.get('memory')}/memory.usage_in_bytes`, `${dirs.get('')}/memory.current`]) {
+    try {
+      return Number(fs.readFileSync(f, 'utf8').trim());
+    } catch {
+      // not this cgroup version
+    }
+  }
+  return 0;
+}
+
+export async function gatherFacts(ctx: SourceContext, container: string): Promise<SourceFacts> {
+  const inspect = await ctx.docker.inspectContainer(container);
+  if (!inspect) throw new MigrationError('precondition', `no such container: ${container} on ${ctx.nodeName}`);
+  checkSupported(inspect);
+  const name = inspect.Name.replace(/^\//, '');
+  const dumpPid = dumpRootPid(inspect.State.Pid, isRestoredContainer(inspect));
+  const stdio = stdioOf(dumpPid);
+  if (stdio.stdin !== '/dev/null') {
+    throw new MigrationError('precondition', `container ${name} has an open stdin (-i), which cannot be migrated`);
+  }
+  // Read once: parsed for the dump options, the external lines verbatim for the destination.
+  const mountLines = fs.readFileSync(`/proc/${dumpPid}/mountinfo`, 'utf8').split('\n').filter((l) => l.trim());
+  const mounts = mountLines.map((l) => parseMountInfo(l)[0]);
+  const spec = specFromInspect(inspect, inspect.Config.Image);
+  const dockerMountTargets = spec.mounts.map((m) => m.destination);
+  const external = new Set(externalMountPoints(mounts, dockerMountTargets));
+  const externalMountLines = mountLines.filter((_l, i) => external.has(mounts[i].mountPoint)).join('\n');
+  const dirs = processCgroupDirs(inspect.State.Pid);
+  const memoryBytes = memoryUsage(dirs);
+  const freezerDir = dirs.get('freezer') ?? dirs.get('');
+  if (!freezerDir || !canFreeze(freezerDir)) throw new MigrationError('precondition', `cannot find the freezer cgroup of ${name}`);
+  const upperDir = overlayDirs(inspect).upper;
+  return {
+    inspect,
+    name,
+    dumpPid,
+    mounts,
+    upperDir,
+    freezerDir,
+    prepare: { container: spec, tree: { externalMounts: externalMountLines, stdio: pipesToReattach(stdio) } },
+    dockerMountTargets,
+    estimatedBytes: memoryBytes + 64 * 1024 * 1024,
+    memoryBytes,
+    fileBytes: treeBytes(upperDir) +
+      spec.mounts.filter((m) => m.type === 'volume').reduce((n, m) => n + treeBytes(m.source), 0),
+  };
+}
+
+/**
+ * Refuses a container that this agent is already pushing or whose last push has an unknown
+ * outcome; returns where its checkpoint will be written (CRIU writes it there before or while
+ * it is sent).
+ */
+export function scratchFor(ctx: SourceContext, f: SourceFacts): string {
+  if (ctx.inFlight.has(f.inspect.Id)) throw new MigrationError('precondition', `container ${f.name} is already being migrated`);
+  const scratch = scratchRoot(ctx.memScratchDir, ctx.stateDir, f.estimatedBytes, `on ${ctx.nodeName} for the checkpoint of ${f.name}`);
+  const undecided = readRecords(ctx.stateDir).find((r) => r.record?.role === 'source' && r.record.containerId === f.inspect.Id);
+  if (undecided?.record?.role === 'source') {
+    throw new MigrationError('precondition', `container ${f.name} stays frozen: its migration to ${undecided.record.destination} has an unknown outcome; restart this agent once ${undecided.record.destination} answers`);
+  }
+  return scratch;
+}

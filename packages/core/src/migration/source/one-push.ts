@@ -1,0 +1,54 @@
+// What every phase of one push is handed: the agent's context, the operator's options, the
+// container's facts, the stream to the destination, the phase clock, and the push's state as the
+// phases leave it (what a rollback must undo).
+import type { SourceChannel } from '../../protocol/channels';
+import type { LazyPagesMode, PushEvent } from '../../rpc/messages';
+import type { SourceContext } from '../context';
+import type { SourceRecord } from '../migration-record';
+import type { SourceFacts } from './facts';
+import type { PhaseClock } from './phase-clock';
+
+export interface PushOptions {
+  container: string;
+  /** The destination agent's address, as given (kept in the record for crash recovery). */
+  destination: string;
+  keepSource: boolean;
+  compressLevel: number;
+  /** Dump, then transfer (nothing overlaps): the CRIU floor, for measurements. */
+  serial: boolean;
+  /** Send the memory while the container runs, then after the freeze only what changed. */
+  precopy: boolean;
+  /** Resume on the destination before the memory is in (post-copy from its own images). */
+  lazyPages: LazyPagesMode;
+  /** Opens the stream to the destination agent (after local checks passed). */
+  connect: () => Promise<SourceChannel>;
+  emit: (ev: PushEvent) => void;
+}
+
+export interface PushState {
+  readonly migrationId: string;
+  /** In the state dir: the record (a crash's recovery reads it). */
+  readonly workDir: string;
+  /** Where the checkpoint is written: the work dir itself, or in memory. */
+  readonly scratch: string;
+  readonly imagesDir: string;
+  /** How much memory the pre-copy may send (0: none). */
+  readonly precopyBytes: number;
+  /** Written before the freeze (migration-record.ts). */
+  record?: SourceRecord;
+  frozen: boolean;
+  /** criu dump, once started. */
+  dumping?: Promise<void>;
+  committed: boolean;
+  /** Commit sent, the destination's answer unknown: the tree stays frozen. */
+  undecided: boolean;
+}
+
+export interface Push {
+  ctx: SourceContext;
+  opts: PushOptions;
+  f: SourceFacts;
+  ch: SourceChannel;
+  clock: PhaseClock;
+  state: PushState;
+}

@@ -1,0 +1,233 @@
+// The source's orchestrator over a fake destination: the real phases (pre-copy of a real
+// process's memory, the freeze, the tar stream, the commit exchange, the cleanup), with a
+// stand-in criu, a stand-in freezer cgroup (a dir with its state file) and a fake Docker.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ContainerInspect, DockerClient } from '../../docker/docker-client';
+import type { SourceChannel } from '../../protocol/channels';
+import { MigrationError } from '../../protocol/migration-error';
+import type { MigrateReply, MigrateRequest, PushEvent } from '../../rpc/messages';
+import { DEFAULT_TIMEOUTS, type SourceContext } from '../context';
+import { migrationsDir } from '../migration-record';
+import type { SourceFacts } from './facts';
+import type { PushOptions } from './one-push';
+import { runPush } from './push';
+
+// The facts come from a running Docker container in the agent; here from the test.
+const facts = vi.hoisted(() => ({ current: undefined as SourceFacts | undefined }));
+vi.mock('./facts', async (original) => ({
+  ...(await original<typeof import('./facts')>()),
+  gatherFacts: async () => {
+    if (!facts.current) throw new Error('no facts set');
+    return facts.current;
+  },
+}));
+
+/** Where the fake destination fails, and how. */
+type Failure =
+  | { on: 'prepare' | 'end' | 'commit'; reply: 'error' }
+  | { on: 'precopyEnd'; reply: 'wrong-count' }
+  | { on: 'chunk'; send: 'error' };
+
+/** A destination that answers every step as a real one would, except where told to fail. */
+class FakeDestination implements SourceChannel {
+  readonly sent: MigrateRequest[] = [];
+  cancelled = false;
+  closed = false;
+  private readonly replies: Array<MigrateReply | Error> = [];
+  private wake: (() => void) | undefined;
+  private precopyBytes = 0;
+
+  constructor(private readonly failure?: Failure) {}
+
+  async send(req: MigrateRequest): Promise<void> {
+    const f = this.failure;
+    if (f && 'send' in f && f.on === req.body) throw new Error(`the fake destination refuses ${req.body}`);
+    this.sent.push(req);
+    if (req.body === 'precopy') this.precopyBytes += req.precopy.data.length; // uncompressed (level 0)
+    const fails = f && 'reply' in f && f.on === req.body;
+    if (fails && f.reply === 'error') return this.queue(new MigrationError('failed', `the fake destination fails at ${req.body}`));
+    if (req.body === 'prepare') this.queue({ body: 'prepared', prepared: { containerId: 'c0ffee', nodeName: 'node2' } });
+    if (req.body === 'precopyEnd') {
+      const pages = this.precopyBytes / 4096 + (fails ? 1 : 0);
+      this.queue({ body: 'precopyStored', precopyStored: { pages } });
+    }
+    if (req.body === 'end') {
+      this.queue({ body: 'restored', restored: { receiveMs: 1, restoreMs: 2, appPid: 42, lazyPages: false, pagesInMs: 0 } });
+    }
+    if (req.body === 'commit') this.queue({ body: 'committed', committed: {} });
+  }
+
+  async reply(): Promise<MigrateReply> {
+    while (this.replies.length === 0) await new Promise<void>((r) => (this.wake = r));
+    const r = this.replies.shift() as MigrateReply | Error;
+    if (r instanceof Error) throw r;
+    return r;
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  bodies(): string[] {
+    return [...new Set(this.sent.map((r) => r.body))];
+  }
+
+  private queue(r: MigrateReply | Error): void {
+    this.replies.push(r);
+    this.wake?.();
+  }
+}
+
+describe('runPush (source orchestrator, fake destination)', () => {
+  let dir: string;
+  let app: ChildProcess;
+  let cgroupDir: string;
+  let dockerCalls: string[];
+  let events: PushEvent[];
+
+  const criu = (name: string, script: string): string => {
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+    return p;
+  };
+  const freezer = (): string => fs.readFileSync(path.join(cgroupDir, 'freezer.state'), 'utf8').trim();
+  const records = (): string[] => (fs.existsSync(migrationsDir(path.join(dir, 'state'))) ? fs.readdirSync(migrationsDir(path.join(dir, 'state'))) : []);
+
+  function context(criuPath: string, askCommitted: SourceContext['askCommitted'] = async () => false): SourceContext {
+    const docker: Partial<DockerClient> = {
+      killContainer: async (id) => void dockerCalls.push(`kill ${id}`),
+      removeContainer: async (id) => void dockerCalls.push(`rm ${id}`),
+      containersUsingVolume: async () => [],
+      removeVolume: async (v) => void dockerCalls.push(`rm volume ${v}`),
+    };
+    return {
+      docker: docker as DockerClient,
+      nodeName: 'node1',
+      stateDir: path.join(dir, 'state'),
+      memScratchDir: '',
+      criuPath,
+      log: () => undefined,
+      inFlight: new Set(),
+      timeouts: { ...DEFAULT_TIMEOUTS, commitMs: 2_000 },
+      askCommitted,
+    };
+  }
+
+  function options(ch: FakeDestination): PushOptions {
+    return {
+      container: 'web', destination: 'node2:7411', keepSource: false, compressLevel: 0, serial: false, precopy: true,
+      lazyPages: 'LAZY_PAGES_AUTO', connect: async () => ch, emit: (ev) => events.push(ev),
+    };
+  }
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'livemig-push-'));
+    dockerCalls = [];
+    events = [];
+    app = spawn('sleep', ['60']);
+    await new Promise((r) => setTimeout(r, 50));
+    cgroupDir = path.join(dir, 'cgroup');
+    fs.mkdirSync(cgroupDir);
+    fs.writeFileSync(path.join(cgroupDir, 'cgroup.procs'), `${app.pid}\n`);
+    fs.writeFileSync(path.join(cgroupDir, 'freezer.state'), 'THAWED\n');
+    const upperDir = path.join(dir, 'upper');
+    fs.mkdirSync(upperDir);
+    fs.writeFileSync(path.join(upperDir, 'written-by-the-app'), 'data');
+    facts.current = {
+      inspect: { Id: 'abc123', Name: '/web', HostConfig: {} } as ContainerInspect,
+      name: 'web',
+      dumpPid: app.pid as number,
+      mounts: [],
+      upperDir,
+      freezerDir: cgroupDir,
+      prepare: { container: { mounts: [] } as never, tree: { externalMounts: '', stdio: [] } },
+      dockerMountTargets: [],
+      estimatedBytes: 1024 * 1024,
+      memoryBytes: 512 * 1024,
+      fileBytes: 4,
+    };
+  });
+
+  afterEach(() => {
+    app.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const dumps = (): string => criu('criu', 'echo image > inventory.img; echo "(00.01) Dumping finished successfully" > dump.log');
+
+  it('runs the phases in protocol order, then removes the source copy', async () => {
+    const ch = new FakeDestination();
+    const summary = await runPush(context(dumps()), options(ch));
+    expect(ch.bodies()).toEqual(['prepare', 'precopy', 'precopyEnd', 'chunk', 'end', 'commit']);
+    const started = events.flatMap((e) => (e.body === 'phase' && e.phase.state === 'start' ? [e.phase.name] : []));
+    expect(started).toEqual(['preflight', 'precopy', 'dump', 'transfer', 'restore', 'cleanup']);
+    expect(summary).toMatchObject({ container: 'web', destinationNode: 'node2', destinationContainerId: 'c0ffee', sourceKept: false, sourceCleanupError: '' });
+    expect(summary.precopyBytesRaw).toBeGreaterThan(0);
+    expect(summary.rootfsBytes).toBe(4);
+    expect(ch.closed).toBe(true);
+    expect(ch.cancelled).toBe(false);
+    expect(dockerCalls).toEqual(['kill abc123', 'rm abc123']);
+    expect(records()).toEqual([]);
+  });
+
+  // Before the freeze: refused or failed, nothing is frozen and nothing is left.
+  it.each<[string, Failure]>([
+    ['prepare', { on: 'prepare', reply: 'error' }],
+    ['precopy', { on: 'precopyEnd', reply: 'wrong-count' }],
+  ])('a failure at %s freezes nothing', async (_phase, failure) => {
+    const ch = new FakeDestination(failure);
+    await expect(runPush(context(dumps()), options(ch))).rejects.toThrow(MigrationError);
+    expect(ch.sent.some((r) => r.body === 'chunk')).toBe(false);
+    expect(freezer()).toBe('THAWED');
+    expect(ch.cancelled).toBe(true);
+    expect(dockerCalls).toEqual([]);
+    expect(records()).toEqual([]);
+  });
+
+  // After the freeze: every failure resumes the container here and removes the checkpoint.
+  it.each<[string, Failure | undefined, string]>([
+    ['dump', undefined, 'fake dump failed'],
+    ['transfer', { on: 'chunk', send: 'error' }, 'refuses chunk'],
+    ['restore', { on: 'end', reply: 'error' }, 'fails at end'],
+    ['commit (destination says not committed)', { on: 'commit', reply: 'error' }, 'did not commit'],
+  ])('a failure at %s rolls back: thawed, running here, nothing left', async (phase, failure, why) => {
+    const ch = new FakeDestination(failure);
+    const criuPath = phase === 'dump'
+      ? criu('criu', 'echo "Error (criu/cr-dump.c:1): fake dump failed" > dump.log; exit 1')
+      : dumps();
+    const err = await runPush(context(criuPath), options(ch)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MigrationError);
+    expect((err as Error).message).toMatch(why);
+    expect((err as Error).message).toMatch(/rolled back: web is running on node1$/);
+    expect(freezer()).toBe('THAWED');
+    expect(ch.cancelled).toBe(true);
+    expect(dockerCalls).toEqual([]);
+    expect(records()).toEqual([]);
+    expect(() => process.kill(app.pid as number, 0)).not.toThrow();
+  });
+
+  it('keeps CRIU\'s log of a failed dump', async () => {
+    const ch = new FakeDestination();
+    const err = await runPush(context(criu('criu', 'echo "Error (criu/cr-dump.c:1): fake dump failed" > dump.log; exit 1')), options(ch)).catch((e: unknown) => e);
+    const kept = /CRIU log kept at (\S+)/.exec((err as Error).message)?.[1] ?? /(\/\S+dump\.log)/.exec((err as Error).message)?.[1];
+    expect(kept, (err as Error).message).toBeTruthy();
+    expect(fs.readFileSync(kept as string, 'utf8')).toMatch(/fake dump failed/);
+  });
+
+  it('leaves the container frozen, and its record, when the commit outcome cannot be known', async () => {
+    const ch = new FakeDestination({ on: 'commit', reply: 'error' });
+    const err = await runPush(context(dumps(), async () => null), options(ch)).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/cannot tell whether node2 committed, so web stays frozen on node1/);
+    expect(freezer()).toBe('FROZEN');
+    expect(records()).toHaveLength(1);
+    expect(dockerCalls).toEqual([]);
+  });
+});

@@ -1,0 +1,103 @@
+// The source's side of one migration, in protocol order (each step is the source's end of a
+// phase; destination/ holds the other ends under the same names):
+//   facts     pre-flight: local facts and refusals, before anything is frozen
+//   prepare   Prepare -> Prepared: the destination makes the target container
+//   precopy   the container's memory, read while it runs, to the destination's store
+//   checkpoint  freeze, criu dump, the checkpoint as one tar stream while CRIU writes it
+//   restored  the destination restores it (Resumed, when lazily) -> Restored
+//   commit    Commit -> Committed
+//   cleanup   the source copy goes; or, on a failure before the commit, the rollback
+// A failure after the freeze resumes the frozen tree: the container keeps running here.
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { MigrationError } from '../../protocol/migration-error';
+import type { Summary } from '../../rpc/messages';
+import { isValidLevel } from '../../stream/compress-level';
+import type { SourceContext } from '../context';
+import { migrationsDir } from '../migration-record';
+import { freezeAndDump, sendCheckpoint } from './checkpoint';
+import { cleanUpSource, rollBack } from './cleanup';
+import { commit } from './commit';
+import { gatherFacts, scratchFor } from './facts';
+import type { Push, PushOptions, PushState } from './one-push';
+import { PhaseClock } from './phase-clock';
+import { precopy } from './precopy';
+import { prepare } from './prepare';
+import { awaitRestored } from './restored';
+
+export type { PushOptions } from './one-push';
+
+/**
+ * The most memory a pre-copy sends: its index costs the source ~30 bytes a page (4 GiB: ~32
+ * MiB); pages past it are sent after the freeze.
+ */
+export const MAX_PRECOPY_BYTES = 4 * 1024 ** 3;
+
+/** Runs a push; resolves with the summary, or throws after rolling back. */
+export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Summary> {
+  const clock = new PhaseClock(opts.emit);
+  clock.start('preflight');
+  if (!isValidLevel(opts.compressLevel)) throw new MigrationError('precondition', `unsupported compression level ${opts.compressLevel}`);
+  const f = await gatherFacts(ctx, opts.container);
+  const under = scratchFor(ctx, f);
+  // A --serial push measures the CRIU floor: nothing before the freeze either.
+  const precopyBytes = opts.precopy && !opts.serial ? Math.min(f.estimatedBytes, MAX_PRECOPY_BYTES) : 0;
+  ctx.inFlight.add(f.inspect.Id);
+  try {
+    const ch = await opts.connect();
+    const migrationId = crypto.randomUUID();
+    const scratch = path.join(under, migrationId);
+    const state: PushState = {
+      migrationId,
+      workDir: path.join(migrationsDir(ctx.stateDir), migrationId),
+      scratch,
+      imagesDir: path.join(scratch, 'images'),
+      precopyBytes,
+      frozen: false,
+      committed: false,
+      undecided: false,
+    };
+    return await pushConnected({ ctx, opts, f, ch, clock, state });
+  } finally {
+    ctx.inFlight.delete(f.inspect.Id);
+  }
+}
+
+async function pushConnected(p: Push): Promise<Summary> {
+  try {
+    const prepared = await prepare(p);
+    const pre = p.state.precopyBytes > 0 ? await precopy(p) : undefined;
+    const dumping = await freezeAndDump(p);
+    const sent = await sendCheckpoint(p, dumping, pre?.index);
+    const { restored, downtimeMs } = await awaitRestored(p, prepared, dumping.freezeAt);
+    await commit(p, prepared);
+    const sourceCleanupError = await cleanUpSource(p);
+
+    const { ctx, opts, f, clock } = p;
+    return {
+      container: f.name,
+      sourceNode: ctx.nodeName,
+      destinationNode: prepared.nodeName,
+      destinationContainerId: prepared.containerId,
+      downtimeMs,
+      totalMs: performance.now() - clock.t0,
+      bytesRaw: (pre?.raw ?? 0) + sent.raw,
+      bytesWire: (pre?.wire ?? 0) + sent.wire,
+      precopyBytesRaw: pre?.raw ?? 0,
+      precopyBytesWire: pre?.wire ?? 0,
+      pagesReused: pre?.index.reused ?? 0,
+      pagesSent: pre?.index.sent ?? 0,
+      criuImageBytes: sent.sizes.images,
+      rootfsBytes: sent.sizes.rootfs,
+      volumeBytes: sent.sizes.volumes,
+      phaseMs: clock.phaseMs,
+      sourceKept: opts.keepSource,
+      sourceCleanupError,
+      compressLevel: opts.compressLevel,
+      pipelined: !opts.serial,
+      lazyPages: restored.lazyPages,
+    };
+  } catch (err) {
+    throw await rollBack(p, err);
+  }
+}
