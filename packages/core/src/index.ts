@@ -20,3 +20,5 @@ export * from './stream/chunk-stream';
 export * from './stream/compress-level';
 export * from './rpc/tls';
 export { isCommitted } from './migration/migration-record';
+export { checkSpecPolicy, specRefusal, hostConfigRefusal, DEFAULT_SPEC_POLICY, SOURCE_SPEC_POLICY, type SpecPolicyOptions, type Refusal } from './migration/spec-policy';
+export { identityOfCertificate, identityOfCertificateFile, commonNameOf, roleUri, CERT_NAME, type PeerRole, type PeerIdentity } from './rpc/peer-role';
