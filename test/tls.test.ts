@@ -23,6 +23,15 @@ function rawPeer(tlsDir: string, env: Record<string, string> = {}): { code: numb
   return JSON.parse(r.stdout) as { code: number; details: string; replies: string[] };
 }
 
+/** A Migrate stream from raw-peer denied for its certificate: PERMISSION_DENIED, one line, nothing created on node2. */
+function expectDenied(tlsDir: string, env: Record<string, string>, details: string): void {
+  const r = rawPeer(tlsDir, env);
+  expect(r.code).toBe(7);
+  expect(r.details).toBe(details);
+  expect(r.replies).toEqual([]);
+  expect(state('node2', 'hostile-target')).toBeNull();
+}
+
 /** A certificate for `name` signed by the lab CA as `migrate-cli certs` did before roles: no livemig URI. */
 function rolelessCertificate(name: string): void {
   const ext = path.join(ODD, `${name}.ext`);
@@ -75,11 +84,8 @@ describe('mutual TLS between agents', () => {
   });
 
   it('an operator certificate calling Migrate: PERMISSION_DENIED, nothing created', () => {
-    const r = rawPeer(LAB_PKI, { LIVEMIG_TLS_NAME: 'client' });
-    expect(r.code).toBe(7);
-    expect(r.details).toBe('permission denied: Migrate needs a node certificate; the caller presented the operator certificate of client');
-    expect(r.replies).toEqual([]);
-    expect(state('node2', 'hostile-target')).toBeNull();
+    expectDenied(LAB_PKI, { LIVEMIG_TLS_NAME: 'client' },
+      'permission denied: Migrate needs a node certificate; the caller presented the operator certificate of client');
   });
 
   it('a node certificate calling Push (the CLI given node1\'s certificate): PERMISSION_DENIED, in one line', () => {
@@ -93,21 +99,16 @@ describe('mutual TLS between agents', () => {
   });
 
   it('a Prepare naming another source node than the certificate: denied, nothing created', () => {
-    const r = rawPeer(LAB_PKI, { LIVEMIG_SOURCE_NODE: 'node3' });
-    expect(r.code).toBe(7);
-    expect(r.details).toBe('permission denied: Prepare names source node "node3", the caller presented the node certificate of node1');
-    expect(r.replies).toEqual([]);
-    expect(state('node2', 'hostile-target')).toBeNull();
+    expectDenied(LAB_PKI, { LIVEMIG_SOURCE_NODE: 'node3' },
+      'permission denied: Prepare names source node "node3", the caller presented the node certificate of node1');
   });
 
   it('a peer certificate from the CA without a role (made before roles): denied, saying so', () => {
     rolelessCertificate('oldnode');
     fs.copyFileSync(path.join(LAB_PKI, 'ca.pem'), path.join(ODD, 'ca.pem'));
-    const r = rawPeer(ODD, { LIVEMIG_TLS_NAME: 'oldnode' });
-    expect(r.code).toBe(7);
-    expect(r.details).toBe('permission denied: Migrate needs a node certificate; the caller\'s certificate (CN=oldnode) has no livemig role ' +
+    expectDenied(ODD, { LIVEMIG_TLS_NAME: 'oldnode' },
+      'permission denied: Migrate needs a node certificate; the caller\'s certificate (CN=oldnode) has no livemig role ' +
       '(made before roles: re-issue it with migrate-cli certs --reissue)');
-    expect(state('node2', 'hostile-target')).toBeNull();
   });
 
   it('an agent whose certificate has no role refuses to start, saying how to re-issue it', () => {
@@ -120,10 +121,8 @@ describe('mutual TLS between agents', () => {
 
   it('--peers: a node not in the list may not migrate here', () => {
     expect(lab('restart-agent', 'node2', '--peers', 'node3').code).toBe(0);
-    const r = rawPeer(LAB_PKI);
-    expect(r.code).toBe(7);
-    expect(r.details).toBe('permission denied: Migrate needs a node certificate of node3 (--peers); the caller presented the node certificate of node1');
-    expect(state('node2', 'hostile-target')).toBeNull();
+    expectDenied(LAB_PKI, {},
+      'permission denied: Migrate needs a node certificate of node3 (--peers); the caller presented the node certificate of node1');
     // The operator's status still works: Health is not limited by --peers.
     expect(cli('node1', 'status', '--to', 'node2').code).toBe(0);
     expect(lab('restart-agent', 'node2', '--peers', 'node1').code).toBe(0);
