@@ -29,6 +29,7 @@ pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 node_docker() { local n="$1"; shift; DOCKER_HOST="unix://$(sock "$n")" "$DOCKER_BIN" "$@"; }
 agent_js() { echo "$ROOT/packages/agent/dist/main.js"; }
 cli_js() { echo "$ROOT/packages/cli/dist/main.js"; }
+node_pki() { echo "$DATA/$1/pki"; }
 
 wait_for() { # wait_for SECONDS DESCRIPTION CMD...
   local secs="$1" what="$2"; shift 2
@@ -80,9 +81,16 @@ images_up() {
   for n in "${NODES[@]}"; do DOCKER_HOST="unix://$(sock "$n")" bash "$ROOT/scripts/base-images.sh" >/dev/null; done
 }
 
-# Agents talk mutual TLS: a lab CA, one certificate per node, one for the operator (CLI).
+# Agents talk mutual TLS: a lab CA, one node certificate per node, one operator certificate for
+# the CLI (roles in the certificates: what each may call). $PKI is the operator's dir, with the CA
+# key; each agent gets, as a real node would, only ca.pem and its own pair, in its own dir.
 pki_up() {
   node "$(cli_js)" certs --out "$PKI" --node "node1=$(addr_of node1)" --node "node2=$(addr_of node2)" >/dev/null
+  local n
+  for n in "${NODES[@]}"; do
+    mkdir -p -m 700 "$(node_pki "$n")"
+    cp "$PKI/ca.pem" "$PKI/$n.pem" "$PKI/$n-key.pem" "$(node_pki "$n")/"
+  done
 }
 
 agent_up() { # agent_up NODE [extra agent flags...]
@@ -100,7 +108,7 @@ agent_up() { # agent_up NODE [extra agent flags...]
   setsid nsenter --net="$(netns_path "$n")" -- node --single-threaded-gc "$(agent_js)" \
     --listen "0.0.0.0:$PORT" --node-name "$n" --docker-socket "$(sock "$n")" \
     --state-dir "$DATA/$n/agent" --scratch-dir "$SCRATCH/$n" --helper "$ROOT/packages/restore-init/restore-init" \
-    --tls-dir "$PKI" "$@" \
+    --tls-dir "$(node_pki "$n")" "$@" \
     </dev/null >>"$dir/agent.log" 2>&1 &
   echo $! > "$dir/agent.pid"
   wait_for 30 "agent on $n (log: $dir/agent.log)" in_ns "$n" bash -c "exec 3<>/dev/tcp/$(addr_of "$n")/$PORT"

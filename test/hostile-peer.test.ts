@@ -3,16 +3,25 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { ROOT, docker, inNode, removeEverywhere, state, waitFor } from './lab';
+import { ROOT, docker, inNode, removeEverywhere, state, tryDocker, waitFor } from './lab';
 
 const EVIL = `/tmp/livemig-pwned-${process.pid}`;
 
-function send(scenario: string): { replies: string[]; code: number; details: string } {
+/**
+ * Runs test/tools/raw-peer.cjs on node1 against node2; env: LIVEMIG_TLS_NAME (certificate, default
+ * node1's), LIVEMIG_SOURCE_NODE, LIVEMIG_SPEC_PATCH (see the tool).
+ */
+function send(scenario: string, env: Record<string, string> = {}): { replies: string[]; code: number; details: string } {
   const imageId = docker('node2', 'image', 'inspect', '-f', '{{.Id}}', 'busybox:latest');
-  const r = inNode('node1', 'node', path.join(ROOT, 'test/tools/raw-peer.cjs'), scenario, 'node2', imageId, EVIL);
+  const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  const r = inNode('node1', 'env', ...vars, 'node', path.join(ROOT, 'test/tools/raw-peer.cjs'), scenario, 'node2', imageId, EVIL);
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as { replies: string[]; code: number; details: string };
 }
+
+const VOLUME = 'hostile-vol';
+const volume = { type: 'volume', name: VOLUME, source: '', destination: '/data', readOnly: false };
+const rootBind = { type: 'bind', name: '', source: '/', destination: '/host', readOnly: false };
 
 function expectNothingKept(): void {
   expect(state('node2', 'hostile-target')).toBeNull();
@@ -25,6 +34,7 @@ describe('destination refuses broken and hostile streams', () => {
   beforeAll(() => removeEverywhere('hostile-target'));
   afterAll(() => {
     removeEverywhere('hostile-target');
+    tryDocker('node2', 'volume', 'rm', VOLUME);
     fs.rmSync(EVIL, { force: true });
   });
 
@@ -63,6 +73,39 @@ describe('destination refuses broken and hostile streams', () => {
     // The pre-copy store, in the destination's memory scratch dir, went with the rest.
     const scratch = '/dev/shm/livemig-lab/node2';
     await waitFor('node2 scratch empty', () => (fs.existsSync(scratch) ? fs.readdirSync(scratch) : []).length === 0);
+  });
+
+  // Host powers in the spec a peer sends: refused at Prepare, before anything is created.
+  it.each([
+    ['PidMode host', { hostConfig: { PidMode: 'host' }, mounts: [volume] }, /hostConfig\.PidMode: --pid host/],
+    ['/ bind-mounted', { mounts: [rootBind, volume] }, /mounts\[0\]: a bind mount of \/ \(a destination allows it with --allow-bind PREFIX\)/],
+    ['CapAdd SYS_ADMIN', { hostConfig: { CapAdd: ['SYS_ADMIN'] }, mounts: [volume] }, /hostConfig\.CapAdd: --cap-add SYS_ADMIN/],
+    ['seccomp unconfined', { hostConfig: { SecurityOpt: ['seccomp=unconfined'] }, mounts: [volume] }, /hostConfig\.SecurityOpt: --security-opt seccomp=unconfined/],
+    ['privileged', { hostConfig: { Privileged: true }, mounts: [volume] }, /hostConfig\.Privileged: --privileged/],
+    ['devices', { hostConfig: { Devices: [{ PathOnHost: '/dev/sda', PathInContainer: '/dev/sda', CgroupPermissions: 'rwm' }] }, mounts: [volume] },
+      /hostConfig\.Devices: devices \(--device\)/],
+    ['host network', { networks: ['host'], mounts: [volume] }, /networks\[0\]: the host network namespace/],
+    ['all of them', { hostConfig: { PidMode: 'host', CapAdd: ['SYS_ADMIN'], SecurityOpt: ['seccomp=unconfined'] }, mounts: [rootBind, volume] },
+      /hostConfig\.PidMode: --pid host/],
+  ])('a container spec asking for the host: %s', (_what, patch, pattern) => {
+    const r = send('corrupt-chunk', { LIVEMIG_SPEC_PATCH: JSON.stringify(patch) });
+    expect(r.code).toBe(9); // FAILED_PRECONDITION
+    expect(r.replies).toEqual([]);
+    expect(r.details).toMatch(/^container spec refused on node2: /);
+    expect(r.details).toMatch(pattern);
+    expect(r.details).not.toContain('\n');
+    expectNothingKept();
+    expect(tryDocker('node2', 'volume', 'inspect', VOLUME).code).not.toBe(0);
+  });
+
+  it('the same spec with the operator certificate: Migrate is denied before the spec is read', () => {
+    const patch = { hostConfig: { PidMode: 'host', CapAdd: ['SYS_ADMIN'] }, mounts: [rootBind, volume] };
+    const r = send('corrupt-chunk', { LIVEMIG_TLS_NAME: 'client', LIVEMIG_SPEC_PATCH: JSON.stringify(patch) });
+    expect(r.code).toBe(7); // PERMISSION_DENIED
+    expect(r.replies).toEqual([]);
+    expect(r.details).toBe('permission denied: Migrate needs a node certificate; the caller presented the operator certificate of client');
+    expectNothingKept();
+    expect(tryDocker('node2', 'volume', 'inspect', VOLUME).code).not.toBe(0);
   });
 
   it.each([

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, docker, removeEverywhere, sh, startCounter, state, tryDocker } from './lab';
+import { cli, docker, lab, removeEverywhere, sh, startCounter, state, tryDocker } from './lab';
 
 /**
  * Runs `fn` with a node's checkpoint space, both its agent's migrations dir on disk and its
@@ -33,8 +34,10 @@ function expectRefused(node: string, container: string, to: string, pattern: Reg
   expect(after).toEqual(before); // same running state, same PID, same start time
 }
 
+const BIND = '/tmp/livemig-refusals-bind';
+
 describe('push refuses bad input before freezing anything', () => {
-  const names = ['victim', 'stopped', 'taken', 'hostnet', 'localonly'];
+  const names = ['victim', 'stopped', 'taken', 'hostnet', 'localonly', 'unconfined', 'ptrace', 'bound'];
   beforeAll(() => {
     removeEverywhere(...names);
     tryDocker('node1', 'rmi', 'livemig-local-only:latest');
@@ -42,6 +45,7 @@ describe('push refuses bad input before freezing anything', () => {
   });
   afterAll(() => {
     removeEverywhere(...names);
+    fs.rmSync(BIND, { recursive: true, force: true });
     tryDocker('node1', 'rmi', 'livemig-local-only:latest');
   });
 
@@ -81,6 +85,34 @@ describe('push refuses bad input before freezing anything', () => {
   it('a container on the host network', () => {
     docker('node1', 'run', '-d', '--name', 'hostnet', '--network', 'host', 'busybox:latest', 'sleep', '1000');
     expectRefused('node1', 'hostnet', 'node2', /uses the host network namespace \(--network host\), which cannot be migrated/);
+  });
+
+  // The spec policy (spec-policy.ts): the source refuses what no destination runs; binds and extra
+  // capabilities are each destination's choice, refused by its Prepare, still before the freeze.
+  it('what the spec policy refuses, on the source or at the destination\'s Prepare', () => {
+    const sleeper = (name: string, ...args: string[]): void => {
+      docker('node1', 'run', '-d', '--name', name, ...args, 'busybox:latest', 'sleep', '1000');
+    };
+    sleeper('unconfined', '--security-opt', 'seccomp=unconfined');
+    expectRefused('node1', 'unconfined', 'node2', /container unconfined uses --security-opt seccomp=unconfined, which cannot be migrated$/);
+    sleeper('ptrace', '--cap-add', 'SYS_PTRACE');
+    expectRefused('node1', 'ptrace', 'node2',
+      /container spec refused on node2: hostConfig\.CapAdd: --cap-add SYS_PTRACE \(a destination allows it with --allow-cap SYS_PTRACE\)$/);
+    fs.mkdirSync(BIND, { recursive: true });
+    sleeper('bound', '-v', `${BIND}:/data`);
+    expectRefused('node1', 'bound', 'node2', new RegExp(`container spec refused on node2: mounts\\[0\\]: a bind mount of ${BIND} `));
+    for (const name of ['unconfined', 'ptrace', 'bound']) expect(state('node2', name)).toBeNull();
+  });
+
+  it('a destination started with --allow-bind PREFIX takes a bind mount under it', () => {
+    expect(lab('restart-agent', 'node2', '--allow-bind', path.dirname(BIND)).code).toBe(0);
+    try {
+      const r = cli('node1', 'push', 'bound', '--to', 'node2');
+      expect(r.code, r.stderr).toBe(0);
+      expect(state('node2', 'bound')?.running).toBe(true);
+    } finally {
+      lab('restart-agent', 'node2');
+    }
   });
 
   it('not enough disk for the checkpoint, on the source or on the destination', () => {

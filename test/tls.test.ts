@@ -1,4 +1,5 @@
-// Agents talk mutual TLS: a peer without a certificate from the lab's CA gets nothing.
+// Agents talk mutual TLS: a peer without a certificate from the lab's CA gets nothing, and one
+// with a certificate gets only what its role (node or operator) may call.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,13 +7,40 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, cli, docker, inNode, lab, removeEverywhere, sh, state } from './lab';
 
 const ROGUE = fs.mkdtempSync(path.join(os.tmpdir(), 'livemig-rogue-pki-'));
+/** The operator's PKI dir of the lab (with the CA key), and node2's (without). */
+const LAB_PKI = '/var/lib/livemig-lab/pki';
+const NODE2_PKI = '/var/lib/livemig-lab/node2/pki';
+/** Certificates from the lab CA that a test arranges: made before roles, or a node's in the CLI's place. */
+const ODD = fs.mkdtempSync(path.join(os.tmpdir(), 'livemig-odd-pki-'));
 
-function rawPeer(tlsDir: string): { code: number; details: string; replies: string[] } {
+/** test/tools/raw-peer.cjs on node1 against node2: a Migrate stream (env: see the tool). */
+function rawPeer(tlsDir: string, env: Record<string, string> = {}): { code: number; details: string; replies: string[] } {
   const imageId = docker('node2', 'image', 'inspect', '-f', '{{.Id}}', 'busybox:latest');
-  const r = inNode('node1', 'env', `LIVEMIG_TLS_DIR=${tlsDir}`, 'node', path.join(ROOT, 'test/tools/raw-peer.cjs'),
+  const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  const r = inNode('node1', 'env', `LIVEMIG_TLS_DIR=${tlsDir}`, ...vars, 'node', path.join(ROOT, 'test/tools/raw-peer.cjs'),
     'corrupt-chunk', 'node2', imageId, '/tmp/unused');
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as { code: number; details: string; replies: string[] };
+}
+
+/** A Migrate stream from raw-peer denied for its certificate: PERMISSION_DENIED, one line, nothing created on node2. */
+function expectDenied(tlsDir: string, env: Record<string, string>, details: string): void {
+  const r = rawPeer(tlsDir, env);
+  expect(r.code).toBe(7);
+  expect(r.details).toBe(details);
+  expect(r.replies).toEqual([]);
+  expect(state('node2', 'hostile-target')).toBeNull();
+}
+
+/** A certificate for `name` signed by the lab CA as `migrate-cli certs` did before roles: no livemig URI. */
+function rolelessCertificate(name: string): void {
+  const ext = path.join(ODD, `${name}.ext`);
+  fs.writeFileSync(ext, `subjectAltName=DNS:${name}\nextendedKeyUsage=serverAuth,clientAuth\n`);
+  const run = (args: string[]): void => expect(sh('openssl', args).code).toBe(0);
+  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(ODD, `${name}-key.pem`),
+    '-out', path.join(ODD, `${name}.csr`), '-subj', `/CN=${name}`]);
+  run(['x509', '-req', '-in', path.join(ODD, `${name}.csr`), '-CA', path.join(LAB_PKI, 'ca.pem'), '-CAkey', path.join(LAB_PKI, 'ca-key.pem'),
+    '-CAcreateserial', '-out', path.join(ODD, `${name}.pem`), '-days', '1', '-extfile', ext]);
 }
 
 describe('mutual TLS between agents', () => {
@@ -24,6 +52,8 @@ describe('mutual TLS between agents', () => {
   });
   afterAll(() => {
     fs.rmSync(ROGUE, { recursive: true, force: true });
+    fs.rmSync(ODD, { recursive: true, force: true });
+    removeEverywhere('hostile-target');
     lab('restart-agent', 'node2');
   });
 
@@ -45,6 +75,59 @@ describe('mutual TLS between agents', () => {
       expect(r.replies).toEqual([]);
       expect(state('node2', 'hostile-target')).toBeNull();
     }
+  });
+
+  it('nodes keep no CA key: each agent serves from ca.pem and its own pair', () => {
+    expect(fs.readdirSync(NODE2_PKI).sort()).toEqual(['ca.pem', 'node2-key.pem', 'node2.pem']);
+    expect(cli('node1', 'status', '--to', 'node2').code).toBe(0);
+    expect(cli('node2', 'status', '--to', 'node1').code).toBe(0);
+  });
+
+  it('an operator certificate calling Migrate: PERMISSION_DENIED, nothing created', () => {
+    expectDenied(LAB_PKI, { LIVEMIG_TLS_NAME: 'client' },
+      'permission denied: Migrate needs a node certificate; the caller presented the operator certificate of client');
+  });
+
+  it('a node certificate calling Push (the CLI given node1\'s certificate): PERMISSION_DENIED, in one line', () => {
+    for (const [from, to] of [['ca.pem', 'ca.pem'], ['node1.pem', 'client.pem'], ['node1-key.pem', 'client-key.pem']]) {
+      fs.copyFileSync(path.join(LAB_PKI, from), path.join(ODD, to));
+    }
+    const r = cli('node1', 'push', 'anything', '--to', 'node2', '--tls-dir', ODD);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim()).toBe('migrate-cli: error: permission denied: Push needs an operator certificate; ' +
+      'the caller presented the node certificate of node1');
+  });
+
+  it('a Prepare naming another source node than the certificate: denied, nothing created', () => {
+    expectDenied(LAB_PKI, { LIVEMIG_SOURCE_NODE: 'node3' },
+      'permission denied: Prepare names source node "node3", the caller presented the node certificate of node1');
+  });
+
+  it('a peer certificate from the CA without a role (made before roles): denied, saying so', () => {
+    rolelessCertificate('oldnode');
+    fs.copyFileSync(path.join(LAB_PKI, 'ca.pem'), path.join(ODD, 'ca.pem'));
+    expectDenied(ODD, { LIVEMIG_TLS_NAME: 'oldnode' },
+      'permission denied: Migrate needs a node certificate; the caller\'s certificate (CN=oldnode) has no livemig role ' +
+      '(made before roles: re-issue it with migrate-cli certs --reissue)');
+  });
+
+  it('an agent whose certificate has no role refuses to start, saying how to re-issue it', () => {
+    rolelessCertificate('oldnode');
+    const r = sh('node', [path.join(ROOT, 'packages/agent/dist/main.js'), '--listen', '127.0.0.1:0', '--tls-dir', ODD, '--node-name', 'oldnode']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim()).toBe(`livemig-agent: ${ODD}/oldnode.pem has no livemig role (made before roles): where the CA key is, ` +
+      'run migrate-cli certs --out PKI_DIR --reissue --node oldnode=IP ... and copy oldnode.pem and oldnode-key.pem here');
+  });
+
+  it('--peers: a node not in the list may not migrate here', () => {
+    expect(lab('restart-agent', 'node2', '--peers', 'node3').code).toBe(0);
+    expectDenied(LAB_PKI, {},
+      'permission denied: Migrate needs a node certificate of node3 (--peers); the caller presented the node certificate of node1');
+    // The operator's status still works: Health is not limited by --peers.
+    expect(cli('node1', 'status', '--to', 'node2').code).toBe(0);
+    expect(lab('restart-agent', 'node2', '--peers', 'node1').code).toBe(0);
+    expect(rawPeer(LAB_PKI).details).toMatch(/chunk 0 fails its CRC32 check/);
+    expect(state('node2', 'hostile-target')).toBeNull();
   });
 
   it('runs plaintext only when told --insecure, and says so', () => {

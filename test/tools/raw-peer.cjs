@@ -6,6 +6,9 @@
 // Scenarios: corrupt-chunk, truncated, zstd-bomb, dotdot, absolute, symlink-escape, device,
 // reuse-outside, reuse-without-precopy, precopy-overflow, adopt-missing, patch-unmade;
 // or `status DEST MIGRATION_ID`: what a recovering source asks (MigrationStatus).
+// Environment: LIVEMIG_TLS_DIR (unset: plaintext), LIVEMIG_TLS_NAME (the certificate to present,
+// default node1), LIVEMIG_SOURCE_NODE (the node Prepare names, default the certificate's name),
+// LIVEMIG_SPEC_PATCH (JSON merged into the container spec: a hostile spec).
 const crypto = require('node:crypto');
 const tar = require('tar-stream');
 
@@ -60,9 +63,10 @@ const PRECOPY = {
 };
 
 async function main() {
-  // Authenticated like an operator (the lab's PKI): the point is what the stream carries.
+  // Authenticated as a source node (the lab's PKI): the point is what the stream carries.
   const tls = process.env.LIVEMIG_TLS_DIR;
-  const creds = clientCredentials(tls ? { insecure: false, tls: { dir: tls, name: 'client' } } : { insecure: true });
+  const name = process.env.LIVEMIG_TLS_NAME || 'node1';
+  const creds = clientCredentials(tls ? { insecure: false, tls: { dir: tls, name } } : { insecure: true });
   const client = new AgentClient(dest, creds);
   if (scenario === 'status') {
     console.log(JSON.stringify(await client.migrationStatus(imageId)));
@@ -81,11 +85,12 @@ async function main() {
       specVersion: 1, name: 'hostile-target', imageId, imageRef: 'busybox:latest', entrypoint: [],
       cmd: ['sleep', '1000'], config: { Hostname: 'h', Domainname: '', User: '', Env: [], WorkingDir: '',
         Labels: {}, ExposedPorts: {} }, hostConfig: {}, networks: ['bridge'], mounts: [],
+      ...JSON.parse(process.env.LIVEMIG_SPEC_PATCH || '{}'),
     },
     tree: { externalMounts: '', stdio: [] },
   };
   call.write({ body: 'prepare', prepare: { protocolVersion: PROTOCOL_VERSION, migrationId: crypto.randomUUID(),
-    sourceNode: 'raw-peer', specJson: JSON.stringify(spec), estimatedBytes: 1, compressLevel: scenario === 'zstd-bomb' ? -1 : 0,
+    sourceNode: process.env.LIVEMIG_SOURCE_NODE || name, specJson: JSON.stringify(spec), estimatedBytes: 1, compressLevel: scenario === 'zstd-bomb' ? -1 : 0,
     precopyBytes: PRECOPY[scenario]?.announced ?? 0 } });
   const sealer = new ChunkSealer();
   if (PRECOPY[scenario]) {

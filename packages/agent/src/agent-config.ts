@@ -1,6 +1,7 @@
 import os from 'node:os';
-import type { Timeouts, Transport } from '@livemig/core';
+import type { SpecPolicyOptions, Timeouts, Transport } from '@livemig/core';
 import path from 'node:path';
+import type { AccessPolicy } from './peer-access';
 
 /** Everything the agent needs to know about its host, from flags. */
 export interface AgentConfig {
@@ -17,9 +18,13 @@ export interface AgentConfig {
   transport: Transport;
   /** How long a source waits on the destination (each phase) before it rolls back. */
   timeouts: Timeouts;
+  /** Which peers may call which RPC (roles in certificates; --peers). */
+  access: AccessPolicy;
+  /** What containers migrated here may have (--allow-bind, --allow-cap). */
+  specPolicy: SpecPolicyOptions;
 }
 
-export function defaultConfig(): Omit<AgentConfig, 'transport' | 'timeouts'> {
+export function defaultConfig(): Omit<AgentConfig, 'transport' | 'timeouts' | 'access' | 'specPolicy'> {
   return {
     listen: '0.0.0.0:7411',
     nodeName: os.hostname(),

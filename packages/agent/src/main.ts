@@ -13,7 +13,9 @@ import {
   clientCredentials,
   recoverMigrations,
   clearScratch,
+  checkNodeCertificate,
   ensureKdatDir,
+  CERT_NAME,
   type CommitQuery,
   type Timeouts,
 } from '@livemig/core';
@@ -26,6 +28,22 @@ function peerTimeouts(seconds: number | undefined): Timeouts {
   if (!(seconds > 0)) throw new Error(`--peer-timeout must be a positive number of seconds, not ${seconds}`);
   const ms = seconds * 1000;
   return { prepareMs: ms, stallMs: ms, restoreMs: ms, commitMs: ms };
+}
+
+/** --peers node1,node2 (repeatable): node names, or null when not given (any node). */
+function peerList(values: string[] | undefined): string[] | null {
+  if (values === undefined) return null;
+  const names = values.flatMap((v) => v.split(',')).map((n) => n.trim()).filter(Boolean);
+  const bad = names.find((n) => !CERT_NAME.test(n));
+  if (bad !== undefined) throw new Error(`--peers: "${bad}" is not a node name`);
+  return names;
+}
+
+/** --allow-bind PREFIX: absolute host paths. */
+function bindPrefixes(values: string[] | undefined): string[] {
+  const bad = (values ?? []).find((p) => !p.startsWith('/') || p.split('/').includes('..'));
+  if (bad !== undefined) throw new Error(`--allow-bind: "${bad}" is not an absolute path`);
+  return values ?? [];
 }
 
 async function main(): Promise<void> {
@@ -50,6 +68,21 @@ async function main(): Promise<void> {
       describe: 'seconds a source waits on the destination in any phase before rolling back (default: per phase, 30-300)',
     })
     .option('insecure', { type: 'boolean', default: false, describe: 'serve plaintext gRPC, without authentication' })
+    .option('peers', {
+      type: 'array',
+      string: true,
+      describe: 'NAME[,NAME]: the only nodes (by certificate) that may migrate containers to this one (default: any node of the CA)',
+    })
+    .option('allow-bind', {
+      type: 'array',
+      string: true,
+      describe: 'PREFIX: host path under which containers migrated here may have bind mounts (repeatable; default: none)',
+    })
+    .option('allow-cap', {
+      type: 'array',
+      string: true,
+      describe: 'CAP: capability beyond Docker\'s defaults that containers migrated here may add (repeatable; default: none)',
+    })
     .check((a) => {
       if (!a.insecure && !a['tls-dir']) throw new Error('give --tls-dir DIR (mutual TLS) or, explicitly, --insecure');
       return true;
@@ -68,7 +101,11 @@ async function main(): Promise<void> {
     transport: argv.insecure
       ? { insecure: true }
       : { insecure: false, tls: { dir: argv['tls-dir'] ?? '', name: argv['node-name'] } },
+    access: { authenticated: !argv.insecure, peers: peerList(argv.peers) },
+    specPolicy: { allowBindPrefixes: bindPrefixes(argv['allow-bind']), allowCaps: argv['allow-cap'] ?? [] },
   };
+  // A certificate made before roles would have every peer denied: say how to re-issue it instead.
+  if (!config.transport.insecure) checkNodeCertificate(config.transport.tls);
   if (config.transport.insecure) {
     console.log('WARNING: --insecure: plaintext gRPC without authentication; anyone who can reach this port can drive this agent');
   }

@@ -20,21 +20,28 @@ import {
   type MigrateRequest,
   type MigrationStatusReply,
   type MigrationStatusRequest,
+  type PeerIdentity,
   type PeerStatusReply,
   type PeerStatusRequest,
   type PushEvent,
   type PushRequest,
   type SourceChannel,
 } from '@livemig/core';
+import { admitPrepare } from './admit-prepare';
 import type { AgentConfig } from './agent-config';
 import { commitQuery } from './commit-query';
 import { destinationChannel, sourceChannel } from './grpc-channels';
 import { healthReply } from './health';
+import { PermissionDeniedError, admitPeer, type AgentRpc, type PeerCall } from './peer-access';
 
-/** A gRPC status for an error: refusals are FAILED_PRECONDITION, the rest INTERNAL or ABORTED. */
+/**
+ * A gRPC status for an error: refusals are FAILED_PRECONDITION, a caller whose certificate's role
+ * may not make the call PERMISSION_DENIED, the rest INTERNAL or ABORTED.
+ */
 function statusOf(err: unknown): Partial<grpc.StatusObject> {
   const details = err instanceof Error ? err.message : String(err);
   let code = grpc.status.INTERNAL;
+  if (err instanceof PermissionDeniedError) code = err.code;
   if (err instanceof UnsupportedContainerError) code = grpc.status.FAILED_PRECONDITION;
   if (err instanceof MigrationError) {
     code = { precondition: grpc.status.FAILED_PRECONDITION, aborted: grpc.status.ABORTED,
@@ -66,8 +73,19 @@ async function connectDestination(destination: string, config: AgentConfig): Pro
 export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.UntypedServiceImplementation {
   const health = (): Promise<HealthReply> => healthReply(config.nodeName, docker, config.criuPath);
   const inFlight = new Set<string>(); // IDs of containers being pushed from here
+  /** The caller's identity, or the status to end the call with when its role may not make it. */
+  const admit = (call: PeerCall, rpc: AgentRpc): { peer: PeerIdentity | null } | { refusal: Partial<grpc.StatusObject> } => {
+    try {
+      return { peer: admitPeer(call, rpc, config.access) };
+    } catch (err) {
+      log(`denied ${rpc}: ${err instanceof Error ? err.message : String(err)}`);
+      return { refusal: statusOf(err) };
+    }
+  };
   return {
     push(call: grpc.ServerWritableStream<PushRequest, PushEvent>) {
+      const caller = admit(call, 'push');
+      if ('refusal' in caller) return void call.emit('error', caller.refusal);
       const req = call.request;
       const ctx = {
         docker, inFlight, timeouts: config.timeouts, nodeName: config.nodeName, stateDir: config.stateDir, memScratchDir: config.memScratchDir, criuPath: config.criuPath, log,
@@ -96,6 +114,8 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
       );
     },
     migrate(call: grpc.ServerDuplexStream<MigrateRequest, MigrateReply>) {
+      const caller = admit(call, 'migrate');
+      if ('refusal' in caller) return void call.emit('error', caller.refusal);
       const ctx = {
         docker,
         nodeName: config.nodeName,
@@ -107,20 +127,27 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
           const f = await criuFacts(config.criuPath);
           return { ok: f.checkOk, message: f.checkMessage };
         },
+        policy: config.specPolicy,
         log,
       };
-      serveMigration(ctx, destinationChannel(call)).then(
-        () => call.end(),
-        (err: unknown) => {
-          log(`incoming migration failed: ${err instanceof Error ? err.message : String(err)}`);
-          call.emit('error', statusOf(err));
-        },
-      );
+      // The caller must be the source node it names (here), and its container one this host's
+      // policy allows (the migration code's Prepare check): both before anything is created.
+      admitPrepare(destinationChannel(call), { peer: caller.peer })
+        .then((ch) => serveMigration(ctx, ch))
+        .then(
+          () => call.end(),
+          (err: unknown) => {
+            log(`incoming migration failed: ${err instanceof Error ? err.message : String(err)}`);
+            call.emit('error', statusOf(err));
+          },
+        );
     },
     migrationStatus(
       call: grpc.ServerUnaryCall<MigrationStatusRequest, MigrationStatusReply>,
       cb: grpc.sendUnaryData<MigrationStatusReply>,
     ) {
+      const caller = admit(call, 'migrationStatus');
+      if ('refusal' in caller) return cb(caller.refusal);
       if (injectedFault('refuse-status')) return cb({ code: grpc.status.UNAVAILABLE, details: 'injected fault: no status' });
       // A migration still being served here answers once it committed or rolled back.
       servingMigrations.settled(call.request.migrationId, 20_000).then(
@@ -128,13 +155,17 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
         (err: Error) => cb({ code: grpc.status.UNAVAILABLE, details: err.message }),
       );
     },
-    health(_call: grpc.ServerUnaryCall<object, HealthReply>, cb: grpc.sendUnaryData<HealthReply>) {
+    health(call: grpc.ServerUnaryCall<object, HealthReply>, cb: grpc.sendUnaryData<HealthReply>) {
+      const caller = admit(call, 'health');
+      if ('refusal' in caller) return cb(caller.refusal);
       health().then((r) => cb(null, r), (err) => cb(statusOf(err)));
     },
     peerStatus(
       call: grpc.ServerUnaryCall<PeerStatusRequest, PeerStatusReply>,
       cb: grpc.sendUnaryData<PeerStatusReply>,
     ) {
+      const caller = admit(call, 'peerStatus');
+      if ('refusal' in caller) return cb(caller.refusal);
       (async (): Promise<PeerStatusReply> => {
         const local = await health();
         let peer: HealthReply | null = null;

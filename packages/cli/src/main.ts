@@ -87,8 +87,13 @@ async function main(): Promise<void> {
       (y) =>
         y
           .option('out', { type: 'string', demandOption: true, describe: 'directory for the PEM files' })
-          .option('node', { type: 'array', string: true, demandOption: true, describe: 'NAME[=IP,...], once per node' }),
-      (argv) => certsCommand(argv.out, argv.node),
+          .option('node', { type: 'array', string: true, demandOption: true, describe: 'NAME[=IP,...], once per node' })
+          .option('reissue', {
+            type: 'boolean',
+            default: false,
+            describe: 'issue the named certificates again with the same CA (e.g. ones made before roles)',
+          }),
+      (argv) => certsCommand({ out: argv.out, nodes: argv.node, reissue: argv.reissue }),
     )
     .demandCommand(1, 'name a command: status, push, certs')
     .strict()

@@ -1,6 +1,7 @@
 // What travels about a container besides its state: the config needed to recreate it, and the
 // facts the destination needs to restore into it. Pure functions over `docker inspect` output.
 import type { ContainerCreateOptions, ContainerInspect } from '../docker/docker-client';
+import { SOURCE_SPEC_POLICY, hostConfigRefusal, specRefusal } from './spec-policy';
 
 /** In-container path of the restore helper (a read-only bind mount of the host's binary). */
 export const HELPER_IN_CONTAINER = '/.livemig/restore-init';
@@ -58,21 +59,16 @@ export function checkSupported(c: ContainerInspect): void {
   if (!c.State.Running) throw new UnsupportedContainerError(`container ${name} is not running (${c.State.Status})`);
   if (c.State.Paused) throw new UnsupportedContainerError(`container ${name} is paused`);
   if (c.Config.Tty) refuse('a TTY (-t)');
-  if (hc.Privileged) refuse('--privileged');
-  const net = String(hc.NetworkMode ?? '');
-  if (net === 'host') refuse('the host network namespace (--network host)');
-  if (net === 'none') refuse('--network none');
-  if (net.startsWith('container:')) refuse(`another container's network namespace (--network ${net})`);
-  if (hc.PidMode === 'host' || String(hc.PidMode ?? '').startsWith('container:')) refuse(`--pid ${hc.PidMode}`);
-  if (hc.IpcMode === 'host' || String(hc.IpcMode ?? '').startsWith('container:')) refuse(`--ipc ${hc.IpcMode}`);
-  if (hc.UTSMode === 'host') refuse('--uts host');
-  if (hc.UsernsMode) refuse(`--userns ${hc.UsernsMode}`);
-  if ((hc.Devices as unknown[] | null)?.length) refuse('devices (--device)');
+  // The host powers a destination refuses, refused here too, before anything is frozen.
+  const powers = hostConfigRefusal(hc, SOURCE_SPEC_POLICY);
+  if (powers) refuse(powers.what);
   if (hc.Init) refuse('--init');
   if (hc.ReadonlyRootfs) refuse('a read-only root filesystem (--read-only)');
   if (c.GraphDriver.Name !== 'overlay2') refuse(`the ${c.GraphDriver.Name} storage driver (only overlay2 is supported)`);
   const nets = Object.keys(c.NetworkSettings.Networks ?? {});
   if (nets.length > 1) refuse(`${nets.length} networks`);
+  const carried = specRefusal(specFromInspect(c, c.Config.Image), SOURCE_SPEC_POLICY);
+  if (carried) refuse(carried.what);
 }
 
 /** The original entrypoint of a container, undoing our helper prefix on migrated containers. */
@@ -87,8 +83,11 @@ export function isRestoredContainer(c: ContainerInspect): boolean {
   return c.Path === HELPER_IN_CONTAINER;
 }
 
-/** Host config fields carried to the destination (the rest is host-specific or Docker's own). */
-const CARRIED_HOST_CONFIG = [
+/**
+ * Host config fields carried to the destination (the rest is host-specific or Docker's own); a
+ * destination refuses a spec with any other (spec-policy.ts).
+ */
+export const CARRIED_HOST_CONFIG: readonly string[] = [
   'PortBindings', 'RestartPolicy', 'Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus',
   'CpuShares', 'CpuPeriod', 'CpuQuota', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'BlkioWeight',
   'CapAdd', 'CapDrop', 'SecurityOpt', 'Tmpfs', 'ShmSize', 'Ulimits', 'Sysctls', 'LogConfig',

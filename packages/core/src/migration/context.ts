@@ -2,6 +2,7 @@
 // what that end needs besides.
 import type { DockerClient } from '../docker/docker-client';
 import type { CommitQuery } from './commit-outcome';
+import type { SpecPolicyOptions } from './spec-policy';
 
 export interface HostContext {
   docker: DockerClient;
@@ -34,4 +35,6 @@ export interface DestinationContext extends HostContext {
   /** The static restore helper on this host, bind-mounted into every target container. */
   helperPath: string;
   criuCheck: () => Promise<{ ok: boolean; message: string }>;
+  /** What this host lets a peer's container spec ask for (checked at Prepare, before anything is made). */
+  policy: SpecPolicyOptions;
 }

@@ -7,6 +7,7 @@ import type { Prepare } from '../../rpc/messages';
 import type { DestinationContext } from '../context';
 import type { PrepareSpec } from '../prepare-spec';
 import { scratchRoot } from '../scratch-dir';
+import { checkSpecPolicy } from '../spec-policy';
 
 export interface TargetPlace {
   /** Where the pre-copy store and CRIU's images go, side by side (a dir per migration below it). */
@@ -19,6 +20,8 @@ export async function checkPrepare(ctx: DestinationContext, prepare: Prepare, sp
   const { docker } = ctx;
   const c = spec.container;
   const here = `on ${ctx.nodeName}`;
+  // The peer's spec is a request: this host's policy decides (the same function as the source's).
+  checkSpecPolicy(c, ctx.policy, here);
   const criu = await ctx.criuCheck();
   if (!criu.ok) throw new MigrationError('precondition', `criu check fails ${here}: ${criu.message}`);
   const image = await docker.inspectImage(c.imageId);

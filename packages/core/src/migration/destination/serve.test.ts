@@ -17,6 +17,7 @@ import { SPEC_VERSION, type ContainerSpec } from '../container-spec';
 import type { DestinationContext } from '../context';
 import { isCommitted, migrationsDir } from '../migration-record';
 import type { PrepareSpec } from '../prepare-spec';
+import { DEFAULT_SPEC_POLICY } from '../spec-policy';
 import { serveMigration } from './serve';
 
 const restore = vi.hoisted(() => ({ fails: false, cancelled: 0 }));
@@ -46,11 +47,11 @@ async function checkpointTar(): Promise<Buffer> {
 }
 
 /** The source's requests, in protocol order (compression off: chunks carry raw bytes). */
-async function sourceRequests(): Promise<MigrateRequest[]> {
+async function sourceRequests(hostConfig: Record<string, unknown> = {}): Promise<MigrateRequest[]> {
   const container = {
     specVersion: SPEC_VERSION, name: 'web', imageId: 'sha256:img', imageRef: 'busybox:latest', entrypoint: [], cmd: ['sleep', '9'],
     config: { Hostname: 'web', Domainname: '', User: '', Env: [], WorkingDir: '', Labels: {}, ExposedPorts: {} },
-    hostConfig: {}, networks: [], mounts: [{ type: 'volume', name: 'data', source: '/unused', destination: '/data', readOnly: false }],
+    hostConfig, networks: [], mounts: [{ type: 'volume', name: 'data', source: '/unused', destination: '/data', readOnly: false }],
   } satisfies ContainerSpec;
   const spec: PrepareSpec = { container, tree: { externalMounts: '', stdio: [] } };
   const prepare: Prepare = {
@@ -125,6 +126,7 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     return {
       docker: docker as DockerClient, nodeName: 'node2', stateDir: path.join(dir, 'state'), memScratchDir: '', criuPath: 'criu',
       helperPath: '/usr/local/lib/livemig/restore-init', criuCheck: async () => ({ ok: true, message: 'Looks good.' }), log: () => undefined,
+      policy: DEFAULT_SPEC_POLICY,
     };
   }
   const left = (): string[] => (fs.existsSync(migrationsDir(path.join(dir, 'state'))) ? fs.readdirSync(migrationsDir(path.join(dir, 'state'))) : []);
@@ -162,6 +164,14 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     imagePresent = false;
     const ch = new FakeSource(await sourceRequests());
     await expect(serveMigration(context(), ch)).rejects.toThrow(/base image busybox:latest .* is missing on node2/);
+    expect(ch.bodies()).toEqual([]);
+    expect(calls).toEqual([]);
+    expect(left()).toEqual([]);
+  });
+
+  it('refuses at Prepare a spec its policy does not allow, naming the field, before it creates anything', async () => {
+    const ch = new FakeSource(await sourceRequests({ PidMode: 'host' }));
+    await expect(serveMigration(context(), ch)).rejects.toThrow(/^container spec refused on node2: hostConfig\.PidMode/);
     expect(ch.bodies()).toEqual([]);
     expect(calls).toEqual([]);
     expect(left()).toEqual([]);
