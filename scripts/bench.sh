@@ -92,7 +92,7 @@ measure() {
       const f = JSON.parse(floorJson);
       const floor = f.phaseMs.dump + f.phaseMs["criu-restore"];
       // The bytes that must move while the container is frozen (all of them without a pre-copy).
-      const frozenWire = s.bytesWire - s.precopyBytesWire;
+      const frozenWire = s.frozenBytesWire;
       const bound = floor + frozenWire / 1e6 / Number(link) * 1000;
       const ms = (v) => (v / 1000).toFixed(2) + " s";
       const mib = (v) => (v / 1048576).toFixed(1) + " MiB";

@@ -88,6 +88,12 @@ export interface PushSummary {
   compressLevel: number;
   pipelined: boolean;
   criuImageBytes: number;
+  rootfsBytes: number;
+  volumeBytes: number;
+  /** The checkpoint stream: what moved while frozen. */
+  frozenBytesRaw: number;
+  frozenBytesWire: number;
+  diskRounds: Array<{ bytesRaw: number; bytesWire: number; fileBytes: number; deleted: number; ms: number }>;
 }
 
 /** `migrate-cli push` on `from`, with --json; throws with the CLI's error when it fails. */

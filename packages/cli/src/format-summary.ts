@@ -17,7 +17,7 @@ export function formatPhase(p: PhaseEvent): string {
   return p.state === 'start' ? `${t} ${p.name}...` : `${t} ${p.name} done${p.detail ? `: ${p.detail}` : ''}`;
 }
 
-const PHASE_ORDER = ['preflight', 'precopy', 'dump', 'transfer', 'restore', 'lazy-pages', 'cleanup'];
+const PHASE_ORDER = ['preflight', 'disk', 'precopy', 'dump', 'transfer', 'restore', 'lazy-pages', 'cleanup'];
 const DESTINATION_PHASES = ['destination-receive', 'criu-restore'];
 
 export function formatSummary(s: Summary): string {
@@ -32,8 +32,12 @@ export function formatSummary(s: Summary): string {
     `  bytes: ${formatBytes(s.bytesRaw)} raw, ${formatBytes(s.bytesWire)} on the wire (${compressName(s.compressLevel)}, ratio ${ratio}${s.pipelined ? '; pages sent during the dump' : ''})`,
     s.precopyBytesRaw > 0
       ? `  pre-copy: ${formatBytes(s.precopyBytesRaw)} of memory sent while running (${formatBytes(s.precopyBytesWire)} on the wire); frozen: ` +
-        `${formatBytes(s.bytesWire - s.precopyBytesWire)} on the wire, ${s.pagesReused} pages reused, ${s.pagesSent} changed or new`
+        `${formatBytes(s.frozenBytesWire)} on the wire, ${s.pagesReused} pages reused, ${s.pagesSent} changed or new`
       : '  pre-copy: none (all memory sent while frozen)',
+    s.diskRounds.length > 0
+      ? `  disk rounds while running: ${s.diskRounds.map((r, i) => `#${i + 1} ${formatBytes(r.fileBytes)}${r.deleted ? ` (${r.deleted} deleted)` : ''}`).join(', ')}; ` +
+        `frozen: ${formatBytes(s.rootfsBytes + s.volumeBytes)} of file data`
+      : '  disk rounds: none (the filesystem diff and volumes sent while frozen)',
     `  phases: ${phases}${s.pipelined ? ' (dump and transfer overlap)' : ''}`,
     `  destination: ${DESTINATION_PHASES.filter((p) => p in s.phaseMs).map((p) => `${p.replace('destination-', '')} ${s.phaseMs[p].toFixed(0)} ms`).join(', ')}` +
       (s.lazyPages ? ' (lazy restore: running there during lazy-pages)' : ''),

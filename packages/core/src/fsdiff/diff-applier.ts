@@ -3,6 +3,7 @@ import path from 'node:path';
 import { runCommand } from '../util/exec';
 import { setXattr } from './xattrs';
 import {
+  DELTA_PAX,
   OPAQUE_PAX_KEY,
   OVERLAY_XATTR_PREFIX,
   XATTR_PAX_PREFIX,
@@ -58,6 +59,8 @@ export function stripPrefix<H extends EntryHeader>(header: H, prefix: string): H
   return { ...header, name, linkname: linkname.slice(prefix.length) || '.' };
 }
 
+type Delta = { kind: 'delete' } | { kind: 'start' } | { kind: 'offset'; n: number } | { kind: 'size'; n: number };
+
 interface EntryMeta {
   uid: number;
   gid: number;
@@ -92,12 +95,21 @@ export class DiffApplier implements TreeApplier {
   private readonly maxBytes: number;
   private readonly maxEntries: number;
   private bytes = 0;
+  /** Of `bytes`: file data (bodies of files and of blocks written at an offset). */
+  private fileBytes = 0;
   private entries = 0;
   private rootChecked = false;
   /** Relative paths verified to be real directories; cleared whenever we remove a directory. */
   private readonly safeDirs = new Set<string>();
   /** Directory modes and mtimes, applied by finish() once nothing is written inside anymore. */
   private readonly deferredDirs = new Map<string, { mode: number; mtime: Date }>();
+  /**
+   * Regular files this applier made (one applier takes every round of a tree): the only ones
+   * that entries writing at an offset or giving a final size may touch.
+   */
+  private readonly made = new Set<string>();
+  /** Opaque directories already made so: a later round's entry for one must not empty it again. */
+  private readonly opaqueMade = new Set<string>();
 
   constructor(root: string, opts: DiffApplierOptions) {
     this.root = path.resolve(root);
@@ -106,8 +118,8 @@ export class DiffApplier implements TreeApplier {
     this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
   }
 
-  get stats(): { entries: number; bytes: number } {
-    return { entries: this.entries, bytes: this.bytes };
+  get stats(): { entries: number; bytes: number; fileBytes: number } {
+    return { entries: this.entries, bytes: this.bytes, fileBytes: this.fileBytes };
   }
 
   /** Applies one entry; `header.name`/`linkname` already have the stream prefix stripped. */
@@ -138,6 +150,8 @@ export class DiffApplier implements TreeApplier {
     const type = header.type; // null for typeflags tar-stream does not know: refused below
     const rel = checkRelPath(entryName, header.name, 'name', type === 'directory');
     if (rel === '.' && type !== 'directory') throw new UnsafeEntryError(entryName, 'the tree root must be a directory');
+    const delta = this.deltaOf(entryName, header, rel);
+    if (delta) return this.applyDelta(entryName, rel, header, body, delta);
     const meta = this.readMeta(entryName, header, type);
 
     switch (type) {
@@ -180,8 +194,10 @@ export class DiffApplier implements TreeApplier {
       const existing = await lstatOrNull(abs);
       // Opaque: the lower content must disappear; through the overlay mount, a directory
       // created where one was removed is made opaque by the kernel.
-      if (existing !== null && (meta.opaque || !existing.isDirectory())) await this.remove(abs, existing);
-      if (existing === null || meta.opaque || !existing.isDirectory()) await fs.promises.mkdir(abs, { mode: 0o700 });
+      const emptied = meta.opaque && !this.opaqueMade.has(rel); // once: later rounds add to it
+      if (existing !== null && (emptied || !existing.isDirectory())) await this.remove(rel, existing);
+      if (existing === null || emptied || !existing.isDirectory()) await fs.promises.mkdir(abs, { mode: 0o700 });
+      if (meta.opaque) this.opaqueMade.add(rel);
       this.rememberSafeDir(rel);
     }
     await fs.promises.lchown(abs, meta.uid, meta.gid);
@@ -228,6 +244,7 @@ export class DiffApplier implements TreeApplier {
       }
       if (batched > 0) await flush();
       if (written !== size) throw new UnsafeEntryError(entryName, `body is truncated (${written} of ${size} bytes)`);
+      this.fileBytes += size;
       await fh.chown(meta.uid, meta.gid);
       await fh.chmod(meta.mode); // after chown, which clears setuid/setgid
       await this.setXattrs(abs, meta.xattrs); // after chown too: it drops security.capability
@@ -235,6 +252,7 @@ export class DiffApplier implements TreeApplier {
     } finally {
       await fh.close();
     }
+    this.made.add(rel);
   }
 
   private async applySymlink(entryName: string, rel: string, meta: EntryMeta, target: unknown): Promise<void> {
@@ -259,6 +277,7 @@ export class DiffApplier implements TreeApplier {
       throw new UnsafeEntryError(entryName, `hard link target ${JSON.stringify(target)} is not an existing regular file`);
     }
     await fs.promises.link(this.abs(target), abs);
+    if (this.made.has(target)) this.made.add(rel);
   }
 
   private async applyFifo(entryName: string, rel: string, meta: EntryMeta): Promise<void> {
@@ -275,7 +294,7 @@ export class DiffApplier implements TreeApplier {
     await this.checkAncestors(entryName, rel);
     const abs = this.abs(rel);
     const existing = await lstatOrNull(abs);
-    if (existing !== null) await this.remove(abs, existing);
+    if (existing !== null) await this.remove(rel, existing);
   }
 
   /** Validates the way to `rel` and clears whatever is there, for a new non-directory. */
@@ -284,17 +303,96 @@ export class DiffApplier implements TreeApplier {
     const abs = this.abs(rel);
     const existing = await lstatOrNull(abs);
     // Unlink rather than truncate: the old file may be a hard link shared with another path.
-    if (existing !== null) await this.remove(abs, existing);
+    if (existing !== null) await this.remove(rel, existing);
     return abs;
   }
 
-  private async remove(abs: string, existing: Stat): Promise<void> {
+  private async remove(rel: string, existing: Stat): Promise<void> {
+    const abs = this.abs(rel);
     if (existing.isDirectory()) {
       this.safeDirs.clear();
       await fs.promises.rm(abs, { recursive: true, force: true }); // removes symlinks, never follows them
+      const under = `${rel}/`;
+      for (const set of [this.made, this.opaqueMade]) for (const p of set) if (p.startsWith(under)) set.delete(p);
+      this.opaqueMade.delete(rel);
     } else {
       await fs.promises.unlink(abs);
     }
+    this.made.delete(rel);
+  }
+
+  /** Which in-place update an entry is (DELTA_PAX), if any; each must be a body-less file entry but offset. */
+  private deltaOf(entryName: string, header: EntryHeader, rel: string): Delta | undefined {
+    const pax = readPax(entryName, header.pax);
+    const found = (Object.keys(DELTA_PAX) as Array<keyof typeof DELTA_PAX>).filter((k) => pax[DELTA_PAX[k]] !== undefined);
+    if (found.length === 0) return undefined;
+    if (found.length > 1) throw new UnsafeEntryError(entryName, `more than one of ${found.join(', ')}`);
+    const kind = found[0];
+    if (header.type !== 'file') throw new UnsafeEntryError(entryName, `a ${kind} entry must be of type file`);
+    if (rel === '.') throw new UnsafeEntryError(entryName, `a ${kind} entry for the tree root`);
+    if (kind !== 'offset' && header.size !== 0) throw new UnsafeEntryError(entryName, `a ${kind} entry with a body`);
+    if (kind === 'delete' || kind === 'start') return { kind };
+    const text = pax[DELTA_PAX[kind]];
+    const n = /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
+    const end = kind === 'offset' ? n + (header.size ?? 0) : n;
+    if (!Number.isSafeInteger(n) || !Number.isSafeInteger(end) || end > this.maxBytes) {
+      throw new UnsafeEntryError(entryName, `${kind} ${JSON.stringify(text)} is not a number within ${this.maxBytes}`);
+    }
+    return { kind, n };
+  }
+
+  private async applyDelta(entryName: string, rel: string, header: EntryHeader, body: EntryBody, d: Delta): Promise<void> {
+    if (d.kind === 'delete') {
+      await this.drain(entryName, body);
+      // A parent that is gone or not a directory holds nothing to delete (an overlay whiteout
+      // may have removed it already).
+      if (!(await this.isRealDirectory(path.posix.dirname(rel)))) return;
+      const existing = await lstatOrNull(this.abs(rel));
+      if (existing !== null) await this.remove(rel, existing);
+      return;
+    }
+    if (d.kind === 'start') {
+      await this.drain(entryName, body);
+      const abs = await this.prepareTarget(entryName, rel);
+      const fh = await fs.promises.open(abs, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW, 0o600);
+      await fh.close();
+      this.made.add(rel);
+      return;
+    }
+    // offset and size: only into a file this stream made, reached without a symlink.
+    if (!this.made.has(rel)) throw new UnsafeEntryError(entryName, 'an update of a file that was never sent');
+    await this.checkAncestors(entryName, rel);
+    const fh = await fs.promises.open(this.abs(rel), fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+    try {
+      if (!(await fh.stat()).isFile()) throw new UnsafeEntryError(entryName, 'not a regular file');
+      if (d.kind === 'offset') return await this.writeAt(entryName, fh, d.n, header.size ?? 0, body);
+      await this.drain(entryName, body);
+      const meta = this.readMeta(entryName, header, 'file');
+      await fh.truncate(d.n);
+      await fh.chown(meta.uid, meta.gid);
+      await fh.chmod(meta.mode); // after chown, which clears setuid/setgid
+      await this.setXattrs(this.abs(rel), meta.xattrs);
+      await fh.utimes(meta.mtime, meta.mtime);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** An entry's body at `offset` of an open file (its size checked against the header). */
+  private async writeAt(entryName: string, fh: fs.promises.FileHandle, offset: number, size: number, body: EntryBody): Promise<void> {
+    let at = offset;
+    for await (const chunk of body) {
+      let buf = toBuffer(entryName, chunk);
+      this.countBytes(entryName, buf.length);
+      if (at + buf.length > offset + size) throw new UnsafeEntryError(entryName, 'body is longer than the header size');
+      while (buf.length > 0) {
+        const n = (await fh.write(buf, 0, buf.length, at)).bytesWritten;
+        buf = buf.subarray(n);
+        at += n;
+      }
+    }
+    if (at !== offset + size) throw new UnsafeEntryError(entryName, `body is truncated (${at - offset} of ${size} bytes)`);
+    this.fileBytes += size;
   }
 
   /** Every ancestor of `rel` below root must exist and be a real directory (not a symlink). */

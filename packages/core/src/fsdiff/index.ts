@@ -1,4 +1,5 @@
 export { packTree, type PackTreeOptions, type PackStats } from './upper-dir-pack';
+export { SentTree } from './sent-tree';
 export { DiffApplier, UnsafeEntryError, stripPrefix, type DiffApplierOptions } from './diff-applier';
 export { FlatFileApplier } from './flat-file-applier';
 export { readTreeXattrs, parseGetfattrDump, setXattr, type XattrSet } from './xattrs';

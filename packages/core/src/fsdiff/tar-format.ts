@@ -15,6 +15,22 @@ export const OVERLAY_XATTR_PREFIX = 'trusted.overlay.';
 export const OPAQUE_XATTR = 'trusted.overlay.opaque';
 export const OPAQUE_PAX_KEY = XATTR_PAX_PREFIX + OPAQUE_XATTR;
 
+/**
+ * Pax records of the entries that update a tree in place (rounds sent while it is in use,
+ * sent-tree.ts; files sent in blocks, file-blocks.ts). Each goes on an entry of type file with
+ * the path's name.
+ */
+export const DELTA_PAX = {
+  /** The path is gone: remove it (a directory with what is below it). Size 0. */
+  delete: 'LIVEMIG.delete',
+  /** A new empty file, to be filled by the entries that follow (offset, then size). Size 0. */
+  start: 'LIVEMIG.start',
+  /** The body goes at this byte offset of a file made by this tree's stream. */
+  offset: 'LIVEMIG.offset',
+  /** The last entry of a file sent in blocks: its size, mode, owner, xattrs and mtime. Size 0. */
+  size: 'LIVEMIG.size',
+} as const;
+
 /** Largest uid/gid the 7-byte ustar octal field holds; bigger ids travel as pax uid/gid. */
 export const MAX_USTAR_ID = 0o777777;
 

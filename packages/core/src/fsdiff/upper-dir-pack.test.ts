@@ -87,7 +87,7 @@ describe('packTree', () => {
         'file rootfs/shadow',
         'character-device rootfs/whiteout',
       ]);
-      expect(stats).toEqual({ entries: 9, fileBytes: 'content'.length + 'root only'.length });
+      expect(stats).toEqual({ entries: 9, fileBytes: 'content'.length + 'root only'.length, deleted: 0 });
 
       expect(byName(entries, 'rootfs/a').header.pax).toMatchObject({ 'SCHILY.xattr.trusted.overlay.opaque': 'y' });
       const bPax = byName(entries, 'rootfs/b').header.pax;

@@ -1,8 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type * as tar from 'tar-stream';
+import type { BufferPool } from '../stream/buffer-pool';
+import { emitBlocks, BLOCK_FORM_MIN } from './file-blocks';
+import { LOOK_AGAIN, SentTree, type EntryKind } from './sent-tree';
 import { readTreeXattrs, type XattrSet } from './xattrs';
 import {
+  DELTA_PAX,
   MAX_USTAR_ID,
   OPAQUE_PAX_KEY,
   OPAQUE_XATTR,
@@ -22,11 +26,26 @@ export interface PackTreeOptions {
    * xattrs do not matter (CRIU's images). Default: read them now.
    */
   xattrs?: Promise<Map<string, XattrSet>> | 'none';
+  /**
+   * What earlier rounds sent of this tree (updated): only what changed since goes, what is gone
+   * goes as a delete. Without it, the whole tree goes.
+   */
+  sent?: SentTree;
+  /**
+   * The tree may change while it is read (a round before the freeze): a file is sent as read,
+   * and one that changed meanwhile is looked at again in the next round.
+   */
+  live?: boolean;
+  /** Buffers for the pieces of files sent in blocks; the pack's reader gives them back. */
+  pool?: BufferPool;
 }
 
 export interface PackStats {
   entries: number;
+  /** File data sent (blocks of files sent in blocks). */
   fileBytes: number;
+  /** Paths deleted on the destination. */
+  deleted: number;
 }
 
 /**
@@ -41,8 +60,11 @@ export async function packTree(pack: tar.Pack, root: string, prefix: string, opt
   if (!rootStat.isDirectory()) throw new Error(`not a directory: ${absRoot}`);
 
   const xattrs = opts.xattrs === 'none' ? new Map<string, XattrSet>() : await (opts.xattrs ?? readTreeXattrs(absRoot));
-  const packer = new TreePacker(pack, absRoot, prefix, opts, xattrs);
+  const sent = opts.sent ?? new SentTree();
+  const packer = new TreePacker(pack, absRoot, prefix, opts, xattrs, sent);
+  sent.startRound();
   await packer.packPath('.');
+  for (const rel of sent.takeGone()) await packer.emitDelete(rel);
   return packer.stats;
 }
 
@@ -64,24 +86,27 @@ function utf8Name(raw: Buffer, where: string): string {
   return name;
 }
 
-/** The parts of tar-stream's (streamx) entry sink we use; its typings demand an argument to end(). */
-/** Read size for file contents. */
-const READ_CHUNK = 1024 * 1024;
-/** Files up to this size are read in one synchronous call (most CRIU images, most config files). */
-const SMALL_FILE = 256 * 1024;
+/**
+ * A file whose ctime is this close to the moment it was looked at may change again within the
+ * same tick of the kernel's coarse clock, and its ctime would then not show it (git's "racily
+ * clean" files): it is looked at again in the next round.
+ */
+const RACY_NS = 100_000_000n;
 
-interface EntrySink {
-  write(chunk: Buffer): boolean;
-  end(data?: unknown): unknown;
-  destroy(err?: Error | null): void;
-  once(event: 'drain', fn: () => void): unknown;
-  on(event: 'error', fn: (err: Error) => void): unknown;
+function kindOf(st: fs.BigIntStats, overlay: boolean, abs: string): EntryKind | undefined {
+  if (st.isDirectory()) return 'dir';
+  if (st.isFile()) return 'file';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return undefined; // skipped: the restored process recreates the sockets it had bound
+  if (st.isCharacterDevice() && st.rdev === 0n && overlay) return 'whiteout';
+  throw new Error(`device nodes in the container filesystem are not supported: ${abs}`);
 }
 
 class TreePacker {
-  readonly stats: PackStats = { entries: 0, fileBytes: 0 };
+  readonly stats: PackStats = { entries: 0, fileBytes: 0, deleted: 0 };
   private readonly exclude: Set<string>;
-  /** dev:ino of multiply-linked regular files → tar name of the first path seen. */
+  /** dev:ino of multiply-linked regular files sent this round → tar name of the first path seen. */
   private readonly firstLinks = new Map<string, string>();
 
   constructor(
@@ -90,6 +115,7 @@ class TreePacker {
     private readonly prefix: string,
     private readonly opts: PackTreeOptions,
     private readonly xattrs: Map<string, XattrSet>,
+    private readonly sent: SentTree,
   ) {
     this.exclude = new Set((opts.exclude ?? []).map(normalizeExclude));
   }
@@ -97,55 +123,144 @@ class TreePacker {
   async packPath(rel: string): Promise<void> {
     if (this.exclude.has(rel)) return;
     const abs = rel === '.' ? this.root : path.join(this.root, rel);
-    // Synchronous metadata calls: the tree is frozen and local, and a threadpool round trip per
-    // file costs more than the syscall (this runs while the container is down).
-    const st = fs.lstatSync(abs, { bigint: true });
-    const pax: Record<string, string> = {};
-    const uid = Number(st.uid);
-    const gid = Number(st.gid);
-    if (uid > MAX_USTAR_ID) pax.uid = String(uid);
-    if (gid > MAX_USTAR_ID) pax.gid = String(gid);
-    const header: EntryHeader = {
+    // Synchronous metadata calls: the tree is local, and a threadpool round trip per file costs
+    // more than the syscall (the last round runs while the container is down).
+    const lookedAt = BigInt(Date.now()) * 1_000_000n;
+    const st = this.lstat(abs);
+    if (!st) return; // gone while a live round walked past it: deleted at the round's end
+    const kind = kindOf(st, this.opts.overlay, abs);
+    if (kind === undefined) return;
+    this.sent.saw(rel);
+    let prev = this.sent.get(rel);
+    if (prev && (prev.ino !== st.ino || prev.kind !== kind)) {
+      // Another file now: the old one goes first (a directory with what is below it).
+      await this.emitDelete(rel);
+      this.sent.forget(rel);
+      prev = undefined;
+    }
+    // Racily clean (see RACY_NS): looked at again next time, whatever its ctime then says.
+    const ctimeNs = this.opts.live && lookedAt - st.ctimeNs < RACY_NS ? LOOK_AGAIN : st.ctimeNs;
+    // Every path of a multiply-linked file goes when any does (its ctime is the inode's, but one
+    // path may be marked to look again and another not): the destination links them anew.
+    const changed = prev === undefined || prev.ctimeNs !== st.ctimeNs || (kind === 'file' && st.nlink > 1n);
+    if (changed && kind !== 'file') this.sent.set(rel, { ino: st.ino, ctimeNs, kind });
+    const header = this.header(rel, st);
+    const pax = kind === 'whiteout' ? {} : this.xattrPax(abs, rel, kind === 'dir');
+    Object.assign(pax, idPax(st));
+
+    if (kind === 'dir') {
+      if (changed) await this.emit({ ...header, type: 'directory' }, pax);
+      // Below an unchanged directory files may still have changed: always walked.
+      const children = this.readdir(abs);
+      const names = children.map((raw) => utf8Name(raw, abs)).sort();
+      for (const name of names) await this.packPath(rel === '.' ? name : `${rel}/${name}`);
+    } else if (!changed) {
+      return;
+    } else if (kind === 'file') {
+      await this.packFile(rel, abs, st, { header, pax, ctimeNs, prev: prev?.digests ? prev : undefined });
+    } else if (kind === 'symlink') {
+      const target = utf8Name(fs.readlinkSync(abs, { encoding: 'buffer' }), abs);
+      await this.emit({ ...header, type: 'symlink', linkname: target }, pax);
+    } else if (kind === 'fifo') {
+      await this.emit({ ...header, type: 'fifo' }, pax);
+    } else {
+      await this.emit({ ...header, type: 'character-device', devmajor: 0, devminor: 0 }, pax);
+    }
+  }
+
+  /** A path sent before and gone now (or another file now): the destination removes it. */
+  async emitDelete(rel: string): Promise<void> {
+    const header = { name: this.prefix + rel, type: 'file' as const, size: 0, mode: 0o600, pax: { [DELTA_PAX.delete]: '1' } };
+    // With a body (empty): a file entry without one would wait for a body written to it.
+    await new Promise<void>((resolve, reject) => this.pack.entry(header, Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+    this.stats.entries++;
+    this.stats.deleted++;
+  }
+
+  private header(rel: string, st: fs.BigIntStats): EntryHeader {
+    return {
       name: this.prefix + rel,
       // Full st_mode on purpose: tar-stream masks the type bits off, but would replace a
       // plain 0 (e.g. /etc/shadow mode 0000) with its default 0644.
       mode: Number(st.mode),
-      uid,
-      gid,
+      uid: Number(st.uid),
+      gid: Number(st.gid),
       mtime: new Date(Number(st.mtimeMs)),
     };
+  }
 
-    if (st.isDirectory()) {
-      Object.assign(pax, this.xattrPax(abs, rel, true));
-      await this.emit({ ...header, type: 'directory' }, pax);
-      const children = fs.readdirSync(abs, { encoding: 'buffer' });
-      const names = children.map((raw) => utf8Name(raw, abs)).sort();
-      for (const name of names) await this.packPath(rel === '.' ? name : `${rel}/${name}`);
-    } else if (st.isFile()) {
-      Object.assign(pax, this.xattrPax(abs, rel, false));
-      if (st.nlink > 1n) {
-        const key = `${st.dev}:${st.ino}`;
-        const first = this.firstLinks.get(key);
-        if (first !== undefined) {
-          await this.emit({ ...header, type: 'link', linkname: first }, pax);
-          return;
-        }
-        this.firstLinks.set(key, header.name);
+  private async packFile(rel: string, abs: string, st: fs.BigIntStats, f: FileToPack): Promise<void> {
+    if (st.nlink > 1n) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = this.firstLinks.get(key);
+      if (first !== undefined) {
+        this.sent.set(rel, { ino: st.ino, ctimeNs: f.ctimeNs, kind: 'file' });
+        return this.emit({ ...f.header, type: 'link', linkname: first }, f.pax);
       }
-      await this.emitFile({ ...header, type: 'file', size: Number(st.size) }, pax, abs);
-    } else if (st.isSymbolicLink()) {
-      Object.assign(pax, this.xattrPax(abs, rel, false));
-      const target = utf8Name(fs.readlinkSync(abs, { encoding: 'buffer' }), abs);
-      await this.emit({ ...header, type: 'symlink', linkname: target }, pax);
-    } else if (st.isFIFO()) {
-      Object.assign(pax, this.xattrPax(abs, rel, false));
-      await this.emit({ ...header, type: 'fifo' }, pax);
-    } else if (st.isSocket()) {
-      // Skipped: the restored process recreates the sockets it had bound.
-    } else if (st.isCharacterDevice() && st.rdev === 0n && this.opts.overlay) {
-      await this.emit({ ...header, type: 'character-device', devmajor: 0, devminor: 0 }, pax);
-    } else {
-      throw new Error(`device nodes in the container filesystem are not supported: ${abs}`);
+      this.firstLinks.set(key, f.header.name);
+    }
+    if (f.prev || st.size >= BigInt(BLOCK_FORM_MIN)) {
+      const r = await emitBlocks({
+        pack: this.pack, abs, header: f.header, pax: f.pax, size: Number(st.size), live: this.opts.live ?? false,
+        prev: f.prev, pool: this.opts.pool,
+      });
+      this.stats.entries += r.entries;
+      this.stats.fileBytes += r.dataBytes;
+      this.sent.set(rel, { ino: st.ino, ctimeNs: this.stillAsRead(abs, st) ? f.ctimeNs : LOOK_AGAIN, kind: 'file', digests: r.digests, size: r.size });
+      return;
+    }
+    const data = this.readSmallFile(abs, Number(st.size));
+    this.sent.set(rel, { ino: st.ino, ctimeNs: this.stillAsRead(abs, st) ? f.ctimeNs : LOOK_AGAIN, kind: 'file' });
+    if (Object.keys(f.pax).length > 0) f.header.pax = f.pax;
+    await new Promise<void>((resolve, reject) => {
+      this.pack.entry({ ...f.header, type: 'file', size: data.length }, data, (err) => (err ? reject(err) : resolve()));
+    });
+    this.stats.entries++;
+    this.stats.fileBytes += data.length;
+  }
+
+  /** Frozen: it is. Live: whether the file's ctime and size are still those read before. */
+  private stillAsRead(abs: string, st: fs.BigIntStats): boolean {
+    if (!this.opts.live) return true;
+    const now = this.lstat(abs);
+    return now !== undefined && now.ctimeNs === st.ctimeNs && now.size === st.size;
+  }
+
+  /** A file under BLOCK_FORM_MIN, in one read. Frozen, its size must not change; live, it may. */
+  private readSmallFile(abs: string, size: number): Buffer {
+    const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      const data = Buffer.allocUnsafe(size + 1); // one byte more: a file that grew shows
+      let read = 0;
+      while (read <= size) {
+        const n = fs.readSync(fd, data, read, data.length - read, null);
+        if (n === 0) break;
+        read += n;
+      }
+      if (this.opts.live) return data.subarray(0, Math.min(read, size));
+      if (read !== size) throw new Error(`file changed size while being packed (lstat size ${size}, read ${read}): ${abs}`);
+      return data.subarray(0, size);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** lstat; in a live round a path may be gone by now (undefined). */
+  private lstat(abs: string): fs.BigIntStats | undefined {
+    try {
+      return fs.lstatSync(abs, { bigint: true });
+    } catch (err) {
+      if (this.opts.live && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  private readdir(abs: string): Buffer[] {
+    try {
+      return fs.readdirSync(abs, { encoding: 'buffer' });
+    } catch (err) {
+      if (this.opts.live && ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) return [];
+      throw err;
     }
   }
 
@@ -183,70 +298,20 @@ class TreePacker {
     });
     this.stats.entries++;
   }
+}
 
-  /** Streams a regular file into the pack, honouring the pack's backpressure. */
-  private async emitFile(header: EntryHeader, pax: Record<string, string>, abs: string): Promise<void> {
-    if (Object.keys(pax).length > 0) header.pax = pax;
-    const size = header.size ?? 0;
-    if (size <= SMALL_FILE) return this.emitSmallFile(header, abs, size);
-    // Opened before the header goes out, so a failure here leaves the tar stream intact.
-    // 1 MiB reads: per-chunk overhead (tar, counters, zstd, chunker) dominates at 64 KiB.
-    const source = (await fs.promises.open(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)).createReadStream({ highWaterMark: READ_CHUNK });
+interface FileToPack {
+  header: EntryHeader;
+  pax: Record<string, string>;
+  ctimeNs: bigint;
+  /** As sent before in blocks (the digests of what the destination holds). */
+  prev: { digests?: Buffer; size?: number } | undefined;
+}
 
-    let sink: EntrySink | undefined;
-    const done = new Promise<void>((resolve, reject) => {
-      sink = this.pack.entry(header, (err) => (err ? reject(err) : resolve()));
-    });
-    done.catch(() => undefined); // awaited below; avoids an unhandled rejection if we fail first
-    if (sink === undefined) throw new Error('tar-stream did not return an entry stream');
-    const entry = sink;
-    // Errors reach us through the entry callback (done); without a listener, a pack torn down
-    // mid-entry would throw from the stream's 'error' event and take the process with it.
-    entry.on('error', () => undefined);
-    const drained = (): Promise<void> => new Promise((resolve) => entry.once('drain', () => resolve()));
-
-    let read = 0;
-    try {
-      for await (const chunk of source) {
-        const buf = chunk as Buffer;
-        read += buf.length;
-        // The container is frozen while we pack: a size change means something is wrong.
-        if (read > size) throw new Error(`file grew while being packed (lstat size ${size}): ${abs}`);
-        if (!entry.write(buf)) await Promise.race([drained(), done]);
-      }
-      if (read !== size) throw new Error(`file shrank while being packed (lstat size ${size}, read ${read}): ${abs}`);
-      entry.end();
-    } catch (err) {
-      // A half-written entry leaves the tar stream unusable: tear it down.
-      entry.destroy(err instanceof Error ? err : new Error(String(err)));
-      source.destroy();
-      throw err;
-    }
-    await done;
-    this.stats.entries++;
-    this.stats.fileBytes += size;
-  }
-
-  /** A small file in one read and one tar entry. */
-  private async emitSmallFile(header: EntryHeader, abs: string, size: number): Promise<void> {
-    const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    let data: Buffer;
-    try {
-      data = Buffer.allocUnsafe(size + 1); // one byte more: a file that grew shows
-      let read = 0;
-      while (read <= size) {
-        const n = fs.readSync(fd, data, read, data.length - read, null);
-        if (n === 0) break;
-        read += n;
-      }
-      if (read !== size) throw new Error(`file changed size while being packed (lstat size ${size}, read ${read}): ${abs}`);
-    } finally {
-      fs.closeSync(fd);
-    }
-    await new Promise<void>((resolve, reject) => {
-      this.pack.entry(header, data.subarray(0, size), (err) => (err ? reject(err) : resolve()));
-    });
-    this.stats.entries++;
-    this.stats.fileBytes += size;
-  }
+/** Ids too big for the ustar field travel as pax records. */
+function idPax(st: fs.BigIntStats): Record<string, string> {
+  const pax: Record<string, string> = {};
+  if (st.uid > BigInt(MAX_USTAR_ID)) pax.uid = String(st.uid);
+  if (st.gid > BigInt(MAX_USTAR_ID)) pax.gid = String(st.gid);
+  return pax;
 }

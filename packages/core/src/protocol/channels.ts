@@ -42,23 +42,31 @@ export async function nextRequest(ch: DestinationChannel, what: string): Promise
 }
 
 /**
- * Migrate's two sealed chunk streams (stream/sealed-sender.ts, sealed-receiver.ts): the memory
- * pre-copy, then the checkpoint. Each is chunks, then an End that seals them.
+ * Migrate's sealed chunk streams (stream/sealed-sender.ts, sealed-receiver.ts): the disk rounds
+ * (one stream each), the memory pre-copy, then the checkpoint. Each is chunks, then an End that
+ * seals them.
  */
-export type SealedStream = 'precopy' | 'checkpoint';
+export type SealedStream = 'disk' | 'precopy' | 'checkpoint';
 
 /** A chunk of `stream` as a request. */
 export function chunkRequest(stream: SealedStream, chunk: Chunk): MigrateRequest {
+  if (stream === 'disk') return { body: 'disk', disk: chunk };
   return stream === 'precopy' ? { body: 'precopy', precopy: chunk } : { body: 'chunk', chunk };
 }
 
 /** The End of `stream` as a request. */
 export function endRequest(stream: SealedStream, end: End): MigrateRequest {
+  if (stream === 'disk') return { body: 'diskEnd', diskEnd: end };
   return stream === 'precopy' ? { body: 'precopyEnd', precopyEnd: end } : { body: 'end', end };
 }
 
 /** A request read during `stream`: one of its chunks or its End; anything else is out of order. */
 export function sealedPart(stream: SealedStream, msg: MigrateRequest): { chunk: Chunk } | { end: End } {
+  if (stream === 'disk') {
+    if (msg.body === 'disk') return { chunk: msg.disk };
+    if (msg.body === 'diskEnd') return { end: msg.diskEnd };
+    throw new MigrationError('protocol', `unexpected ${msg.body} during a disk round`);
+  }
   if (stream === 'precopy') {
     if (msg.body === 'precopy') return { chunk: msg.precopy };
     if (msg.body === 'precopyEnd') return { end: msg.precopyEnd };

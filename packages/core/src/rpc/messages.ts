@@ -77,6 +77,18 @@ export interface Summary {
   pagesReused: number;
   pagesSent: number;
   lazyPages: boolean;
+  diskRounds: DiskRound[];
+  /** The checkpoint stream, sent while the container was frozen (in bytesRaw/Wire). */
+  frozenBytesRaw: number;
+  frozenBytesWire: number;
+}
+
+export interface DiskRound {
+  bytesRaw: number;
+  bytesWire: number;
+  fileBytes: number;
+  deleted: number;
+  ms: number;
 }
 
 export type PushEvent =
@@ -93,6 +105,7 @@ export interface Prepare {
   compressLevel: number;
   precopyBytes: number;
   lazyRestore: LazyRestore;
+  diskRounds: boolean;
 }
 
 export interface Chunk {
@@ -116,7 +129,10 @@ export type MigrateRequest =
   | { body: 'end'; end: End }
   | { body: 'commit'; commit: Record<string, never> }
   | { body: 'precopy'; precopy: Chunk }
-  | { body: 'precopyEnd'; precopyEnd: End };
+  | { body: 'precopyEnd'; precopyEnd: End }
+  | { body: 'disk'; disk: Chunk }
+  | { body: 'diskEnd'; diskEnd: End }
+  | { body: 'diskDone'; diskDone: Record<string, never> };
 
 export interface Prepared {
   containerId: string;
@@ -139,12 +155,18 @@ export interface PrecopyStored {
   pages: number;
 }
 
+export interface DiskStored {
+  entries: number;
+  bytes: number;
+}
+
 export type MigrateReply =
   | { body: 'prepared'; prepared: Prepared }
   | { body: 'precopyStored'; precopyStored: PrecopyStored }
   | { body: 'resumed'; resumed: Resumed }
   | { body: 'restored'; restored: Restored }
-  | { body: 'committed'; committed: Record<string, never> };
+  | { body: 'committed'; committed: Record<string, never> }
+  | { body: 'diskStored'; diskStored: DiskStored };
 
 export interface MigrationStatusRequest {
   migrationId: string;

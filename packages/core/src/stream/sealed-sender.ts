@@ -75,7 +75,7 @@ export class SealedSender {
     }
     if (performance.now() - this.lastProgress > 250) {
       this.lastProgress = performance.now();
-      const progress = { bytesRaw: this.raw, bytesWire: this.wire, bytesRawTotal: this.o.rawTotal, phase: this.o.stream === 'precopy' ? 'precopy' : 'transfer' };
+      const progress = { bytesRaw: this.raw, bytesWire: this.wire, bytesRawTotal: this.o.rawTotal, phase: this.o.stream === 'checkpoint' ? 'transfer' : this.o.stream };
       this.o.emit({ body: 'progress', progress });
     }
   }

@@ -5,9 +5,8 @@
 // the rootfs diff, the volumes' data, the container's log.
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
-import * as tar from 'tar-stream';
-import { overlayDirs } from '../../docker/docker-client';
-import { DiffApplier, FlatFileApplier, stripPrefix, type EntryBody } from '../../fsdiff';
+import type * as tar from 'tar-stream';
+import { FlatFileApplier, stripPrefix, type EntryBody } from '../../fsdiff';
 import { readPax } from '../../fsdiff/diff-applier';
 import { resumingOnError } from '../../fsdiff/tar-format';
 import { nextRequest, type DestinationChannel } from '../../protocol/channels';
@@ -18,97 +17,60 @@ import { decompressed } from '../../stream/chunk-stream';
 import { payloads, sealedChunks } from '../../stream/sealed-receiver';
 import { trace } from '../../util/trace';
 import type { PrecopyStore } from './precopy-store';
-import type { Target } from './target';
-
-interface Appliers {
-  images: FlatFileApplier;
-  rootfs: DiffApplier;
-  volumes: Map<string, DiffApplier>;
-}
+import type { Target, TreeAppliers } from './target';
+import { untar } from './untar';
 
 /** Receives the stream into the images dir, the container's rootfs and its volumes. */
 export async function receiveCheckpoint(ch: DestinationChannel, prepare: Prepare, t: Target): Promise<{ end: End; receiveMs: number }> {
   const started = performance.now();
   const target = t.started();
-  const volumeRoots = new Map<string, string>();
-  for (const m of target.Mounts ?? []) if (m.Type === 'volume' && m.Name) volumeRoots.set(m.Name, m.Source);
-  const appliers: Appliers = {
-    images: new FlatFileApplier(t.imagesDir),
-    rootfs: new DiffApplier(overlayDirs(target).merged, { overlay: true }),
-    volumes: new Map<string, DiffApplier>(),
-  };
-  const route = new EntryRouter({ appliers, volumeRoots, logPath: target.LogPath, store: t.store });
-  const extract = tar.extract();
-  let entryError: Error | undefined;
-  let entryInFlight: Promise<void> = Promise.resolve();
-  extract.on('entry', (header, body, done) => {
-    entryInFlight = route.entry(header, body).then(
-      () => done(),
-      (err: Error) => {
-        entryError ??= err;
-        done(err);
-      },
-    );
-  });
+  const images = new FlatFileApplier(t.imagesDir);
+  const route = new EntryRouter({ trees: t.trees(), images: { applier: images, store: t.store, logPath: target.LogPath } });
   const got: { end?: End } = {};
   const chunks = sealedChunks('checkpoint', () => nextRequest(ch, 'the end of the stream'), got);
-  const tarBytes = Readable.from(decompressed(payloads(chunks), prepare.compressLevel));
-  // extract() is a streamx Writable: pipe into it and wait for its own finish.
-  await new Promise<void>((resolve, reject) => {
-    tarBytes.on('error', reject);
-    extract.on('error', reject);
-    extract.on('finish', resolve);
-    // An entry whose reader stopped early (e.g. ENOSPC) destroys extract without an error:
-    // it then only closes, and the reason is the entry's.
-    extract.on('close', () => {
-      void entryInFlight.then(() => reject(entryError ?? new MigrationError('failed', 'the tar stream closed early')));
-    });
-    tarBytes.pipe(extract);
-  }).catch((err: unknown) => {
-    tarBytes.destroy();
-    extract.destroy();
-    throw err;
-  });
+  await untar(Readable.from(decompressed(payloads(chunks), prepare.compressLevel)), (h, body) => route.entry(h, body));
   const end = got.end;
   if (!end) throw new MigrationError('protocol', 'the tar stream ended before the End message');
   trace('dst: untar done');
-  await appliers.images.finish();
-  await appliers.rootfs.finish();
-  for (const a of appliers.volumes.values()) await a.finish();
+  await images.finish();
+  await t.trees().finish();
   return { end, receiveMs: performance.now() - started };
 }
 
 interface RouterSetup {
-  appliers: Appliers;
-  volumeRoots: Map<string, string>;
-  /** The target's json-file log ('' without one). */
-  logPath: string;
-  store: PrecopyStore | undefined;
+  trees: TreeAppliers;
+  /** The checkpoint's own entries; a disk round has none. */
+  images?: {
+    applier: FlatFileApplier;
+    store: PrecopyStore | undefined;
+    /** The target's json-file log ('' without one). */
+    logPath: string;
+  };
 }
 
 /** Sends each tar entry where its prefix (checkpoint-layout.ts) says it belongs. */
-class EntryRouter {
+export class EntryRouter {
   constructor(private readonly s: RouterSetup) {}
 
   async entry(header: tar.Header, body: EntryBody): Promise<void> {
-    const { appliers, volumeRoots } = this.s;
-    if (header.name === LOG_ENTRY && header.type === 'file') return appendLog(this.s.logPath, body);
-    const reused = stripPrefix(header, PREFIX.reuse);
-    if (reused) return this.reuse(reused, body);
-    const images = stripPrefix(header, PREFIX.images);
-    if (images) return this.image(images, body);
+    const { trees, images } = this.s;
     const rootfs = stripPrefix(header, PREFIX.rootfs);
-    if (rootfs) return appliers.rootfs.apply(rootfs, body);
+    if (rootfs) return trees.rootfs.apply(rootfs, body);
     if (header.name.startsWith(PREFIX.volumes)) {
       const name = header.name.slice(PREFIX.volumes.length).split('/')[0];
-      const root = volumeRoots.get(name);
+      const applier = trees.volume(name);
       const entry = stripPrefix(header, `${PREFIX.volumes}${name}/`);
-      if (!root || !entry) throw new MigrationError('protocol', `tar entry for unknown volume: ${header.name}`);
-      let applier = appliers.volumes.get(name);
-      if (!applier) appliers.volumes.set(name, (applier = new DiffApplier(root, { overlay: false })));
+      if (!applier || !entry) throw new MigrationError('protocol', `tar entry for unknown volume: ${header.name}`);
       return applier.apply(entry, body);
     }
-    throw new MigrationError('protocol', `unexpected tar entry ${header.name}`);
+    if (images) {
+      if (header.name === LOG_ENTRY && header.type === 'file') return appendLog(images.logPath, body);
+      const reused = stripPrefix(header, PREFIX.reuse);
+      if (reused) return this.reuse(reused, body);
+      const image = stripPrefix(header, PREFIX.images);
+      if (image) return this.image(image, body);
+    }
+    throw new MigrationError('protocol', `unexpected tar entry ${header.name}${images ? '' : ' in a disk round'}`);
   }
 
   /**
@@ -116,8 +78,8 @@ class EntryRouter {
    * that the image starts as (adopted), or runs of store pages, copied from it.
    */
   private async reuse(header: tar.Header, body: EntryBody): Promise<void> {
-    const { store } = this.s;
-    const images = this.s.appliers.images;
+    const store = this.s.images?.store;
+    const images = this.checkpointImages();
     const bytes = await smallBody(header, body, MAX_REUSE_ENTRY);
     if (!store) throw new MigrationError('protocol', `reuse entry ${header.name} without a pre-copy`);
     const segment = paxNumber(header, PAX.segment);
@@ -131,7 +93,7 @@ class EntryRouter {
 
   /** A CRIU image entry: appended to the file, or (an adopted pages image) written at an offset, given a tail, or sized. */
   private async image(header: tar.Header, body: EntryBody): Promise<void> {
-    const images = this.s.appliers.images;
+    const images = this.checkpointImages();
     const offset = paxNumber(header, PAX.offset);
     if (offset !== undefined) return resumingOnError(body, () => images.writeAt(header.name, offset, body));
     const tail = paxNumber(header, PAX.tail);
@@ -140,6 +102,12 @@ class EntryRouter {
     await smallBody(header, body, 0);
     if (tail !== undefined) images.startTail(header.name, tail);
     if (size !== undefined) images.setSize(header.name, size);
+  }
+
+  private checkpointImages(): FlatFileApplier {
+    const images = this.s.images?.applier;
+    if (!images) throw new Error('no images in a disk round');
+    return images;
   }
 }
 

@@ -2,6 +2,7 @@
 // in protocol order (each step is the destination's end of a phase; source/ holds the other
 // ends under the same names):
 //   prepare     Prepare -> checks, then create + start the target container  -> Prepared
+//   disk        rounds of the volumes' and upper dir's changes (each -> DiskStored) -> DiskDone
 //   precopy     Precopy* -> the container's memory, read while it still runs -> PrecopyStored
 //   checkpoint  Chunk* -> End: CRIU images, rootfs diff, volume data, log
 //   restored    criu restore into the target             -> Resumed (lazily), Restored
@@ -17,6 +18,7 @@ import { keepCriuLog } from '../migration-record';
 import { parseSpec, type PrepareSpec } from '../prepare-spec';
 import { receiveCheckpoint } from './checkpoint';
 import { commitTarget } from './commit';
+import { receiveDisk } from './disk';
 import { checkPrepare } from './prepare';
 import { receivePrecopy } from './precopy';
 import { restoreAndReport } from './restored';
@@ -40,6 +42,7 @@ async function servePrepared(ctx: DestinationContext, ch: DestinationChannel, pr
     const id = await t.create();
     ctx.log(`migration ${prepare.migrationId}: ${t.name} created as ${id.slice(0, 12)}, waiting for the stream`);
     ch.send({ body: 'prepared', prepared: { containerId: id, nodeName: ctx.nodeName } });
+    await receiveDisk(ch, prepare, t);
     await receivePrecopy(ch, prepare, t);
     const { receiveMs } = await receiveCheckpoint(ch, prepare, t);
     const { commitNext } = await restoreAndReport(ctx, ch, t, receiveMs);

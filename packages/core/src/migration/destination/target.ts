@@ -12,6 +12,9 @@ import type { PrepareSpec } from '../prepare-spec';
 import type { TargetPlace } from './prepare';
 import type { PrecopyStore } from './precopy-store';
 import { prepareRestore, type PendingRestore, type RestoredTree } from './restore-into-container';
+import { TreeAppliers } from './tree-appliers';
+
+export type { TreeAppliers } from './tree-appliers';
 
 export class Target {
   containerId = '';
@@ -29,6 +32,7 @@ export class Target {
   store: PrecopyStore | undefined;
   /** criu restore, started as far as it can be before the images are in. */
   private pendingRestore: PendingRestore | undefined;
+  private appliers: TreeAppliers | undefined;
 
   constructor(
     private readonly ctx: DestinationContext,
@@ -85,6 +89,11 @@ export class Target {
       throw new Error('the new container stopped before the restore');
     }
     return t;
+  }
+
+  /** The target's rootfs and volumes as the disk rounds and the checkpoint write them. */
+  trees(): TreeAppliers {
+    return (this.appliers ??= new TreeAppliers(this.started()));
   }
 
   private startRestore(target: ContainerInspect): PendingRestore {

@@ -8,19 +8,19 @@ import * as tar from 'tar-stream';
 import { dumpArgs } from '../../criu/criu-options';
 import { runCriu } from '../../criu/criu-runner';
 import type { ContainerInspect } from '../../docker/docker-client';
-import { packTree, readTreeXattrs, type XattrSet } from '../../fsdiff';
+import type { XattrSet } from '../../fsdiff';
 import { LOG_ENTRY, MAX_PIECE, PREFIX } from '../../protocol/checkpoint-layout';
 import { BufferPool } from '../../stream/buffer-pool';
-import { withQuietMarks } from '../../stream/quiet-marks';
 import { SealedSender } from '../../stream/sealed-sender';
 import { trace } from '../../util/trace';
 import { freezeCgroup } from '../cgroup-freezer';
-import { INTERNAL_PATHS } from '../container-spec';
 import { writeRecord } from '../migration-record';
 import { netnsInode } from '../process-facts';
+import { diskTrees, packTrees, readXattrs, type DiskPrecopied } from './disk';
 import { packImages, packed, type Reuse } from './dump-follower';
 import { treeBytes, type SourceFacts } from './facts';
 import type { Push } from './one-push';
+import { sendPack } from './pack-sender';
 import type { PageIndex } from './page-index';
 
 /**
@@ -35,8 +35,8 @@ export interface Dumping {
   freezeAt: number;
   /** criu dump; settled once CRIU has exited. */
   dumped: Promise<void>;
-  /** The rootfs's xattrs, read (a getfattr run) while CRIU dumps. */
-  rootfsXattrs: Promise<Map<string, XattrSet>>;
+  /** Each disk tree's xattrs, by prefix, read (a getfattr run each) while CRIU dumps. */
+  xattrs: Map<string, Promise<Map<string, XattrSet>>>;
 }
 
 export interface CheckpointSent {
@@ -72,12 +72,11 @@ export async function freezeAndDump(p: Push): Promise<Dumping> {
     trace('src: dump done');
   }));
   dumped.catch(() => undefined); // its failure is read by the pack (or the rollback), which may come later
-  // The rootfs is still from here on: its xattrs are read (started after criu so as not to
-  // delay it) while CRIU dumps.
-  const rootfsXattrs = readTreeXattrs(f.upperDir);
-  rootfsXattrs.catch(() => undefined); // awaited when packed; unused if the dump fails
+  // The disk is still from here on: its xattrs are read (started after criu so as not to delay
+  // it) while CRIU dumps.
+  const xattrs = readXattrs(diskTrees(f));
   if (opts.serial) await dumped;
-  return { freezeAt, dumped, rootfsXattrs };
+  return { freezeAt, dumped, xattrs };
 }
 
 /** criu dump of the frozen tree into a local dir; the tree stays frozen (rollback = thaw). */
@@ -99,7 +98,11 @@ function dump(criuPath: string, f: SourceFacts, imagesDir: string): Promise<void
 }
 
 /** tar -> zstd -> chunks -> the destination, with backpressure all the way; then End. */
-export async function sendCheckpoint(p: Push, d: Dumping, precopied: PageIndex | undefined): Promise<CheckpointSent> {
+/**
+ * The checkpoint stream: after the disk rounds (`disk`) only what changed since the last one,
+ * after the memory pre-copy (`precopied`) only the pages it did not send unchanged.
+ */
+export async function sendCheckpoint(p: Push, d: Dumping, precopied: PageIndex | undefined, disk: DiskPrecopied | undefined): Promise<CheckpointSent> {
   const { ctx, opts, f, ch, state } = p;
   p.clock.start('transfer');
   const reuse: Reuse | undefined = precopied ? { index: precopied, prefix: PREFIX.reuse } : undefined;
@@ -108,37 +111,21 @@ export async function sendCheckpoint(p: Push, d: Dumping, precopied: PageIndex |
   const rawTotal = (opts.serial ? treeBytes(state.imagesDir) : f.estimatedBytes) + f.fileBytes;
   const pack = tar.pack();
   const out = new SealedSender({ ch, stream: 'checkpoint', compressLevel: opts.compressLevel, stallMs: ctx.timeouts.stallMs, rawTotal, emit: opts.emit });
-  const pool = new BufferPool(MAX_PIECE); // for CRIU's images, given back once encoded
-  const packing = packCheckpoint({ pack, imagesDir: state.imagesDir, f, rootfsXattrs: d.rootfsXattrs, dumped: d.dumped, pool, reuse });
-  packing.catch((err: Error) => pack.destroy(err)); // ends the loop below with the reason
-  try {
-    for await (const data of withQuietMarks(pack as AsyncIterable<Buffer>, QUIET_MS)) {
-      if (!data) {
-        await out.flush();
-        continue;
-      }
-      const sent = out.push(data); // copies data
-      pool.giveBack(data);
-      await sent;
-    }
-    const sizes = await packing;
-    await out.end();
-    trace('src: tar sent');
-    const reused = reuse ? `; ${reuse.index.reused} pages reused from the pre-copy, ${reuse.index.sent} sent` : '';
-    p.clock.done('transfer', `${out.raw} bytes raw, ${out.wire} on the wire${reused}`);
-    return { raw: out.raw, wire: out.wire, sizes };
-  } catch (err) {
-    packing.catch(() => undefined); // a consequence of this error
-    pack.destroy();
-    throw err;
-  }
+  const pool = new BufferPool(MAX_PIECE); // for CRIU's images and file blocks, given back once encoded
+  const packing = packCheckpoint({ pack, imagesDir: state.imagesDir, f, xattrs: d.xattrs, dumped: d.dumped, pool, reuse, disk });
+  const sizes = await sendPack({ pack, out, pool, packing, quietMs: QUIET_MS });
+  trace('src: tar sent');
+  const reused = reuse ? `; ${reuse.index.reused} pages reused from the pre-copy, ${reuse.index.sent} sent` : '';
+  p.clock.done('transfer', `${out.raw} bytes raw, ${out.wire} on the wire${reused}`);
+  return { raw: out.raw, wire: out.wire, sizes };
 }
 
 interface PackRequest {
   pack: tar.Pack;
   imagesDir: string;
   f: SourceFacts;
-  rootfsXattrs: Promise<Map<string, XattrSet>>;
+  xattrs: Map<string, Promise<Map<string, XattrSet>>>;
+  disk: DiskPrecopied | undefined;
   /** criu dump: the pages go as CRIU writes them until it settles. */
   dumped: Promise<void>;
   pool: BufferPool;
@@ -148,18 +135,14 @@ interface PackRequest {
 /** Writes the whole checkpoint into one tar stream: rootfs diff, volume data, images, log. */
 async function packCheckpoint(r: PackRequest): Promise<CheckpointSent['sizes']> {
   const { pack, f } = r;
-  const rootfs = await packTree(pack, f.upperDir, PREFIX.rootfs, { overlay: true, exclude: INTERNAL_PATHS, xattrs: r.rootfsXattrs });
-  let volumes = 0;
-  for (const m of f.prepare.container.mounts) {
-    if (m.type !== 'volume') continue;
-    volumes += (await packTree(pack, m.source, `${PREFIX.volumes}${m.name}/`, { overlay: false })).fileBytes;
-  }
+  const files = await packTrees(pack, diskTrees(f), { sent: r.disk?.sent, live: false, pool: r.pool, xattrs: r.xattrs }, false);
+  const rootfs = files.byPrefix.get(PREFIX.rootfs) ?? 0;
   trace('src: files packed');
   const images = await packImages(pack, r.imagesDir, PREFIX.images, r.dumped, r.pool, r.reuse);
   trace('src: images sent');
   await packLog(pack, f.inspect);
   pack.finalize();
-  return { images, rootfs: rootfs.fileBytes, volumes };
+  return { images, rootfs, volumes: files.fileBytes - rootfs };
 }
 
 /** The container's json-file log (final: the container is frozen), so `docker logs` keeps its history. */

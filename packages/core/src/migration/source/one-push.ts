@@ -34,6 +34,8 @@ export interface PushState {
   readonly imagesDir: string;
   /** How much memory the pre-copy may send (0: none). */
   readonly precopyBytes: number;
+  /** The volumes and the upper dir go in rounds before the freeze. */
+  readonly diskRounds: boolean;
   /** Written before the freeze (migration-record.ts). */
   record?: SourceRecord;
   frozen: boolean;

@@ -19,6 +19,7 @@ export async function prepare(p: Push): Promise<Prepared> {
       compressLevel: opts.compressLevel,
       precopyBytes: state.precopyBytes,
       lazyRestore: lazyRestoreFor(opts.lazyPages, f.memoryBytes, opts.serial),
+      diskRounds: state.diskRounds,
     },
   });
   const prepared = (await expectReply(ch, 'prepared', ctx.timeouts.prepareMs)).prepared;

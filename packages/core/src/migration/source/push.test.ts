@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ContainerInspect, DockerClient } from '../../docker/docker-client';
 import type { SourceChannel } from '../../protocol/channels';
@@ -29,8 +30,23 @@ vi.mock('./facts', async (original) => ({
 /** Where the fake destination fails, and how. */
 type Failure =
   | { on: 'prepare' | 'end' | 'commit'; reply: 'error' }
-  | { on: 'precopyEnd'; reply: 'wrong-count' }
+  | { on: 'precopyEnd' | 'diskEnd'; reply: 'wrong-count' }
   | { on: 'chunk'; send: 'error' };
+
+/** The file data in a (round's) tar stream: what a destination's appliers would write. */
+async function fileBytesIn(tarBytes: Buffer): Promise<number> {
+  const extract = tar.extract();
+  let n = 0;
+  const done = (async () => {
+    for await (const e of extract) {
+      if (e.header.type === 'file') n += e.header.size ?? 0;
+      e.resume();
+    }
+  })();
+  extract.end(tarBytes);
+  await done;
+  return n;
+}
 
 /** A destination that answers every step as a real one would, except where told to fail. */
 class FakeDestination implements SourceChannel {
@@ -40,6 +56,7 @@ class FakeDestination implements SourceChannel {
   private readonly replies: Array<MigrateReply | Error> = [];
   private wake: (() => void) | undefined;
   private precopyBytes = 0;
+  private disk: Buffer[] = [];
 
   constructor(private readonly failure?: Failure) {}
 
@@ -48,8 +65,14 @@ class FakeDestination implements SourceChannel {
     if (f && 'send' in f && f.on === req.body) throw new Error(`the fake destination refuses ${req.body}`);
     this.sent.push(req);
     if (req.body === 'precopy') this.precopyBytes += req.precopy.data.length; // uncompressed (level 0)
+
     const fails = f && 'reply' in f && f.on === req.body;
     if (fails && f.reply === 'error') return this.queue(new MigrationError('failed', `the fake destination fails at ${req.body}`));
+    if (req.body === 'disk') this.disk.push(req.disk.data);
+    if (req.body === 'diskEnd') {
+      const bytes = (await fileBytesIn(Buffer.concat(this.disk.splice(0)))) + (fails ? 1 : 0);
+      this.queue({ body: 'diskStored', diskStored: { entries: 0, bytes } });
+    }
     if (req.body === 'prepare') this.queue({ body: 'prepared', prepared: { containerId: 'c0ffee', nodeName: 'node2' } });
     if (req.body === 'precopyEnd') {
       const pages = this.precopyBytes / 4096 + (fails ? 1 : 0);
@@ -141,6 +164,7 @@ describe('runPush (source orchestrator, fake destination)', () => {
     const upperDir = path.join(dir, 'upper');
     fs.mkdirSync(upperDir);
     fs.writeFileSync(path.join(upperDir, 'written-by-the-app'), 'data');
+    await new Promise((r) => setTimeout(r, 150)); // older than the racy window: a round's copy of it is final
     facts.current = {
       inspect: { Id: 'abc123', Name: '/web', HostConfig: {} } as ContainerInspect,
       name: 'web',
@@ -166,12 +190,14 @@ describe('runPush (source orchestrator, fake destination)', () => {
   it('runs the phases in protocol order, then removes the source copy', async () => {
     const ch = new FakeDestination();
     const summary = await runPush(context(dumps()), options(ch));
-    expect(ch.bodies()).toEqual(['prepare', 'precopy', 'precopyEnd', 'chunk', 'end', 'commit']);
+    expect(ch.bodies()).toEqual(['prepare', 'disk', 'diskEnd', 'diskDone', 'precopy', 'precopyEnd', 'chunk', 'end', 'commit']);
     const started = events.flatMap((e) => (e.body === 'phase' && e.phase.state === 'start' ? [e.phase.name] : []));
-    expect(started).toEqual(['preflight', 'precopy', 'dump', 'transfer', 'restore', 'cleanup']);
+    expect(started).toEqual(['preflight', 'disk', 'precopy', 'dump', 'transfer', 'restore', 'cleanup']);
+    // The upper dir went in a round while the container ran; frozen, nothing of it had changed.
+    expect(summary.diskRounds.map((r) => r.fileBytes)).toEqual([4]);
     expect(summary).toMatchObject({ container: 'web', destinationNode: 'node2', destinationContainerId: 'c0ffee', sourceKept: false, sourceCleanupError: '' });
     expect(summary.precopyBytesRaw).toBeGreaterThan(0);
-    expect(summary.rootfsBytes).toBe(4);
+    expect(summary.rootfsBytes).toBe(0);
     expect(ch.closed).toBe(true);
     expect(ch.cancelled).toBe(false);
     expect(dockerCalls).toEqual(['kill abc123', 'rm abc123']);
@@ -181,6 +207,7 @@ describe('runPush (source orchestrator, fake destination)', () => {
   // Before the freeze: refused or failed, nothing is frozen and nothing is left.
   it.each<[string, Failure]>([
     ['prepare', { on: 'prepare', reply: 'error' }],
+    ['disk', { on: 'diskEnd', reply: 'wrong-count' }],
     ['precopy', { on: 'precopyEnd', reply: 'wrong-count' }],
   ])('a failure at %s freezes nothing', async (_phase, failure) => {
     const ch = new FakeDestination(failure);

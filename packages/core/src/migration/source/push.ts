@@ -2,6 +2,7 @@
 // phase; destination/ holds the other ends under the same names):
 //   facts     pre-flight: local facts and refusals, before anything is frozen
 //   prepare   Prepare -> Prepared: the destination makes the target container
+//   disk      the volumes and the upper dir, in rounds while the container runs
 //   precopy   the container's memory, read while it runs, to the destination's store
 //   checkpoint  freeze, criu dump, the checkpoint as one tar stream while CRIU writes it
 //   restored  the destination restores it (Resumed, when lazily) -> Restored
@@ -17,6 +18,7 @@ import type { SourceContext } from '../context';
 import { migrationsDir } from '../migration-record';
 import { freezeAndDump, sendCheckpoint } from './checkpoint';
 import { cleanUpSource, rollBack } from './cleanup';
+import { precopyDisk } from './disk';
 import { commit } from './commit';
 import { gatherFacts, scratchFor } from './facts';
 import type { Push, PushOptions, PushState } from './one-push';
@@ -41,7 +43,8 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
   const f = await gatherFacts(ctx, opts.container);
   const under = scratchFor(ctx, f);
   // A --serial push measures the CRIU floor: nothing before the freeze either.
-  const precopyBytes = opts.precopy && !opts.serial ? Math.min(f.estimatedBytes, MAX_PRECOPY_BYTES) : 0;
+  const beforeFreeze = opts.precopy && !opts.serial;
+  const precopyBytes = beforeFreeze ? Math.min(f.estimatedBytes, MAX_PRECOPY_BYTES) : 0;
   ctx.inFlight.add(f.inspect.Id);
   try {
     const ch = await opts.connect();
@@ -53,6 +56,7 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
       scratch,
       imagesDir: path.join(scratch, 'images'),
       precopyBytes,
+      diskRounds: beforeFreeze,
       frozen: false,
       committed: false,
       undecided: false,
@@ -66,14 +70,17 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
 async function pushConnected(p: Push): Promise<Summary> {
   try {
     const prepared = await prepare(p);
+    const disk = p.state.diskRounds ? await precopyDisk(p) : undefined;
     const pre = p.state.precopyBytes > 0 ? await precopy(p) : undefined;
     const dumping = await freezeAndDump(p);
-    const sent = await sendCheckpoint(p, dumping, pre?.index);
+    const sent = await sendCheckpoint(p, dumping, pre?.index, disk);
     const { restored, downtimeMs } = await awaitRestored(p, prepared, dumping.freezeAt);
     await commit(p, prepared);
     const sourceCleanupError = await cleanUpSource(p);
 
     const { ctx, opts, f, clock } = p;
+    const diskRounds = disk?.rounds ?? [];
+    const before = { raw: (pre?.raw ?? 0) + diskRounds.reduce((n, r) => n + r.bytesRaw, 0), wire: (pre?.wire ?? 0) + diskRounds.reduce((n, r) => n + r.bytesWire, 0) };
     return {
       container: f.name,
       sourceNode: ctx.nodeName,
@@ -81,8 +88,8 @@ async function pushConnected(p: Push): Promise<Summary> {
       destinationContainerId: prepared.containerId,
       downtimeMs,
       totalMs: performance.now() - clock.t0,
-      bytesRaw: (pre?.raw ?? 0) + sent.raw,
-      bytesWire: (pre?.wire ?? 0) + sent.wire,
+      bytesRaw: before.raw + sent.raw,
+      bytesWire: before.wire + sent.wire,
       precopyBytesRaw: pre?.raw ?? 0,
       precopyBytesWire: pre?.wire ?? 0,
       pagesReused: pre?.index.reused ?? 0,
@@ -96,6 +103,9 @@ async function pushConnected(p: Push): Promise<Summary> {
       compressLevel: opts.compressLevel,
       pipelined: !opts.serial,
       lazyPages: restored.lazyPages,
+      diskRounds,
+      frozenBytesRaw: sent.raw,
+      frozenBytesWire: sent.wire,
     };
   } catch (err) {
     throw await rollBack(p, err);

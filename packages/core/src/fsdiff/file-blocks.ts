@@ -1,0 +1,123 @@
+// A large file in blocks: an entry that starts it (a new file), entries that write runs of
+// changed blocks at their offset, and a final entry with its size and metadata. Each block's
+// digest is kept (SentTree), so that the next round of a file that changed sends only the blocks
+// that differ from what the destination holds (as rsync does, without its rolling search: a
+// database rewrites its pages in place). Blocks of zeros past what the destination holds are not
+// sent: its final size leaves them zeros (a 10 GiB sparse file with 1 MiB of data sends 1 MiB).
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import type * as tar from 'tar-stream';
+import type { BufferPool } from '../stream/buffer-pool';
+import { DELTA_PAX, type EntryHeader } from './tar-format';
+
+/** Files from this size on go in blocks. */
+export const BLOCK_FORM_MIN = 1024 * 1024;
+/** The unit of change: a 4 KiB write costs this much on the wire (a database page is 8 KiB). */
+export const DIGEST_BLOCK = 16 * 1024;
+/** Bytes of a block digest kept: SHA-256 cut to 128 bits (collisions: ~2^-128 a pair). */
+export const BLOCK_DIGEST = 16;
+/** Read at once, and the most one entry writes. */
+const PIECE = 1024 * 1024;
+const ZEROS = Buffer.alloc(DIGEST_BLOCK);
+const EMPTY = Buffer.alloc(0);
+
+export interface BlocksRequest {
+  pack: tar.Pack;
+  abs: string;
+  /** name, mode, owner, mtime: the final entry's. */
+  header: EntryHeader;
+  /** xattrs and ids: the final entry's. */
+  pax: Record<string, string>;
+  /** lstat's size: read up to it. */
+  size: number;
+  /** The file may change while it is read: read as far as it goes. */
+  live: boolean;
+  /** What the destination holds of it (sent in blocks before); without it, a new file. */
+  prev: { digests?: Buffer; size?: number } | undefined;
+  pool: BufferPool | undefined;
+}
+
+export interface BlocksSent {
+  entries: number;
+  dataBytes: number;
+  /** Of each block of the file as the destination now holds it. */
+  digests: Buffer;
+  /** The destination's file size now. */
+  size: number;
+}
+
+export async function emitBlocks(r: BlocksRequest): Promise<BlocksSent> {
+  const fd = fs.openSync(r.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const out = new BlockEmitter(r);
+    if (!r.prev?.digests) await out.entry({ name: r.header.name, type: 'file', size: 0, mode: 0o600 }, { [DELTA_PAX.start]: '1' });
+    const prevDigests = r.prev?.digests ?? Buffer.alloc(0);
+    const prevSize = r.prev?.size ?? 0;
+    const digests = Buffer.alloc(Math.ceil(r.size / DIGEST_BLOCK) * BLOCK_DIGEST);
+    let at = 0;
+    while (at < r.size) {
+      const want = Math.min(PIECE, r.size - at);
+      const piece = r.pool && want === r.pool.size ? r.pool.take() : Buffer.allocUnsafe(want);
+      const n = readFully(fd, piece, at);
+      if (n < want && !r.live) throw new Error(`file shrank while being packed (lstat size ${r.size}, read ${at + n}): ${r.abs}`);
+      const runs: Array<[number, number]> = []; // [start, end) in piece of blocks to send
+      for (let b = 0; b < n; b += DIGEST_BLOCK) {
+        const block = piece.subarray(b, Math.min(n, b + DIGEST_BLOCK));
+        const i = (at + b) / DIGEST_BLOCK;
+        const d = crypto.hash('sha256', block, 'buffer').subarray(0, BLOCK_DIGEST);
+        d.copy(digests, i * BLOCK_DIGEST);
+        const held = (i + 1) * BLOCK_DIGEST <= prevDigests.length && prevDigests.subarray(i * BLOCK_DIGEST, (i + 1) * BLOCK_DIGEST).equals(d);
+        const zeros = at + b >= prevSize && block.equals(ZEROS.subarray(0, block.length));
+        if (held || zeros) continue;
+        const last = runs[runs.length - 1];
+        if (last && last[1] === b) last[1] = b + block.length;
+        else runs.push([b, b + block.length]);
+      }
+      await out.runs(piece, at, runs, n);
+      at += n;
+      if (n < want) break; // live: it got shorter; sent as far as it goes
+    }
+    await out.entry({ ...r.header, type: 'file', size: 0 }, { ...r.pax, [DELTA_PAX.size]: String(at) });
+    return { entries: out.entries, dataBytes: out.dataBytes, digests: digests.subarray(0, Math.ceil(at / DIGEST_BLOCK) * BLOCK_DIGEST), size: at };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readFully(fd: number, buf: Buffer, position: number): number {
+  let read = 0;
+  while (read < buf.length) {
+    const n = fs.readSync(fd, buf, read, buf.length - read, position + read);
+    if (n === 0) break;
+    read += n;
+  }
+  return read;
+}
+
+class BlockEmitter {
+  entries = 0;
+  dataBytes = 0;
+
+  constructor(private readonly r: BlocksRequest) {}
+
+  /** Runs of `piece` (read at file offset `at`) as write-at entries; the piece goes back to the pool unless sent whole. */
+  async runs(piece: Buffer, at: number, runs: Array<[number, number]>, n: number): Promise<void> {
+    const whole = runs.length === 1 && runs[0][0] === 0 && runs[0][1] === piece.length && n === piece.length;
+    for (const [start, end] of runs) {
+      // A pooled piece sent whole is given back by the pack's reader; parts of it are copied.
+      const body = whole ? piece : Buffer.from(piece.subarray(start, end));
+      await this.entry({ name: this.r.header.name, type: 'file', size: body.length, mode: 0o600 }, { [DELTA_PAX.offset]: String(at + start) }, body);
+      this.dataBytes += body.length;
+    }
+    if (!whole) this.r.pool?.giveBack(piece);
+  }
+
+  entry(header: EntryHeader, pax: Record<string, string>, body?: Buffer): Promise<void> {
+    this.entries++;
+    return new Promise<void>((resolve, reject) => {
+      const h = Object.keys(pax).length > 0 ? { ...header, pax } : header;
+      // A file entry without a buffer would wait for a body written to it: an empty one instead.
+      this.r.pack.entry(h, body ?? EMPTY, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+}

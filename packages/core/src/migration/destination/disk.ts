@@ -1,0 +1,34 @@
+// Disk rounds, the destination's end: each round's tar stream of what changed in the source's
+// volumes and upper dir, applied to the target's (which nothing uses until the restore; a
+// rollback removes them with the target), then DiskStored; DiskDone ends the rounds.
+import { Readable } from 'node:stream';
+import { nextRequest, type DestinationChannel } from '../../protocol/channels';
+import type { MigrateRequest, Prepare } from '../../rpc/messages';
+import { decompressed } from '../../stream/chunk-stream';
+import { payloads, sealedChunks } from '../../stream/sealed-receiver';
+import { trace } from '../../util/trace';
+import { EntryRouter } from './checkpoint';
+import type { Target } from './target';
+import { untar } from './untar';
+
+export async function receiveDisk(ch: DestinationChannel, prepare: Prepare, t: Target): Promise<void> {
+  if (!prepare.diskRounds) return;
+  const trees = t.trees();
+  const route = new EntryRouter({ trees });
+  for (let round = 1; ; round++) {
+    const first = await nextRequest(ch, 'the end of the disk rounds');
+    if (first.body === 'diskDone') return;
+    // The round's first message is read: its stream starts with it.
+    let pending: MigrateRequest | undefined = first;
+    const next = (): Promise<MigrateRequest> => {
+      const r = pending;
+      pending = undefined;
+      return r ? Promise.resolve(r) : nextRequest(ch, `the end of disk round ${round}`);
+    };
+    const before = { entries: trees.entries, bytes: trees.fileBytes };
+    await untar(Readable.from(decompressed(payloads(sealedChunks('disk', next)), prepare.compressLevel)), (h, body) => route.entry(h, body));
+    const stored = { entries: trees.entries - before.entries, bytes: trees.fileBytes - before.bytes };
+    trace(`dst: disk round ${round} applied (${stored.bytes} file bytes)`);
+    ch.send({ body: 'diskStored', diskStored: stored });
+  }
+}
