@@ -10,8 +10,12 @@
 # memhog that rewrites 8 pages per ms (~30 MiB/s) shows what changing memory costs.
 # Lazy restore (the default from 64 MiB) ends the downtime when the container resumes on the
 # destination; "memory in after" is how long its pages were still being copied in then.
+# Disk workloads (--disk, or --disk-only): a busybox counter with a 512 MiB file in a named
+# volume, and one whose 2 GiB volume keeps changing (a 1 GiB file with 100 random 4 KiB writes a
+# second, 20k small files of which some are appended to or replaced): their FIRST push (what a
+# drain sees) and the push back, against the floor of the same counter without a volume.
 #   scripts/bench.sh [--sizes "16 256 1024"] [--runs 3] [--compress fast] [--no-redis] [--no-churn]
-#                    [--no-precopy] [--lazy-pages auto|always|never]
+#                    [--no-precopy] [--lazy-pages auto|always|never] [--disk | --disk-only]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB="$ROOT/scripts/lab.sh"
@@ -20,9 +24,13 @@ RUNS=3
 COMPRESS=fast
 REDIS=1
 CHURN=1
+MEM=1
+DISK=0
 PUSH_FLAGS=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --disk) DISK=1; shift ;;
+    --disk-only) DISK=1; MEM=0; shift ;;
     --no-precopy) PUSH_FLAGS+=" --no-precopy"; shift ;;
     --lazy-pages) PUSH_FLAGS+=" --lazy-pages $2"; shift 2 ;;
     --no-churn) CHURN=0; shift ;;
@@ -118,10 +126,12 @@ memhog() {
   until lab docker node1 logs bench-mem 2>/dev/null | grep -q '^filled'; do sleep 0.5; done
   measure bench-mem "$label"
 }
-for mib in $SIZES; do memhog "$mib"; done
-if [ "$CHURN" = 1 ]; then memhog 256 churn 8; fi
+if [ "$MEM" = 1 ]; then
+  for mib in $SIZES; do memhog "$mib"; done
+  if [ "$CHURN" = 1 ]; then memhog 256 churn 8; fi
+fi
 
-if [ "$REDIS" = 1 ]; then
+if [ "$MEM" = 1 ] && [ "$REDIS" = 1 ]; then
   echo "redis-server, 200k keys:"
   redis_image
   lab docker node1 run -d --name bench-redis -p 6379:6379 livemig-redis:latest \
@@ -131,9 +141,76 @@ if [ "$REDIS" = 1 ]; then
   measure bench-redis "redis 200k keys"
 fi
 
+# The disk workloads: the first push of a container started normally (node1 -> node2) and the push
+# back, each against the CRIU floor of the same counter without its volume (a --serial push there
+# and back just before) plus what moved frozen at link speed.
+DISK_RESULTS=()
+COUNTER='i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done'
+disk_row() { # LABEL RUN DIRECTION JSON FLOOR_JSON HWM_SRC HWM_DST
+  node -e '
+    const [label, run, dir, json, floorJson, hwmSrc, hwmDst, link] = process.argv.slice(1);
+    const s = JSON.parse(json);
+    const f = JSON.parse(floorJson);
+    const floor = f.phaseMs.dump + f.phaseMs["criu-restore"];
+    const bound = floor + s.frozenBytesWire / 1e6 / Number(link) * 1000;
+    const ms = (v) => (v / 1000).toFixed(2) + " s";
+    const mib = (v) => (v / 1048576).toFixed(1) + " MiB";
+    const rounds = s.diskRounds.map((r) => mib(r.fileBytes)).join(" + ") || "-";
+    const diskMs = s.diskRounds.reduce((n, r) => n + r.ms, 0);
+    console.log([label, run, dir, ms(s.downtimeMs), ms(s.totalMs), rounds, ms(diskMs), mib(s.rootfsBytes + s.volumeBytes), mib(s.frozenBytesWire), mib(s.bytesWire),
+      ms(floor), ms(bound), (s.downtimeMs / bound).toFixed(2) + "x", (Number(hwmSrc) / 1024).toFixed(0) + " MiB", (Number(hwmDst) / 1024).toFixed(0) + " MiB"].join(" | "));
+  ' "$@" "$LINK_MBPS"
+}
+reset_hwm() { for n in node1 node2; do echo 5 > "/proc/$(cat "/run/livemig-lab/$n/agent.pid")/clear_refs"; done; }
+# disk_workload LABEL SETUP_SCRIPT [WRITER_SCRIPT]: RUNS first pushes and pushes back.
+disk_workload() {
+  local label="$1" setup="$2" writer="${3:-}" i floor_there floor_back there back
+  echo "$label:"
+  for ((i = 1; i <= RUNS; i++)); do
+    for n in node1 node2; do lab docker "$n" rm -f bench-disk bench-floor >/dev/null 2>&1 || true; lab docker "$n" volume rm -f bench-vol >/dev/null 2>&1 || true; done
+    lab docker node1 run -d --name bench-floor busybox:latest sh -c "$COUNTER" >/dev/null
+    lab docker node1 run -d --name bench-disk -v bench-vol:/data busybox:latest sh -c "$setup && touch /data/.ready
+${writer}
+$COUNTER" >/dev/null
+    until lab docker node1 exec bench-disk test -e /data/.ready 2>/dev/null; do
+      [ "$(lab docker node1 inspect -f '{{.State.Running}}' bench-disk)" = true ] || { lab docker node1 logs bench-disk >&2; exit 1; }
+      sleep 0.5
+    done
+    sleep 2 # the writer at work, the page cache settled
+    floor_there="$(lab cli node1 push bench-floor --to node2 --serial --compress "$COMPRESS" --json)"
+    reset_hwm
+    there="$(lab cli node1 push bench-disk --to node2 --compress "$COMPRESS" --json $PUSH_FLAGS)"
+    DISK_RESULTS+=("$(disk_row "$label" "$i" "first push" "$there" "$floor_there" "$(hwm_kib node1)" "$(hwm_kib node2)")")
+    echo "  ${DISK_RESULTS[-1]}"
+    sleep 2
+    floor_back="$(lab cli node2 push bench-floor --to node1 --serial --compress "$COMPRESS" --json)"
+    reset_hwm
+    back="$(lab cli node2 push bench-disk --to node1 --compress "$COMPRESS" --json $PUSH_FLAGS)"
+    DISK_RESULTS+=("$(disk_row "$label" "$i" "push back" "$back" "$floor_back" "$(hwm_kib node2)" "$(hwm_kib node1)")")
+    echo "  ${DISK_RESULTS[-1]}"
+  done
+  for n in node1 node2; do lab docker "$n" rm -f bench-disk bench-floor >/dev/null 2>&1 || true; lab docker "$n" volume rm -f bench-vol >/dev/null 2>&1 || true; done
+}
+if [ "$DISK" = 1 ]; then
+  disk_workload "counter + 512 MiB volume" 'head -c 536870912 /dev/urandom > /data/file'
+  # 1 GiB rewritten in place (100 random 4 KiB blocks a second), 900 MiB more that stays, 20k
+  # small files of which one is appended to and one replaced every 0.1 s.
+  disk_workload "counter + 2 GiB volume, 100 writes/s" \
+    'head -c 1073741824 /dev/urandom > /data/db && head -c 943718400 /dev/urandom > /data/static && mkdir /data/small && for n in $(seq 1 20000); do echo "file $n" > /data/small/f$n; done' \
+    '(while :; do for k in 1 2 3 4 5 6 7 8 9 10; do dd if=/dev/urandom of=/data/db bs=4096 count=1 seek=$((RANDOM * 8 % 262144)) conv=notrunc 2>/dev/null; done; n=$((RANDOM % 20000 + 1)); echo more >> /data/small/f$n; echo new > /data/small/f$((n % 20000 + 1)).tmp && mv /data/small/f$((n % 20000 + 1)).tmp /data/small/f$((n % 20000 + 1)); sleep 0.1; done) &'
+fi
+
+if [ "$MEM" = 1 ]; then
 echo
 echo "| workload | run | downtime | memory in after | total | wire | wire frozen | pages reused / sent | --serial downtime | CRIU floor (dump+restore) | floor + frozen wire/link | downtime / bound | src agent peak RSS | dst agent peak RSS |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for r in "${RESULTS[@]}"; do echo "| $r |"; done
+fi
+if [ "$DISK" = 1 ]; then
+  echo
+  echo "| workload | run | push | downtime | total | disk rounds (file data) | rounds time | file data frozen | wire frozen | wire | CRIU floor without the volume | floor + frozen wire/link | downtime / bound | src agent peak RSS | dst agent peak RSS |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  for r in "${DISK_RESULTS[@]}"; do echo "| $r |"; done
+fi
 echo
 echo "link ${LINK_MBPS} MB/s; --compress ${COMPRESS}${PUSH_FLAGS:+;$PUSH_FLAGS}; target: downtime / bound <= 1.25, agent peak RSS < 200 MiB"

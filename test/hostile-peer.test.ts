@@ -75,6 +75,20 @@ describe('destination refuses broken and hostile streams', () => {
     await waitFor('node2 scratch empty', () => (fs.existsSync(scratch) ? fs.readdirSync(scratch) : []).length === 0);
   });
 
+  // A disk round (the volumes and upper dir while the container runs) that is not what rounds are.
+  it.each([
+    ['disk-unsent', /an update of a file that was never sent/],
+    ['disk-outside', /offset "999999999999999" is not a number within/],
+    ['disk-unknown-volume', /tar entry for unknown volume: volumes\/not-announced\/f/],
+    ['disk-images', /unexpected tar entry criu\/inventory\.img in a disk round/],
+  ])('disk round: %s', (scenario, pattern) => {
+    const r = send(scenario, { LIVEMIG_SPEC_PATCH: JSON.stringify({ mounts: [volume] }) });
+    expect(r.replies).toEqual(['prepared']);
+    expect(r.details).toMatch(pattern);
+    expectNothingKept();
+    expect(tryDocker('node2', 'volume', 'inspect', VOLUME).code).not.toBe(0);
+  });
+
   // Host powers in the spec a peer sends: refused at Prepare, before anything is created.
   it.each([
     ['PidMode host', { hostConfig: { PidMode: 'host' }, mounts: [volume] }, /hostConfig\.PidMode: --pid host/],

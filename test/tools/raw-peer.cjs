@@ -4,7 +4,8 @@
 // destination agent and prints the destination's answer as JSON. Run inside a lab node:
 //   lab.sh exec node1 node test/tools/raw-peer.cjs SCENARIO DEST IMAGE_ID EVIL_PATH
 // Scenarios: corrupt-chunk, truncated, zstd-bomb, dotdot, absolute, symlink-escape, device,
-// reuse-outside, reuse-without-precopy, precopy-overflow, adopt-missing, patch-unmade;
+// reuse-outside, reuse-without-precopy, precopy-overflow, adopt-missing, patch-unmade,
+// disk-unsent, disk-outside, disk-unknown-volume, disk-images (a disk round carrying them);
 // or `status DEST MIGRATION_ID`: what a recovering source asks (MigrationStatus).
 // Environment: LIVEMIG_TLS_DIR (unset: plaintext), LIVEMIG_TLS_NAME (the certificate to present,
 // default node1), LIVEMIG_SOURCE_NODE (the node Prepare names, default the certificate's name),
@@ -42,6 +43,19 @@ const hostile = {
   // An image that would take a segment the pre-copy does not have, or be written at an offset unmade.
   'adopt-missing': (p) => p.entry({ name: 'reuse/pages-1.img', pax: { 'LIVEMIG.segment': '5' } }, ''),
   'patch-unmade': (p) => p.entry({ name: 'criu/pages-1.img', pax: { 'LIVEMIG.offset': '4096' } }, 'x'.repeat(4096)),
+};
+
+/** Disk rounds: each a tar stream before the memory pre-copy, for the target's volume hostile-vol. */
+const diskRound = {
+  // A block written into a file of the image that no round ever sent.
+  'disk-unsent': (p) => p.entry({ name: 'rootfs/etc/livemig-base.txt', pax: { 'LIVEMIG.offset': '0' } }, 'pwned'),
+  // A file this round made, written far past any budget.
+  'disk-outside': (p) => {
+    p.entry({ name: 'volumes/hostile-vol/f', pax: { 'LIVEMIG.start': '1' } }, '');
+    p.entry({ name: 'volumes/hostile-vol/f', pax: { 'LIVEMIG.offset': '999999999999999' } }, 'x');
+  },
+  'disk-unknown-volume': (p) => p.entry({ name: 'volumes/not-announced/f' }, 'x'),
+  'disk-images': (p) => p.entry({ name: 'criu/inventory.img' }, 'x'),
 };
 
 /** A reuse entry's body: (first store page, count) as little-endian u32 pairs. */
@@ -91,8 +105,15 @@ async function main() {
   };
   call.write({ body: 'prepare', prepare: { protocolVersion: PROTOCOL_VERSION, migrationId: crypto.randomUUID(),
     sourceNode: process.env.LIVEMIG_SOURCE_NODE || name, specJson: JSON.stringify(spec), estimatedBytes: 1, compressLevel: scenario === 'zstd-bomb' ? -1 : 0,
-    precopyBytes: PRECOPY[scenario]?.announced ?? 0 } });
+    precopyBytes: PRECOPY[scenario]?.announced ?? 0, diskRounds: Boolean(diskRound[scenario]) } });
   const sealer = new ChunkSealer();
+  if (diskRound[scenario]) {
+    const round = new ChunkSealer();
+    const data = await tarBytes(diskRound[scenario]);
+    call.write({ body: 'disk', disk: round.seal(data) });
+    call.write({ body: 'diskEnd', diskEnd: round.end(data.length) });
+    call.write({ body: 'diskDone', diskDone: {} });
+  }
   if (PRECOPY[scenario]) {
     const pre = new ChunkSealer();
     const pages = Buffer.alloc(PRECOPY[scenario].sent, 0x42);
@@ -112,7 +133,7 @@ async function main() {
     const data = require('zstd-napi').compress(Buffer.alloc(256 * 1024 * 1024));
     call.write({ body: 'chunk', chunk: sealer.seal(data) });
     call.write({ body: 'end', end: sealer.end(256 * 1024 * 1024) });
-  } else {
+  } else if (!diskRound[scenario]) {
     const data = await tarBytes(hostile[scenario]);
     call.write({ body: 'chunk', chunk: sealer.seal(data) });
     call.write({ body: 'end', end: sealer.end(data.length) });
