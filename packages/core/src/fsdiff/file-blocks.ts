@@ -18,6 +18,8 @@ export const DIGEST_BLOCK = 16 * 1024;
 export const BLOCK_DIGEST = 16;
 /** Read at once, and the most one entry writes. */
 const PIECE = 1024 * 1024;
+/** A file opened to be read: never through a symlink, never waiting (a FIFO put in its place). */
+export const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 const ZEROS = Buffer.alloc(DIGEST_BLOCK);
 const EMPTY = Buffer.alloc(0);
 
@@ -47,7 +49,7 @@ export interface BlocksSent {
 }
 
 export async function emitBlocks(r: BlocksRequest): Promise<BlocksSent> {
-  const fd = fs.openSync(r.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  const fd = fs.openSync(r.abs, OPEN_FLAGS);
   try {
     const out = new BlockEmitter(r);
     if (!r.prev?.digests) await out.entry({ name: r.header.name, type: 'file', size: 0, mode: 0o600 }, { [DELTA_PAX.start]: '1' });

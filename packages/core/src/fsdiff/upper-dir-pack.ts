@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type * as tar from 'tar-stream';
 import type { BufferPool } from '../stream/buffer-pool';
-import { emitBlocks, BLOCK_FORM_MIN } from './file-blocks';
+import { emitBlocks, BLOCK_FORM_MIN, OPEN_FLAGS } from './file-blocks';
 import { LOOK_AGAIN, SentTree, type EntryKind } from './sent-tree';
 import { readTreeXattrs, type XattrSet } from './xattrs';
 import {
@@ -92,6 +92,9 @@ function utf8Name(raw: Buffer, where: string): string {
  * clean" files): it is looked at again in the next round.
  */
 const RACY_NS = 100_000_000n;
+
+/** What opening a file of a live tree may meet when it was just removed or replaced. */
+const GONE = ['ENOENT', 'ELOOP', 'ENXIO'];
 
 function kindOf(st: fs.BigIntStats, overlay: boolean, abs: string): EntryKind | undefined {
   if (st.isDirectory()) return 'dir';
@@ -199,6 +202,19 @@ class TreePacker {
       }
       this.firstLinks.set(key, f.header.name);
     }
+    try {
+      await this.packContent(rel, abs, st, f);
+    } catch (err) {
+      if (!this.opts.live || !GONE.includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      // Gone or replaced between its lstat and its open (nothing of it is in the stream yet): the
+      // next round looks at it again, and deletes it there if it is gone.
+      this.firstLinks.delete(`${st.dev}:${st.ino}`);
+      const prev = this.sent.get(rel);
+      if (prev) this.sent.set(rel, { ...prev, ctimeNs: LOOK_AGAIN });
+    }
+  }
+
+  private async packContent(rel: string, abs: string, st: fs.BigIntStats, f: FileToPack): Promise<void> {
     if (f.prev || st.size >= BigInt(BLOCK_FORM_MIN)) {
       const r = await emitBlocks({
         pack: this.pack, abs, header: f.header, pax: f.pax, size: Number(st.size), live: this.opts.live ?? false,
@@ -228,7 +244,7 @@ class TreePacker {
 
   /** A file under BLOCK_FORM_MIN, in one read. Frozen, its size must not change; live, it may. */
   private readSmallFile(abs: string, size: number): Buffer {
-    const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const fd = fs.openSync(abs, OPEN_FLAGS);
     try {
       const data = Buffer.allocUnsafe(size + 1); // one byte more: a file that grew shows
       let read = 0;
