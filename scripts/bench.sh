@@ -15,7 +15,7 @@
 # second, 20k small files of which some are appended to or replaced): their FIRST push (what a
 # drain sees) and the push back, against the floor of the same counter without a volume.
 #   scripts/bench.sh [--sizes "16 256 1024"] [--runs 3] [--compress fast] [--no-redis] [--no-churn]
-#                    [--no-precopy] [--lazy-pages auto|always|never] [--disk | --disk-only]
+#                    [--no-precopy] [--lazy-pages auto|always|never] [--disk | --disk-only | --postgres-only]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB="$ROOT/scripts/lab.sh"
@@ -26,11 +26,13 @@ REDIS=1
 CHURN=1
 MEM=1
 DISK=0
+PG_ONLY=0
 PUSH_FLAGS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --disk) DISK=1; shift ;;
     --disk-only) DISK=1; MEM=0; shift ;;
+    --postgres-only) DISK=1; MEM=0; PG_ONLY=1; shift ;;
     --no-precopy) PUSH_FLAGS+=" --no-precopy"; shift ;;
     --lazy-pages) PUSH_FLAGS+=" --lazy-pages $2"; shift 2 ;;
     --no-churn) CHURN=0; shift ;;
@@ -145,6 +147,7 @@ fi
 # back, each against the CRIU floor of the same counter without its volume (a --serial push there
 # and back just before) plus what moved frozen at link speed.
 DISK_RESULTS=()
+PG_CHECK=''
 COUNTER='i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done'
 disk_row() { # LABEL RUN DIRECTION JSON FLOOR_JSON HWM_SRC HWM_DST
   node -e '
@@ -162,6 +165,58 @@ disk_row() { # LABEL RUN DIRECTION JSON FLOOR_JSON HWM_SRC HWM_DST
   ' "$@" "$LINK_MBPS"
 }
 reset_hwm() { for n in node1 node2; do echo 5 > "/proc/$(cat "/run/livemig-lab/$n/agent.pid")/clear_refs"; done; }
+# PostgreSQL 15 (scripts/server-images.sh) with 1 GiB of table data in a named volume, a client
+# inserting (one connection per insert) all through the pushes; every insert it saw committed is
+# checked on the destination. Frozen pages: what the dump sent of its memory (shared buffers:
+# 128 MiB = 32768 pages).
+pg_workload() {
+  local i there back
+  echo "postgres 1 GiB in a volume, inserting:"
+  for n in node1 node2; do
+    DOCKER_HOST="unix:///run/livemig-lab/$n/docker.sock" bash "$ROOT/scripts/server-images.sh" >/dev/null
+    lab docker "$n" rm -f bench-pg >/dev/null 2>&1 || true; lab docker "$n" volume rm -f bench-pgdata >/dev/null 2>&1 || true
+  done
+  lab docker node1 run -d --name bench-pg -p 5432:5432 -v bench-pgdata:/var/lib/postgresql/data livemig-servers:latest livemig-postgres >/dev/null
+  until lab exec node1 psql -h 10.77.0.1 -U postgres -qtAc 'select 1' >/dev/null 2>&1; do sleep 0.5; done
+  lab exec node1 psql -h 10.77.0.1 -U postgres -qc "create table t (v bigint primary key, pad text); insert into t select -g, repeat('x', 200) from generate_series(1, 4500000) g; checkpoint" >/dev/null
+  rm -f /tmp/livemig-pg-stop /tmp/livemig-pg-committed
+  lab exec node1 bash -c 'i=0; while [ ! -e /tmp/livemig-pg-stop ]; do i=$((i + 1)); for h in 10.77.0.1 10.77.0.2; do
+    if PGCONNECT_TIMEOUT=1 psql -h $h -U postgres -qtAX -v ON_ERROR_STOP=1 -c "insert into t values ($i, '"'"'live'"'"')" >/dev/null 2>&1; then echo $i >> /tmp/livemig-pg-committed; break; fi; done; done' &
+  local client=$!
+  for ((i = 1; i <= RUNS; i++)); do
+    sleep 3
+    reset_hwm
+    there="$(lab cli node1 push bench-pg --to node2 --compress "$COMPRESS" --json $PUSH_FLAGS)"
+    DISK_RESULTS+=("$(pg_row "$i" "first push" "$there" "$(hwm_kib node1)" "$(hwm_kib node2)")")
+    echo "  ${DISK_RESULTS[-1]}"
+    sleep 3
+    reset_hwm
+    back="$(lab cli node2 push bench-pg --to node1 --compress "$COMPRESS" --json $PUSH_FLAGS)"
+    DISK_RESULTS+=("$(pg_row "$i" "push back" "$back" "$(hwm_kib node2)" "$(hwm_kib node1)")")
+    echo "  ${DISK_RESULTS[-1]}"
+  done
+  sleep 2; touch /tmp/livemig-pg-stop; wait "$client" || true; rm -f /tmp/livemig-pg-stop
+  local seen present lost
+  seen="$(wc -l < /tmp/livemig-pg-committed)"
+  present="$(lab exec node1 psql -h 10.77.0.1 -U postgres -qtAc 'select v from t where v > 0' | sort -n)"
+  lost="$(sort -n /tmp/livemig-pg-committed | comm -23 - <(echo "$present") | wc -l)"
+  PG_CHECK="postgres: $seen inserts seen committed during the pushes, $lost of them missing afterwards"
+  echo "  $PG_CHECK"
+  rm -f /tmp/livemig-pg-committed
+  lab docker node1 rm -f bench-pg >/dev/null; lab docker node1 volume rm -f bench-pgdata >/dev/null
+}
+pg_row() { # RUN DIRECTION JSON HWM_SRC HWM_DST
+  node -e '
+    const [run, dir, json, hwmSrc, hwmDst, link] = process.argv.slice(1);
+    const s = JSON.parse(json);
+    const ms = (v) => (v / 1000).toFixed(2) + " s";
+    const mib = (v) => (v / 1048576).toFixed(1) + " MiB";
+    const rounds = s.diskRounds.map((r) => mib(r.fileBytes)).join(" + ") || "-";
+    const diskMs = s.diskRounds.reduce((n, r) => n + r.ms, 0);
+    console.log(["postgres 1 GiB, inserting", run, dir, ms(s.downtimeMs), ms(s.totalMs), rounds, ms(diskMs), mib(s.rootfsBytes + s.volumeBytes), mib(s.frozenBytesWire), mib(s.bytesWire),
+      "frozen pages " + s.pagesSent + " (reused " + s.pagesReused + ")", "-", "-", (Number(hwmSrc) / 1024).toFixed(0) + " MiB", (Number(hwmDst) / 1024).toFixed(0) + " MiB"].join(" | "));
+  ' "$@" "$LINK_MBPS"
+}
 # disk_workload LABEL SETUP_SCRIPT [WRITER_SCRIPT]: RUNS first pushes and pushes back.
 disk_workload() {
   local label="$1" setup="$2" writer="${3:-}" i floor_there floor_back there back
@@ -191,7 +246,7 @@ $COUNTER" >/dev/null
   done
   for n in node1 node2; do lab docker "$n" rm -f bench-disk bench-floor >/dev/null 2>&1 || true; lab docker "$n" volume rm -f bench-vol >/dev/null 2>&1 || true; done
 }
-if [ "$DISK" = 1 ]; then
+if [ "$DISK" = 1 ] && [ "$PG_ONLY" = 0 ]; then
   disk_workload "counter + 512 MiB volume" 'head -c 536870912 /dev/urandom > /data/file'
   # 1 GiB rewritten in place (100 random 4 KiB blocks a second), 900 MiB more that stays, 20k
   # small files of which one is appended to and one replaced every 0.1 s.
@@ -199,6 +254,7 @@ if [ "$DISK" = 1 ]; then
     'head -c 1073741824 /dev/urandom > /data/db && head -c 943718400 /dev/urandom > /data/static && mkdir /data/small && for n in $(seq 1 20000); do echo "file $n" > /data/small/f$n; done' \
     '(while :; do for k in 1 2 3 4 5 6 7 8 9 10; do dd if=/dev/urandom of=/data/db bs=4096 count=1 seek=$((RANDOM * 8 % 262144)) conv=notrunc 2>/dev/null; done; n=$((RANDOM % 20000 + 1)); echo more >> /data/small/f$n; echo new > /data/small/f$((n % 20000 + 1)).tmp && mv /data/small/f$((n % 20000 + 1)).tmp /data/small/f$((n % 20000 + 1)); sleep 0.1; done) &'
 fi
+if [ "$DISK" = 1 ]; then pg_workload; fi
 
 if [ "$MEM" = 1 ]; then
 echo
@@ -211,6 +267,8 @@ if [ "$DISK" = 1 ]; then
   echo "| workload | run | push | downtime | total | disk rounds (file data) | rounds time | file data frozen | wire frozen | wire | CRIU floor without the volume | floor + frozen wire/link | downtime / bound | src agent peak RSS | dst agent peak RSS |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   for r in "${DISK_RESULTS[@]}"; do echo "| $r |"; done
+  echo
+  echo "$PG_CHECK"
 fi
 echo
 echo "link ${LINK_MBPS} MB/s; --compress ${COMPRESS}${PUSH_FLAGS:+;$PUSH_FLAGS}; target: downtime / bound <= 1.25, agent peak RSS < 200 MiB"

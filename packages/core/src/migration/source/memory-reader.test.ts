@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../../protocol/checkpoint-layout';
 import { BufferPool } from '../../stream/buffer-pool';
-import { anonRuns, isAnonPresent, memoryPieces, privateMappings } from './memory-reader';
+import { anonRuns, isAnonPresent, memoryPieces, privateMappings, sharedMemoryMappings } from './memory-reader';
 
 // A realistic /proc/PID/maps: a node binary, its heap, an anonymous arena with its guard, a shared
 // memory file, the stack and the kernel's own mappings (vsyscall as emulated kernels show it).
@@ -24,6 +25,21 @@ const MAPS = [
   'ffffffffff600000-ffffffffff601000 r-xp 00000000 00:00 0                  [vsyscall]',
   '',
 ].join('\n');
+
+describe('sharedMemoryMappings', () => {
+  it('keeps anonymous shared and SysV shm mappings with their inode, and no shared file', () => {
+    const maps = [
+      MAPS,
+      '7f1a40000000-7f1a48000000 rw-s 00000000 00:01 4242                       /dev/zero (deleted)',
+      '7f1a48000000-7f1a48001000 rw-s 00000000 00:01 65537                      /SYSV0052e2c1 (deleted)',
+      '7f1a49000000-7f1a49001000 ---s 00000000 00:01 777                        /dev/zero (deleted)',
+    ].join('\n');
+    expect(sharedMemoryMappings(maps)).toEqual([
+      { start: 0x7f1a40000000, end: 0x7f1a48000000, inode: 4242 },
+      { start: 0x7f1a48000000, end: 0x7f1a48001000, inode: 65537 },
+    ]);
+  });
+});
 
 describe('privateMappings', () => {
   it('keeps the readable private mappings, numeric, in order, and nothing shared, unreadable or the kernel’s', () => {
@@ -177,6 +193,31 @@ describe('memoryPieces', () => {
       pool.giveBack(piece);
     }
     expect(pages).toBe(maxPages);
+  });
+
+  it('reads a shared anonymous mapping once, as a segment of its own after the process\'s private memory', async () => {
+    // Python's anonymous mmap is MAP_SHARED: 64 pages of 0x42, one of them never touched.
+    const child = spawn('python3', ['-c', [
+      'import mmap, sys, time',
+      'm = mmap.mmap(-1, 65 * 4096)',
+      'm[:64 * 4096] = b"\\x42" * (64 * 4096)',
+      'print("ready", flush=True)',
+      'time.sleep(60)',
+    ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+      const segments: Buffer[][] = [];
+      const pool = new BufferPool(1024 * 1024);
+      for (const piece of memoryPieces([child.pid as number], pool, Number.MAX_SAFE_INTEGER, () => segments.push([]))) {
+        segments[segments.length - 1].push(Buffer.from(piece));
+        pool.giveBack(piece);
+      }
+      const shared = segments.map((seg) => Buffer.concat(seg)).filter((b) => b.length === 64 * PAGE_SIZE && b.every((x) => x === 0x42));
+      expect(shared).toHaveLength(1); // the untouched page is not read (it would be made)
+      expect(segments.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('skips a process that does not exist', () => {

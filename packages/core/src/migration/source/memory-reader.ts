@@ -29,6 +29,29 @@ export function privateMappings(maps: string): Mapping[] {
   return out;
 }
 
+export interface SharedMapping extends Mapping {
+  /** The shmem object's inode: mapped by several processes, it is read once. */
+  inode: number;
+}
+
+/**
+ * The readable shared memory in a /proc/PID/maps text that CRIU dumps page by page: anonymous
+ * shared mappings (shown as /dev/zero) and SysV shm segments (/SYSVkey), in address order.
+ * (Files in /dev/shm are files of a tmpfs: CRIU dumps that mount's content, not their pages.)
+ */
+export function sharedMemoryMappings(maps: string): SharedMapping[] {
+  const out: SharedMapping[] = [];
+  for (const line of maps.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 6) continue;
+    const perms = f[1];
+    if (perms[0] !== 'r' || perms[3] !== 's' || !(f[5] === '/dev/zero' || /^\/SYSV[0-9a-f]{8}$/.test(f[5]))) continue;
+    const [start, end] = f[0].split('-').map((h) => parseInt(h, 16));
+    out.push({ start, end, inode: Number(f[4]) });
+  }
+  return out;
+}
+
 /**
  * pagemap entry, high 32 bits: bit 31 present, bit 29 file-backed or shared. A present page
  * that is neither is an anonymous private page (CRIU dumps these; the file pages it leaves to
@@ -40,13 +63,21 @@ export function isAnonPresent(high: number): boolean {
   return (high & PRESENT) !== 0 && (high & FILE_OR_SHARED) === 0;
 }
 
-/** Runs of anonymous present pages, as [first page address, page count], from pagemap entries. */
-export function anonRuns(pagemap: Buffer, firstAddress: number): Array<[number, number]> {
+/** A present page of a shared mapping (only those mapped here: reading a hole would fill it). */
+export function isPresent(high: number): boolean {
+  return (high & PRESENT) !== 0;
+}
+
+/**
+ * Runs of pages that `pick` takes (default: anonymous present ones), as [first page address,
+ * page count], from pagemap entries.
+ */
+export function anonRuns(pagemap: Buffer, firstAddress: number, pick: (high: number) => boolean = isAnonPresent): Array<[number, number]> {
   const runs: Array<[number, number]> = [];
   let runStart = -1;
   const entries = pagemap.length / 8;
   for (let i = 0; i <= entries; i++) {
-    const anon = i < entries && isAnonPresent(pagemap.readUInt32LE(i * 8 + 4));
+    const anon = i < entries && pick(pagemap.readUInt32LE(i * 8 + 4));
     if (anon && runStart < 0) runStart = i;
     if (!anon && runStart >= 0) {
       runs.push([firstAddress + runStart * PAGE_SIZE, i - runStart]);
@@ -60,14 +91,15 @@ export function anonRuns(pagemap: Buffer, firstAddress: number): Array<[number, 
 const PAGEMAP_SLICE = 128 * 1024;
 
 /**
- * Pieces of the anonymous memory of `pids`, each a whole number of pages in a buffer of `pool`
- * (the consumer gives it back), at most `maxPages` pages in all; `onProcess` runs before the
- * first piece of each process. A process that has exited, or a range the kernel refuses to read,
- * is skipped.
+ * Pieces of the memory of `pids` that CRIU dumps page by page, each a whole number of pages in a
+ * buffer of `pool` (the consumer gives it back), at most `maxPages` pages in all, in segments:
+ * one for each process's private anonymous memory, one for each shared memory object (the first
+ * process that maps it is read); `onSegment` runs before the first piece of each. A process that
+ * has exited, or a range the kernel refuses to read, is skipped.
  */
-export function* memoryPieces(pids: number[], pool: BufferPool, maxPages: number, onProcess?: (pid: number) => void): Generator<Buffer> {
-  let left = maxPages;
-  const piecePages = Math.floor(pool.size / PAGE_SIZE);
+export function* memoryPieces(pids: number[], pool: BufferPool, maxPages: number, onSegment?: (pid: number) => void): Generator<Buffer> {
+  const budget = { left: maxPages };
+  const sharedSeen = new Set<number>();
   for (const pid of pids) {
     let maps: string;
     let pagemapFd: number;
@@ -84,34 +116,55 @@ export function* memoryPieces(pids: number[], pool: BufferPool, maxPages: number
       fs.closeSync(pagemapFd);
       continue;
     }
-    let announced = false;
     try {
-      const entries = Buffer.allocUnsafe(PAGEMAP_SLICE * 8);
-      for (const m of privateMappings(maps)) {
-        for (let at = m.start; at < m.end && left > 0; at += PAGEMAP_SLICE * PAGE_SIZE) {
-          const pages = Math.min(PAGEMAP_SLICE, (m.end - at) / PAGE_SIZE);
-          const got = readAt(pagemapFd, entries.subarray(0, pages * 8), (at / PAGE_SIZE) * 8);
-          for (const [addr, count] of anonRuns(entries.subarray(0, got - (got % 8)), at)) {
-            for (let done = 0; done < count && left > 0; ) {
-              const n = Math.min(piecePages, count - done, left);
-              const piece = pool.take(n * PAGE_SIZE);
-              const read = readAt(memFd, piece, addr + done * PAGE_SIZE);
-              done += n;
-              if (read < piece.length) {
-                pool.giveBack(piece); // unmapped meanwhile: the dump will tell
-                continue;
-              }
-              left -= n;
-              if (!announced) onProcess?.(pid);
-              announced = true;
-              yield piece;
-            }
-          }
-        }
+      const fds = { pagemapFd, memFd, pid, pool, budget, onSegment };
+      yield* segmentPieces(fds, privateMappings(maps), isAnonPresent);
+      for (const m of sharedMemoryMappings(maps)) {
+        if (sharedSeen.has(m.inode)) continue;
+        sharedSeen.add(m.inode);
+        yield* segmentPieces(fds, [m], isPresent);
       }
     } finally {
       fs.closeSync(pagemapFd);
       fs.closeSync(memFd);
+    }
+  }
+}
+
+interface ProcessFiles {
+  pagemapFd: number;
+  memFd: number;
+  pid: number;
+  pool: BufferPool;
+  budget: { left: number };
+  onSegment?: (pid: number) => void;
+}
+
+/** One segment: the pages of `mappings` that `pick` takes, in address order. */
+function* segmentPieces(p: ProcessFiles, mappings: Mapping[], pick: (high: number) => boolean): Generator<Buffer> {
+  const piecePages = Math.floor(p.pool.size / PAGE_SIZE);
+  const entries = Buffer.allocUnsafe(PAGEMAP_SLICE * 8);
+  let announced = false;
+  for (const m of mappings) {
+    for (let at = m.start; at < m.end && p.budget.left > 0; at += PAGEMAP_SLICE * PAGE_SIZE) {
+      const pages = Math.min(PAGEMAP_SLICE, (m.end - at) / PAGE_SIZE);
+      const got = readAt(p.pagemapFd, entries.subarray(0, pages * 8), (at / PAGE_SIZE) * 8);
+      for (const [addr, count] of anonRuns(entries.subarray(0, got - (got % 8)), at, pick)) {
+        for (let done = 0; done < count && p.budget.left > 0; ) {
+          const n = Math.min(piecePages, count - done, p.budget.left);
+          const piece = p.pool.take(n * PAGE_SIZE);
+          const read = readAt(p.memFd, piece, addr + done * PAGE_SIZE);
+          done += n;
+          if (read < piece.length) {
+            p.pool.giveBack(piece); // unmapped meanwhile: the dump will tell
+            continue;
+          }
+          p.budget.left -= n;
+          if (!announced) p.onSegment?.(p.pid);
+          announced = true;
+          yield piece;
+        }
+      }
     }
   }
 }

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# livemig-servers:latest: Debian 12 (minbase) with PostgreSQL 15, nginx-light and python3, the
+# real servers that end-to-end tests and the benchmark move. Made with debootstrap from Debian's
+# packages (no registry) once per host, kept as a `docker save` archive in CACHE, and loaded into
+# the Docker daemon of DOCKER_HOST where missing: every daemon that loads the same archive has the
+# same image ID, which a migration needs.
+#
+#   server-images.sh            build the archive if missing, load it where missing, print the ID
+#   server-images.sh --rebuild  build the archive anew
+set -euo pipefail
+CACHE="${LIVEMIG_CACHE:-/var/cache/livemig}"
+ARCHIVE="$CACHE/livemig-servers.tar"
+TAG=livemig-servers:latest
+MIRROR="${LIVEMIG_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+PACKAGES=postgresql,nginx-light,python3,procps,util-linux
+DOCKER="$(command -v /usr/bin/docker || command -v docker)"
+die() { echo "server-images: $*" >&2; exit 1; }
+
+[ "${1:-}" = --rebuild ] && rm -f "$ARCHIVE"
+
+build() {
+  command -v debootstrap >/dev/null || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+  }
+  local work rootfs layer_sha config cfg_sha arch
+  work="$(mktemp -d /var/tmp/livemig-servers.XXXXXX)"
+  trap 'rm -rf "$work"' RETURN
+  rootfs="$work/rootfs"
+  echo "server-images: debootstrap Debian 12 with $PACKAGES (about a minute)" >&2
+  debootstrap --variant=minbase --include="$PACKAGES" bookworm "$rootfs" "$MIRROR" > "$work/debootstrap.log" 2>&1 ||
+    { tail -20 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
+  # Not a system: no package caches, no services started by the package scripts' leftovers.
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/lib/postgresql/15/main
+  # The containers' own entry points (servers as non-root users, data in volumes).
+  install -m 755 /dev/stdin "$rootfs/usr/local/bin/livemig-postgres" <<'EOF'
+#!/bin/sh
+# PostgreSQL 15 on $PGDATA (default /var/lib/postgresql/data, a volume): made on first start,
+# then run as the postgres user in the foreground. Trust auth: a lab-only server.
+set -e
+PGDATA="${PGDATA:-/var/lib/postgresql/data}"
+BIN=/usr/lib/postgresql/15/bin
+mkdir -p "$PGDATA" /run/postgresql
+chown postgres:postgres "$PGDATA" /run/postgresql
+chmod 700 "$PGDATA"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  setpriv --reuid=postgres --regid=postgres --init-groups "$BIN/initdb" -D "$PGDATA" --auth=trust -U postgres >/dev/null
+  echo "host all all 0.0.0.0/0 trust" >> "$PGDATA/pg_hba.conf"
+fi
+exec setpriv --reuid=postgres --regid=postgres --init-groups "$BIN/postgres" -D "$PGDATA" -c listen_addresses='*' "$@"
+EOF
+  # A layer whose image ID depends only on the files (as scripts/base-images.sh does).
+  arch="$(dpkg --print-architecture)"
+  mkdir -p "$work/img/layer"
+  tar -C "$rootfs" --sort=name --mtime=@0 --numeric-owner --format=gnu -cf "$work/img/layer/layer.tar" .
+  layer_sha="$(sha256sum "$work/img/layer/layer.tar" | cut -d' ' -f1)"
+  config="{\"architecture\":\"$arch\",\"os\":\"linux\",\"created\":\"1970-01-01T00:00:00Z\",\"config\":{\"Env\":[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"],\"Cmd\":[\"bash\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:$layer_sha\"]},\"history\":[{\"created\":\"1970-01-01T00:00:00Z\",\"created_by\":\"livemig scripts/server-images.sh\"}]}"
+  cfg_sha="$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)"
+  printf '%s' "$config" > "$work/img/$cfg_sha.json"
+  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["layer/layer.tar"]}]' "$cfg_sha" "$TAG" > "$work/img/manifest.json"
+  mkdir -p "$CACHE"
+  chmod 700 "$CACHE"
+  tar -C "$work/img" -cf "$ARCHIVE.tmp" . && mv "$ARCHIVE.tmp" "$ARCHIVE"
+}
+
+[ -s "$ARCHIVE" ] || build
+want="sha256:$(tar -xOf "$ARCHIVE" ./manifest.json | sed 's/.*"Config":"\([0-9a-f]*\)\.json".*/\1/')"
+have="$("$DOCKER" image inspect -f '{{.Id}}' "$TAG" 2>/dev/null || true)"
+if [ "$have" != "$want" ]; then
+  "$DOCKER" load -i "$ARCHIVE" >/dev/null
+  have="$("$DOCKER" image inspect -f '{{.Id}}' "$TAG")"
+  [ "$have" = "$want" ] || die "$TAG loaded as $have, expected $want"
+fi
+echo "$TAG $want"
