@@ -15,6 +15,7 @@ import {
   clearScratch,
   checkNodeCertificate,
   ensureKdatDir,
+  ensurePrivateDir,
   CERT_NAME,
   type CommitQuery,
   type Timeouts,
@@ -110,6 +111,10 @@ async function main(): Promise<void> {
     console.log('WARNING: --insecure: plaintext gRPC without authentication; anyone who can reach this port can drive this agent');
   }
   const docker = new DockerodeClient(config.dockerSocket);
+  // Checkpoints (process memory) and the records go through these dirs: root's alone, or the
+  // agent does not start (private-dir.ts says why).
+  ensurePrivateDir(config.stateDir, 'the agent\'s state dir, --state-dir');
+  if (config.memScratchDir) ensurePrivateDir(config.memScratchDir, 'where checkpoints go in memory, --scratch-dir');
   // Migrations cut off by a crash of this agent: resume frozen sources, remove half-made targets.
   clearScratch(config.memScratchDir);
   ensureKdatDir(); // CRIU's kernel-probe cache: ~35 ms less of each dump and restore
