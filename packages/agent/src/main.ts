@@ -84,6 +84,11 @@ async function main(): Promise<void> {
       string: true,
       describe: 'CAP: capability beyond Docker\'s defaults that containers migrated here may add (repeatable; default: none)',
     })
+    .option('max-incoming', {
+      type: 'number',
+      default: d.maxIncoming,
+      describe: 'incoming migrations that may run at once; more are refused before anything is created',
+    })
     .check((a) => {
       if (!a.insecure && !a['tls-dir']) throw new Error('give --tls-dir DIR (mutual TLS) or, explicitly, --insecure');
       return true;
@@ -104,6 +109,7 @@ async function main(): Promise<void> {
       : { insecure: false, tls: { dir: argv['tls-dir'] ?? '', name: argv['node-name'] } },
     access: { authenticated: !argv.insecure, peers: peerList(argv.peers) },
     specPolicy: { allowBindPrefixes: bindPrefixes(argv['allow-bind']), allowCaps: argv['allow-cap'] ?? [] },
+    maxIncoming: argv['max-incoming'],
   };
   // A certificate made before roles would have every peer denied: say how to re-issue it instead.
   if (!config.transport.insecure) checkNodeCertificate(config.transport.tls);
