@@ -22,6 +22,8 @@ export interface AgentConfig {
   access: AccessPolicy;
   /** What containers migrated here may have (--allow-bind, --allow-cap). */
   specPolicy: SpecPolicyOptions;
+  /** How many incoming migrations may run at once (--max-incoming); more are refused. */
+  maxIncoming: number;
 }
 
 export function defaultConfig(): Omit<AgentConfig, 'transport' | 'timeouts' | 'access' | 'specPolicy'> {
@@ -33,5 +35,6 @@ export function defaultConfig(): Omit<AgentConfig, 'transport' | 'timeouts' | 'a
     memScratchDir: '/dev/shm/livemig',
     criuPath: 'criu',
     helperPath: path.resolve(__dirname, '../../restore-init/restore-init'),
+    maxIncoming: 4,
   };
 }

@@ -15,6 +15,7 @@ import {
   clearScratch,
   checkNodeCertificate,
   ensureKdatDir,
+  ensurePrivateDir,
   CERT_NAME,
   type CommitQuery,
   type Timeouts,
@@ -83,6 +84,11 @@ async function main(): Promise<void> {
       string: true,
       describe: 'CAP: capability beyond Docker\'s defaults that containers migrated here may add (repeatable; default: none)',
     })
+    .option('max-incoming', {
+      type: 'number',
+      default: d.maxIncoming,
+      describe: 'incoming migrations that may run at once; more are refused before anything is created',
+    })
     .check((a) => {
       if (!a.insecure && !a['tls-dir']) throw new Error('give --tls-dir DIR (mutual TLS) or, explicitly, --insecure');
       return true;
@@ -103,6 +109,7 @@ async function main(): Promise<void> {
       : { insecure: false, tls: { dir: argv['tls-dir'] ?? '', name: argv['node-name'] } },
     access: { authenticated: !argv.insecure, peers: peerList(argv.peers) },
     specPolicy: { allowBindPrefixes: bindPrefixes(argv['allow-bind']), allowCaps: argv['allow-cap'] ?? [] },
+    maxIncoming: argv['max-incoming'],
   };
   // A certificate made before roles would have every peer denied: say how to re-issue it instead.
   if (!config.transport.insecure) checkNodeCertificate(config.transport.tls);
@@ -110,6 +117,10 @@ async function main(): Promise<void> {
     console.log('WARNING: --insecure: plaintext gRPC without authentication; anyone who can reach this port can drive this agent');
   }
   const docker = new DockerodeClient(config.dockerSocket);
+  // Checkpoints (process memory) and the records go through these dirs: root's alone, or the
+  // agent does not start (private-dir.ts says why).
+  ensurePrivateDir(config.stateDir, 'the agent\'s state dir, --state-dir');
+  if (config.memScratchDir) ensurePrivateDir(config.memScratchDir, 'where checkpoints go in memory, --scratch-dir');
   // Migrations cut off by a crash of this agent: resume frozen sources, remove half-made targets.
   clearScratch(config.memScratchDir);
   ensureKdatDir(); // CRIU's kernel-probe cache: ~35 ms less of each dump and restore

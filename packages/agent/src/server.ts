@@ -32,6 +32,7 @@ import type { AgentConfig } from './agent-config';
 import { commitQuery } from './commit-query';
 import { destinationChannel, sourceChannel } from './grpc-channels';
 import { healthReply } from './health';
+import { IncomingLimit } from './incoming-limit';
 import { PermissionDeniedError, admitPeer, type AgentRpc, type PeerCall } from './peer-access';
 
 /**
@@ -73,6 +74,7 @@ async function connectDestination(destination: string, config: AgentConfig): Pro
 export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.UntypedServiceImplementation {
   const health = (): Promise<HealthReply> => healthReply(config.nodeName, docker, config.criuPath);
   const inFlight = new Set<string>(); // IDs of containers being pushed from here
+  const incoming = new IncomingLimit(config.maxIncoming);
   /** The caller's identity, or the status to end the call with when its role may not make it. */
   const admit = (call: PeerCall, rpc: AgentRpc): { peer: PeerIdentity | null } | { refusal: Partial<grpc.StatusObject> } => {
     try {
@@ -116,6 +118,12 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
     migrate(call: grpc.ServerDuplexStream<MigrateRequest, MigrateReply>) {
       const caller = admit(call, 'migrate');
       if ('refusal' in caller) return void call.emit('error', caller.refusal);
+      const release = incoming.take(); // before anything is read or created
+      if (!release) {
+        const details = incoming.refusal(config.nodeName);
+        log(`refused an incoming migration: ${details}`);
+        return void call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details });
+      }
       const ctx = {
         docker,
         nodeName: config.nodeName,
@@ -134,6 +142,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
       // policy allows (the migration code's Prepare check): both before anything is created.
       admitPrepare(destinationChannel(call), { peer: caller.peer })
         .then((ch) => serveMigration(ctx, ch))
+        .finally(release)
         .then(
           () => call.end(),
           (err: unknown) => {

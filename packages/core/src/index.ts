@@ -9,6 +9,7 @@ export { DockerodeClient, type DockerClient } from './docker/docker-client';
 export { cgroupMode, kernelRelease, type CgroupMode } from './host/host-facts';
 export { criuFacts, lazyPagesSupported, type CriuFacts } from './criu/criu-check';
 export { ensureKdatDir } from './criu/kdat-cache';
+export { ensurePrivateDir } from './host/private-dir';
 export { run, runOk } from './util/exec';
 export { injectedFault } from './util/fault';
 export { MigrationError, type MigrationErrorKind } from './protocol/migration-error';

@@ -21,7 +21,7 @@ describe('ensureKdatDir', () => {
     const open = path.join(base, 'open');
     fs.mkdirSync(open);
     fs.chmodSync(open, 0o777);
-    expect(() => ensureKdatDir(open)).toThrow(/only this user can write: remove it/);
+    expect(() => ensureKdatDir(open)).toThrow(/only this user can write: group or others may write to it \(mode 0777\); remove it/);
     const link = path.join(base, 'link');
     fs.symlinkSync(base, link);
     expect(() => ensureKdatDir(link)).toThrow(/remove it/);

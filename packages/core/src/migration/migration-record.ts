@@ -2,6 +2,7 @@
 // mid-migration can finish or undo it when it starts again.
 import fs from 'node:fs';
 import path from 'node:path';
+import { makeDirDurably, writeFileDurably } from '../util/durable-write';
 
 export type MigrationRecord =
   /**
@@ -31,12 +32,14 @@ export function migrationsDir(stateDir: string): string {
   return path.join(stateDir, 'migrations');
 }
 
-/** Written atomically (rename), so a crash never leaves half a record. */
+/**
+ * Written atomically and durably (write-file-durably), so neither a crash nor a power cut leaves
+ * half a record, or none where the migration had gone on as if it was there. The work dir is
+ * root-only (0700): it may hold the checkpoint's images.
+ */
 export function writeRecord(workDir: string, record: MigrationRecord): void {
-  fs.mkdirSync(workDir, { recursive: true });
-  const tmp = path.join(workDir, `${RECORD}.tmp`);
-  fs.writeFileSync(tmp, JSON.stringify(record));
-  fs.renameSync(tmp, path.join(workDir, RECORD));
+  makeDirDurably(workDir);
+  writeFileDurably(path.join(workDir, RECORD), JSON.stringify(record));
 }
 
 export function readRecords(stateDir: string): Array<{ workDir: string; record: MigrationRecord | null }> {
@@ -73,11 +76,15 @@ export function discardWorkDir(stateDir: string, workDir: string, scratch = work
   fs.promises.rm(trash, { recursive: true, force: true }).catch(() => undefined);
 }
 
-/** Destination: a migration committed here (kept after its work dir is gone, for the source). */
+/**
+ * Destination: a migration committed here (kept after its work dir is gone, for the source).
+ * Durable before Committed is sent: a destination that lost it in a power cut would tell a
+ * recovering source "not committed" and both hosts would run the container.
+ */
 export function markCommitted(stateDir: string, migrationId: string): void {
   const dir = path.join(stateDir, 'committed');
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, migrationId), '');
+  makeDirDurably(dir);
+  writeFileDurably(path.join(dir, migrationId), '');
 }
 
 export function isCommitted(stateDir: string, migrationId: string): boolean {

@@ -49,6 +49,15 @@ export function scratchRoot(memDir: string, stateDir: string, bytes: number, whe
 }
 
 /**
+ * A migration's own scratch dir (its images: process memory, secrets included): root's alone
+ * whatever the dir above it allows. An existing one (a retry under the same id) is made so too.
+ */
+export function makeMigrationScratch(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o700);
+}
+
+/**
  * At an agent's start nothing is in flight: the migrations' dirs in its memory scratch dir were
  * cut off by a crash. Only those go (named by migration id), whatever else the operator keeps there.
  */

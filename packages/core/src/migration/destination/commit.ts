@@ -11,6 +11,8 @@ import type { Target } from './target';
 export async function commitTarget(ctx: DestinationContext, ch: DestinationChannel, t: Target, commitNext: Promise<MigrateRequest>): Promise<void> {
   const commit = await commitNext;
   if (commit.body !== 'commit') throw new MigrationError('protocol', `expected Commit, got ${commit.body}`);
+  // Both on disk (fsynced) before Committed goes: after a power cut here the source must hear
+  // "committed" when it asks, never "not committed" for a container that runs here.
   t.saveRecord(true);
   markCommitted(ctx.stateDir, t.migrationId);
   t.committed = true;

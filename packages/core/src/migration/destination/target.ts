@@ -8,6 +8,7 @@ import { trace } from '../../util/trace';
 import { createOptionsFor, RESTORE_MARKER } from '../container-spec';
 import type { DestinationContext } from '../context';
 import { discardWorkDir, migrationsDir, writeRecord } from '../migration-record';
+import { makeMigrationScratch } from '../scratch-dir';
 import type { PrepareSpec } from '../prepare-spec';
 import type { TargetPlace } from './prepare';
 import type { PrecopyStore } from './precopy-store';
@@ -58,6 +59,7 @@ export class Target {
   async create(): Promise<string> {
     const { docker } = this.ctx;
     const c = this.spec.container;
+    makeMigrationScratch(this.scratch); // 0700: the images hold process memory
     fs.mkdirSync(this.imagesDir, { recursive: true });
     this.saveRecord(false);
     for (const m of c.mounts) {

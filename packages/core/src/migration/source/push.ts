@@ -16,6 +16,7 @@ import type { Summary } from '../../rpc/messages';
 import { isValidLevel } from '../../stream/compress-level';
 import type { SourceContext } from '../context';
 import { migrationsDir } from '../migration-record';
+import { makeMigrationScratch } from '../scratch-dir';
 import { freezeAndDump, sendCheckpoint } from './checkpoint';
 import { cleanUpSource, rollBack } from './cleanup';
 import { precopyDisk } from './disk';
@@ -69,6 +70,7 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
 
 async function pushConnected(p: Push): Promise<Summary> {
   try {
+    makeMigrationScratch(p.state.scratch); // 0700 before CRIU writes memory there; rollBack removes it
     const prepared = await prepare(p);
     const disk = p.state.diskRounds ? await precopyDisk(p) : undefined;
     const pre = p.state.precopyBytes > 0 ? await precopy(p) : undefined;
