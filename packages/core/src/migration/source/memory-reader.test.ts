@@ -35,8 +35,8 @@ describe('sharedMemoryMappings', () => {
       '7f1a49000000-7f1a49001000 ---s 00000000 00:01 777                        /dev/zero (deleted)',
     ].join('\n');
     expect(sharedMemoryMappings(maps)).toEqual([
-      { start: 0x7f1a40000000, end: 0x7f1a48000000, inode: 4242 },
-      { start: 0x7f1a48000000, end: 0x7f1a48001000, inode: 65537 },
+      { start: 0x7f1a40000000, end: 0x7f1a48000000, inode: 4242, pgoff: 0 },
+      { start: 0x7f1a48000000, end: 0x7f1a48001000, inode: 65537, pgoff: 0 },
     ]);
   });
 });
