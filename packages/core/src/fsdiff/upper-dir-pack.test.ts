@@ -104,6 +104,14 @@ describe('packTree', () => {
     }
   });
 
+  it('never looks at paths matching excludePattern (CRIU makes and removes its temporaries while a frozen tree is read)', async () => {
+    fs.mkdirSync(path.join(dir, 'tmp/cr-tmpfs.Ab12Cd'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'tmp/cr-tmpfs.Ab12Cd/x'), 'x');
+    fs.writeFileSync(path.join(dir, 'tmp/kept'), 'k');
+    const { entries } = await packAndCollect(dir, 'rootfs/', { overlay: true, excludePattern: /^tmp\/cr-tmpfs\.[A-Za-z0-9]{6}$/ });
+    expect(entries.map((e) => e.header.name)).toEqual(['rootfs/.', 'rootfs/tmp', 'rootfs/tmp/kept']);
+  });
+
   it('refuses redirect_dir and metacopy entries', async () => {
     fs.mkdirSync(path.join(dir, 'moved'));
     await setXattr(path.join(dir, 'moved'), 'trusted.overlay.redirect', Buffer.from('/orig'));

@@ -21,6 +21,8 @@ export interface PackTreeOptions {
   overlay: boolean;
   /** Relative paths (no leading slash) skipped together with their subtree. */
   exclude?: string[];
+  /** Relative paths matching this are skipped too (with their subtree), never looked at. */
+  excludePattern?: RegExp;
   /**
    * The tree's xattrs (readTreeXattrs), if already read or being read; 'none' when the tree's
    * xattrs do not matter (CRIU's images). Default: read them now.
@@ -124,7 +126,7 @@ class TreePacker {
   }
 
   async packPath(rel: string): Promise<void> {
-    if (this.exclude.has(rel)) return;
+    if (this.exclude.has(rel) || this.opts.excludePattern?.test(rel)) return;
     const abs = rel === '.' ? this.root : path.join(this.root, rel);
     // Synchronous metadata calls: the tree is local, and a threadpool round trip per file costs
     // more than the syscall (the last round runs while the container is down).

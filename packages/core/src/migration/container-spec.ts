@@ -9,6 +9,12 @@ export const HELPER_IN_CONTAINER = '/.livemig/restore-init';
 export const RESTORE_MARKER = '.livemig-restore-pending';
 /** Paths in a container's upper dir that belong to us, never to the application. */
 export const INTERNAL_PATHS = ['.livemig', RESTORE_MARKER];
+/**
+ * CRIU's own temporaries in a container's filesystem: criu dump makes /tmp/cr-tmpfs.XXXXXX in the
+ * container's mount namespace to open a mount that has others on top of it (its /dev, its
+ * cgroup tmpfs), and removes it again, while the frozen rootfs is being read.
+ */
+export const CRIU_TEMPORARIES = /^tmp\/cr-tmpfs\.[A-Za-z0-9]{6}$/;
 
 export const SPEC_VERSION = 1;
 

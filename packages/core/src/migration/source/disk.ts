@@ -11,7 +11,7 @@ import type { DiskRound } from '../../rpc/messages';
 import { BufferPool } from '../../stream/buffer-pool';
 import { SealedSender } from '../../stream/sealed-sender';
 import { trace } from '../../util/trace';
-import { INTERNAL_PATHS } from '../container-spec';
+import { CRIU_TEMPORARIES, INTERNAL_PATHS } from '../container-spec';
 import type { SourceFacts } from './facts';
 import type { Push } from './one-push';
 import { sendPack } from './pack-sender';
@@ -23,13 +23,14 @@ export interface DiskTree {
   prefix: string;
   overlay: boolean;
   exclude?: string[];
+  excludePattern?: RegExp;
 }
 
 /** The container's upper dir and its named (and anonymous) volumes. */
 export function diskTrees(f: SourceFacts): DiskTree[] {
   const volumes = f.prepare.container.mounts.filter((m) => m.type === 'volume');
   return [
-    { root: f.upperDir, prefix: PREFIX.rootfs, overlay: true, exclude: INTERNAL_PATHS },
+    { root: f.upperDir, prefix: PREFIX.rootfs, overlay: true, exclude: INTERNAL_PATHS, excludePattern: CRIU_TEMPORARIES },
     ...volumes.map((m) => ({ root: m.source, prefix: `${PREFIX.volumes}${m.name}/`, overlay: false })),
   ];
 }
@@ -99,7 +100,7 @@ export async function packTrees(pack: tar.Pack, trees: DiskTree[], o: TreesPacki
   const total = { entries: 0, fileBytes: 0, deleted: 0, byPrefix: new Map<string, number>() };
   for (const t of trees) {
     const s = await packTree(pack, t.root, t.prefix, {
-      overlay: t.overlay, exclude: t.exclude, sent: o.sent?.get(t.prefix), live: o.live, pool: o.pool, xattrs: o.xattrs?.get(t.prefix),
+      overlay: t.overlay, exclude: t.exclude, excludePattern: t.excludePattern, sent: o.sent?.get(t.prefix), live: o.live, pool: o.pool, xattrs: o.xattrs?.get(t.prefix),
     });
     total.entries += s.entries;
     total.fileBytes += s.fileBytes;
