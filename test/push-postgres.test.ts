@@ -61,8 +61,12 @@ describe('PostgreSQL with its data in a named volume, written to during the push
       await waitFor('inserts on node1', () => committed.length >= 20, 30_000);
       const r = lab('cli', 'node1', 'push', 'pg', '--to', 'node2', '--json');
       expect(r.code, r.stderr).toBe(0);
-      const s = JSON.parse(r.stdout) as PushSummary;
+      const s = JSON.parse(r.stdout) as PushSummary & { pagesSent: number; pagesReused: number };
       expect(s.diskRounds.length).toBeGreaterThanOrEqual(1);
+      // Its shared buffers (128 MiB: 32768 pages, most of them filled by the load) went before
+      // the freeze with the rest of its memory: what the dump sent is what changed since.
+      expect(s.pagesReused).toBeGreaterThan(16384);
+      expect(s.pagesSent).toBeLessThan(0.05 * 32768);
       await waitFor('inserts on node2', () => committed.filter((c) => c.host === NODES.node2).length >= 20, 60_000);
     } finally {
       sh('touch', ['/tmp/livemig-pg-stop']);

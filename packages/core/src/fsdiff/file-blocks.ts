@@ -5,7 +5,6 @@
 // database rewrites its pages in place). Blocks of zeros past what the destination holds are not
 // sent: its final size leaves them zeros (a 10 GiB sparse file with 1 MiB of data sends 1 MiB).
 import fs from 'node:fs';
-import xxhash from 'xxhash-wasm';
 import type * as tar from 'tar-stream';
 import type { BufferPool } from '../stream/buffer-pool';
 import { DELTA_PAX, type EntryHeader } from './tar-format';
@@ -22,7 +21,8 @@ export const DIGEST_BLOCK = 16 * 1024;
  * ~0.45 s of downtime instead of ~0.8 s.
  */
 export const BLOCK_DIGEST = 8;
-const hasher = xxhash();
+// An ES module: loaded with import() from this CommonJS build.
+const hasher = import('xxhash-wasm').then((m) => m.default());
 /** Read at once, and the most one entry writes. */
 const PIECE = 1024 * 1024;
 /** A file opened to be read: never through a symlink, never waiting (a FIFO put in its place). */
