@@ -26,6 +26,8 @@ import {
   type PushEvent,
   type PushRequest,
   type SourceChannel,
+  type SourceContext,
+  type DestinationContext,
 } from '@livemig/core';
 import { admitPrepare } from './admit-prepare';
 import type { AgentConfig } from './agent-config';
@@ -70,6 +72,76 @@ async function connectDestination(destination: string, config: AgentConfig): Pro
   return sourceChannel(migrate, client.address);
 }
 
+/** What a push from this agent is handed (the source's side). */
+function sourceContext(config: AgentConfig, docker: DockerClient, inFlight: Set<string>): SourceContext {
+  return {
+    docker, inFlight, timeouts: config.timeouts, nodeName: config.nodeName, stateDir: config.stateDir, memScratchDir: config.memScratchDir,
+    criuPath: config.criuPath, log, askCommitted: commitQuery(config),
+  };
+}
+
+/** What a migration into this agent is handed (the destination's side). */
+function destinationContext(config: AgentConfig, docker: DockerClient): DestinationContext {
+  return {
+    docker,
+    nodeName: config.nodeName,
+    stateDir: config.stateDir,
+    memScratchDir: config.memScratchDir,
+    criuPath: config.criuPath,
+    helperPath: config.helperPath,
+    criuCheck: async () => {
+      const f = await criuFacts(config.criuPath);
+      return { ok: f.checkOk, message: f.checkMessage };
+    },
+    policy: config.specPolicy,
+    log,
+  };
+}
+
+/** This agent's health beside a peer's, and how long the peer took to answer. */
+async function peerStatusReply(config: AgentConfig, health: () => Promise<HealthReply>, peerAddress: string): Promise<PeerStatusReply> {
+  const local = await health();
+  let peer: HealthReply | null = null;
+  let peerError = '';
+  const started = performance.now();
+  let client: AgentClient | undefined;
+  try {
+    client = new AgentClient(peerAddress, clientCredentials(config.transport));
+    peer = await client.health();
+  } catch (err) {
+    peerError = err instanceof Error ? err.message : String(err);
+  } finally {
+    client?.close();
+  }
+  return { local, peer, peerError, peerRttMs: performance.now() - started };
+}
+
+/** Push: runs it, streaming its events to the CLI, then the summary (or the error). */
+function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, config: AgentConfig, docker: DockerClient, inFlight: Set<string>): void {
+  const req = call.request;
+  runPush(sourceContext(config, docker, inFlight), {
+    container: req.container,
+    destination: req.destination,
+    keepSource: req.keepSource,
+    compressLevel: req.compressLevel,
+    serial: req.serial,
+    precopy: !req.noPrecopy,
+    lazyPages: req.lazyPages,
+    emit: (ev) => call.write(ev),
+    connect: () => connectDestination(req.destination, config),
+  }).then(
+    (summary) => {
+      log(`pushed ${summary.container} to ${summary.destinationNode}: downtime ${summary.downtimeMs.toFixed(0)} ms`);
+      call.write({ body: 'summary', summary });
+      call.end();
+    },
+    (err: unknown) => {
+      log(`push of ${req.container} failed: ${err instanceof Error ? err.message : String(err)}`);
+      call.emit('error', statusOf(err));
+    },
+  );
+}
+
 /** gRPC handlers of the Agent service. */
 export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.UntypedServiceImplementation {
   const health = (): Promise<HealthReply> => healthReply(config.nodeName, docker, config.criuPath);
@@ -88,32 +160,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
     push(call: grpc.ServerWritableStream<PushRequest, PushEvent>) {
       const caller = admit(call, 'push');
       if ('refusal' in caller) return void call.emit('error', caller.refusal);
-      const req = call.request;
-      const ctx = {
-        docker, inFlight, timeouts: config.timeouts, nodeName: config.nodeName, stateDir: config.stateDir, memScratchDir: config.memScratchDir, criuPath: config.criuPath, log,
-        askCommitted: commitQuery(config),
-      };
-      runPush(ctx, {
-        container: req.container,
-        destination: req.destination,
-        keepSource: req.keepSource,
-        compressLevel: req.compressLevel,
-        serial: req.serial,
-        precopy: !req.noPrecopy,
-        lazyPages: req.lazyPages,
-        emit: (ev) => call.write(ev),
-        connect: () => connectDestination(req.destination, config),
-      }).then(
-        (summary) => {
-          log(`pushed ${summary.container} to ${summary.destinationNode}: downtime ${summary.downtimeMs.toFixed(0)} ms`);
-          call.write({ body: 'summary', summary });
-          call.end();
-        },
-        (err: unknown) => {
-          log(`push of ${req.container} failed: ${err instanceof Error ? err.message : String(err)}`);
-          call.emit('error', statusOf(err));
-        },
-      );
+      runPushCall(call, config, docker, inFlight);
     },
     migrate(call: grpc.ServerDuplexStream<MigrateRequest, MigrateReply>) {
       const caller = admit(call, 'migrate');
@@ -124,20 +171,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
         log(`refused an incoming migration: ${details}`);
         return void call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details });
       }
-      const ctx = {
-        docker,
-        nodeName: config.nodeName,
-        stateDir: config.stateDir,
-        memScratchDir: config.memScratchDir,
-        criuPath: config.criuPath,
-        helperPath: config.helperPath,
-        criuCheck: async () => {
-          const f = await criuFacts(config.criuPath);
-          return { ok: f.checkOk, message: f.checkMessage };
-        },
-        policy: config.specPolicy,
-        log,
-      };
+      const ctx = destinationContext(config, docker);
       // The caller must be the source node it names (here), and its container one this host's
       // policy allows (the migration code's Prepare check): both before anything is created.
       admitPrepare(destinationChannel(call), { peer: caller.peer })
@@ -175,22 +209,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
     ) {
       const caller = admit(call, 'peerStatus');
       if ('refusal' in caller) return cb(caller.refusal);
-      (async (): Promise<PeerStatusReply> => {
-        const local = await health();
-        let peer: HealthReply | null = null;
-        let peerError = '';
-        const started = performance.now();
-        let client: AgentClient | undefined;
-        try {
-          client = new AgentClient(call.request.peer, clientCredentials(config.transport));
-          peer = await client.health();
-        } catch (err) {
-          peerError = err instanceof Error ? err.message : String(err);
-        } finally {
-          client?.close();
-        }
-        return { local, peer, peerError, peerRttMs: performance.now() - started };
-      })().then((r) => cb(null, r), (err) => cb(statusOf(err)));
+      peerStatusReply(config, health, call.request.peer).then((r) => cb(null, r), (err) => cb(statusOf(err)));
     },
   };
 }

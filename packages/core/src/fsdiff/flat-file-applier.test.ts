@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { UnsafeEntryError } from './diff-applier';
+import { UnsafeEntryError } from './entry-checks';
 import { FlatFileApplier } from './flat-file-applier';
 import type { EntryBody, EntryHeader } from './tar-format';
 

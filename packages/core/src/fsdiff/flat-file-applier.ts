@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { trace } from '../util/trace';
-import { UnsafeEntryError, toBuffer } from './diff-applier';
+import { UnsafeEntryError, toBuffer } from './entry-checks';
 import { resumingOnError, type EntryBody, type EntryHeader, type TreeApplier } from './tar-format';
 
 const PLAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import type * as tar from 'tar-stream';
 import { FlatFileApplier, stripPrefix, type EntryBody } from '../../fsdiff';
-import { readPax } from '../../fsdiff/diff-applier';
+import { readPax } from '../../fsdiff/entry-checks';
 import { resumingOnError } from '../../fsdiff/tar-format';
 import { nextRequest, type DestinationChannel } from '../../protocol/channels';
 import { decodeRuns, LOG_ENTRY, MAX_REUSE_ENTRY, PAGE_SIZE, PAX, PREFIX } from '../../protocol/checkpoint-layout';
