@@ -15,18 +15,33 @@ export interface Mapping {
   end: number;
 }
 
-/** The readable private mappings in a /proc/PID/maps text, in address order. */
-export function privateMappings(maps: string): Mapping[] {
-  const out: Mapping[] = [];
+/** One line of /proc/PID/maps, split (blank and truncated lines are left out). */
+interface MapsLine {
+  start: number;
+  end: number;
+  perms: string;
+  /** Byte offset into what is mapped. */
+  offset: number;
+  inode: number;
+  path: string;
+}
+
+function mapsLines(maps: string): MapsLine[] {
+  const out: MapsLine[] = [];
   for (const line of maps.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f.length < 5) continue;
-    const perms = f[1];
-    if (perms[0] !== 'r' || perms[3] !== 'p' || SPECIAL.has(f[5] ?? '')) continue;
     const [start, end] = f[0].split('-').map((h) => parseInt(h, 16));
-    out.push({ start, end });
+    out.push({ start, end, perms: f[1], offset: parseInt(f[2], 16), inode: Number(f[4]), path: f[5] ?? '' });
   }
   return out;
+}
+
+/** The readable private mappings in a /proc/PID/maps text, in address order. */
+export function privateMappings(maps: string): Mapping[] {
+  return mapsLines(maps)
+    .filter((m) => m.perms[0] === 'r' && m.perms[3] === 'p' && !SPECIAL.has(m.path))
+    .map(({ start, end }) => ({ start, end }));
 }
 
 export interface SharedMapping extends Mapping {
@@ -38,21 +53,14 @@ export interface SharedMapping extends Mapping {
 
 /**
  * The readable shared memory in a /proc/PID/maps text that CRIU dumps page by page: anonymous
- * shared mappings (shown as /dev/zero) and SysV shm segments (/SYSVkey), in address order.
- * (Files in /dev/shm are files of a tmpfs: CRIU dumps that mount's content, not their pages.)
+ * shared mappings (shown as /dev/zero; in a restored tree, the memfds CRIU made:
+ * /memfd:/dev/zero) and SysV shm segments (/SYSVkey), in address order. (Files in /dev/shm are
+ * files of a tmpfs: CRIU dumps that mount's content, not their pages.)
  */
 export function sharedMemoryMappings(maps: string): SharedMapping[] {
-  const out: SharedMapping[] = [];
-  for (const line of maps.split('\n')) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 6) continue;
-    const perms = f[1];
-    // A restored tree's are memfds CRIU made: /memfd:/dev/zero.
-    if (perms[0] !== 'r' || perms[3] !== 's' || !/^(\/memfd:)?\/dev\/zero$|^\/SYSV[0-9a-f]{8}$/.test(f[5])) continue;
-    const [start, end] = f[0].split('-').map((h) => parseInt(h, 16));
-    out.push({ start, end, inode: Number(f[4]), pgoff: parseInt(f[2], 16) / PAGE_SIZE });
-  }
-  return out;
+  return mapsLines(maps)
+    .filter((m) => m.perms[0] === 'r' && m.perms[3] === 's' && /^(\/memfd:)?\/dev\/zero$|^\/SYSV[0-9a-f]{8}$/.test(m.path))
+    .map(({ start, end, inode, offset }) => ({ start, end, inode, pgoff: offset / PAGE_SIZE }));
 }
 
 /**
