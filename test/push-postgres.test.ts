@@ -64,9 +64,11 @@ describe('PostgreSQL with its data in a named volume, written to during the push
       const s = JSON.parse(r.stdout) as PushSummary & { pagesSent: number; pagesReused: number };
       expect(s.diskRounds.length).toBeGreaterThanOrEqual(1);
       // Its shared buffers (128 MiB: 32768 pages, most of them filled by the load) went before
-      // the freeze with the rest of its memory: what the dump sent is what changed since.
+      // the freeze with the rest of its memory: what the dump sent is what changed since, and the
+      // private memory of the backends started meanwhile (one connection per insert). Without
+      // the shared memory in the pre-copy it sent ~28000 pages here; with it 60-1933.
       expect(s.pagesReused).toBeGreaterThan(16384);
-      expect(s.pagesSent).toBeLessThan(0.05 * 32768);
+      expect(s.pagesSent).toBeLessThan(8192);
       await waitFor('inserts on node2', () => committed.filter((c) => c.host === NODES.node2).length >= 20, 60_000);
     } finally {
       sh('touch', ['/tmp/livemig-pg-stop']);
