@@ -18,10 +18,17 @@ die() { echo "server-images: $*" >&2; exit 1; }
 
 [ "${1:-}" = --rebuild ] && rm -f "$ARCHIVE"
 
+# What building the image and talking to its servers from the host take (not every host's
+# setup: the Debian 12 VMs of vm-check have no package mirror).
+need=()
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v psql >/dev/null || need+=(postgresql-client)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null ||
+    die "apt-get install ${need[*]} failed"
+fi
+
 build() {
-  command -v debootstrap >/dev/null || {
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-  }
   local work rootfs layer_sha config cfg_sha arch
   work="$(mktemp -d /var/tmp/livemig-servers.XXXXXX)"
   trap 'rm -rf "$work"' RETURN

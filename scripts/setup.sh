@@ -35,8 +35,7 @@ version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ];
 
 # ---------------------------------------------------------------------------------------------
 step "host tools"
-apt_install iproute2 util-linux attr busybox-static build-essential patch openssl xz-utils zstd iptables ca-certificates procps kmod file \
-  debootstrap postgresql-client
+apt_install iproute2 util-linux attr busybox-static build-essential patch openssl xz-utils zstd iptables ca-certificates procps kmod file
 
 step "node.js"
 # >= 20.12: the pre-copy's page digests use crypto.hash.
