@@ -61,9 +61,12 @@ export async function packTree(pack: tar.Pack, root: string, prefix: string, opt
   const rootStat = await fs.promises.lstat(absRoot);
   if (!rootStat.isDirectory()) throw new Error(`not a directory: ${absRoot}`);
 
-  const xattrs = opts.xattrs === 'none' ? new Map<string, XattrSet>() : await (opts.xattrs ?? readTreeXattrs(absRoot));
+  // A live round's xattrs are read first: a path changed after that may be missing its xattrs in
+  // this round and is looked at again in the next (as a racily clean one).
+  const xattrsFrom = BigInt(Date.now()) * 1_000_000n;
+  const xattrs = opts.xattrs === 'none' ? new Map<string, XattrSet>() : await (opts.xattrs ?? readTreeXattrs(absRoot, opts.live));
   const sent = opts.sent ?? new SentTree();
-  const packer = new TreePacker(pack, absRoot, prefix, opts, xattrs, sent);
+  const packer = new TreePacker(pack, absRoot, prefix, opts, xattrs, sent, xattrsFrom);
   sent.startRound();
   await packer.packPath('.');
   for (const rel of sent.takeGone()) await packer.emitDelete(rel);
@@ -121,6 +124,8 @@ class TreePacker {
     private readonly opts: PackTreeOptions,
     private readonly xattrs: Map<string, XattrSet>,
     private readonly sent: SentTree,
+    /** When the xattrs were read (live rounds): a ctime after it may not be in them. */
+    private readonly xattrsFrom: bigint,
   ) {
     this.exclude = new Set((opts.exclude ?? []).map(normalizeExclude));
   }
@@ -144,7 +149,8 @@ class TreePacker {
       prev = undefined;
     }
     // Racily clean (see RACY_NS): looked at again next time, whatever its ctime then says.
-    const ctimeNs = this.opts.live && lookedAt - st.ctimeNs < RACY_NS ? LOOK_AGAIN : st.ctimeNs;
+    const racy = lookedAt - st.ctimeNs < RACY_NS || st.ctimeNs >= this.xattrsFrom - RACY_NS;
+    const ctimeNs = this.opts.live && racy ? LOOK_AGAIN : st.ctimeNs;
     // Every path of a multiply-linked file goes when any does (its ctime is the inode's, but one
     // path may be marked to look again and another not): the destination links them anew.
     const changed = prev === undefined || prev.ctimeNs !== st.ctimeNs || (kind === 'file' && st.nlink > 1n);

@@ -9,9 +9,12 @@ export type XattrSet = Record<string, Buffer>;
  * Returns absolute path → xattrs; files without xattrs are absent.
  * -h/-P: report symlinks' own xattrs and never follow links while walking.
  */
-export async function readTreeXattrs(dir: string): Promise<Map<string, XattrSet>> {
+export async function readTreeXattrs(dir: string, live = false): Promise<Map<string, XattrSet>> {
   const root = path.resolve(dir);
-  const dump = await runCommand('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', root]);
+  // A tree in use may lose files while getfattr walks it: those are gone, the rest is read.
+  const vanished = (code: number | null, stderr: string): boolean =>
+    live && code === 1 && stderr.trim().split('\n').every((l) => /No such file or directory/.test(l));
+  const dump = await runCommand('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', root], vanished);
   return parseGetfattrDump(dump);
 }
 

@@ -38,7 +38,7 @@ export async function runOk(file: string, args: string[], opts: { timeoutMs?: nu
  * Runs a program with an argument array (never through a shell, so names from
  * the peer cannot be interpreted) and resolves with its whole stdout as bytes.
  */
-export function runCommand(file: string, args: readonly string[]): Promise<Buffer> {
+export function runCommand(file: string, args: readonly string[], acceptFailure?: (code: number | null, stderr: string) => boolean): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -49,7 +49,7 @@ export function runCommand(file: string, args: readonly string[]): Promise<Buffe
     });
     child.on('error', reject);
     child.on('close', (code, signal) => {
-      if (code === 0) resolve(Buffer.concat(out));
+      if (code === 0 || acceptFailure?.(code, errText)) resolve(Buffer.concat(out));
       else reject(new Error(`${file} failed (${signal ?? `exit code ${code}`}): ${errText.trim()}`));
     });
   });

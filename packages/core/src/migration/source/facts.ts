@@ -31,14 +31,23 @@ export interface SourceFacts {
   fileBytes: number;
 }
 
-/** Total size of the regular files below a directory (no symlinks followed). */
+/**
+ * Total size of the regular files below a directory (no symlinks followed), for progress: read
+ * while the container runs, a file or directory gone meanwhile counts as nothing.
+ */
 export function treeBytes(root: string): number {
   let total = 0;
   const walk = (dir: string): void => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile()) total += fs.lstatSync(p).size;
+      else if (e.isFile()) total += fs.lstatSync(p, { throwIfNoEntry: false })?.size ?? 0;
     }
   };
   if (fs.existsSync(root)) walk(root);
