@@ -154,29 +154,30 @@ class TreePacker {
     // Every path of a multiply-linked file goes when any does (its ctime is the inode's, but one
     // path may be marked to look again and another not): the destination links them anew.
     const changed = prev === undefined || prev.ctimeNs !== st.ctimeNs || (kind === 'file' && st.nlink > 1n);
-    if (changed && kind !== 'file') this.sent.set(rel, { ino: st.ino, ctimeNs, kind });
-    const header = this.header(rel, st);
-    const pax = kind === 'whiteout' ? {} : this.xattrPax(abs, rel, kind === 'dir');
-    Object.assign(pax, idPax(st));
-
+    if (changed) await this.emitEntry(rel, abs, st, kind, { ctimeNs, prev: prev?.digests ? prev : undefined });
     if (kind === 'dir') {
-      if (changed) await this.emit({ ...header, type: 'directory' }, pax);
       // Below an unchanged directory files may still have changed: always walked.
       const children = this.readdir(abs);
       const names = children.map((raw) => utf8Name(raw, abs)).sort();
       for (const name of names) await this.packPath(rel === '.' ? name : `${rel}/${name}`);
-    } else if (!changed) {
-      return;
-    } else if (kind === 'file') {
-      await this.packFile(rel, abs, st, { header, pax, ctimeNs, prev: prev?.digests ? prev : undefined });
-    } else if (kind === 'symlink') {
-      const target = utf8Name(fs.readlinkSync(abs, { encoding: 'buffer' }), abs);
-      await this.emit({ ...header, type: 'symlink', linkname: target }, pax);
-    } else if (kind === 'fifo') {
-      await this.emit({ ...header, type: 'fifo' }, pax);
-    } else {
-      await this.emit({ ...header, type: 'character-device', devmajor: 0, devminor: 0 }, pax);
     }
+  }
+
+  /** A path that changed since it was sent (or was never sent): its entry, and what was sent of it. */
+  private async emitEntry(rel: string, abs: string, st: fs.BigIntStats, kind: EntryKind, f: Pick<FileToPack, 'ctimeNs' | 'prev'>): Promise<void> {
+    // Built only here: the frozen pass walks every path, most of them unchanged.
+    const header = this.header(rel, st);
+    const pax = kind === 'whiteout' ? {} : this.xattrPax(abs, rel, kind === 'dir');
+    Object.assign(pax, idPax(st));
+    if (kind === 'file') return this.packFile(rel, abs, st, { header, pax, ...f });
+    this.sent.set(rel, { ino: st.ino, ctimeNs: f.ctimeNs, kind });
+    if (kind === 'dir') return this.emit({ ...header, type: 'directory' }, pax);
+    if (kind === 'symlink') {
+      const target = utf8Name(fs.readlinkSync(abs, { encoding: 'buffer' }), abs);
+      return this.emit({ ...header, type: 'symlink', linkname: target }, pax);
+    }
+    if (kind === 'fifo') return this.emit({ ...header, type: 'fifo' }, pax);
+    return this.emit({ ...header, type: 'character-device', devmajor: 0, devminor: 0 }, pax);
   }
 
   /** A path sent before and gone now (or another file now): the destination removes it. */
