@@ -85,6 +85,9 @@ describe('a tree sent in rounds', () => {
     fs.writeFileSync(s('big'), big);
     fs.writeFileSync(s('becomes-dir'), 'file first');
     fs.symlinkSync('small', s('link'));
+    await setXattr(s('big'), 'user.gone', Buffer.from('removed between rounds'));
+    await setXattr(s('d'), 'user.gone', Buffer.from('removed between rounds'));
+    await setXattr(s('d'), 'user.stays', Buffer.from('kept'));
     const sent = new SentTree();
     const applier = new DiffApplier(dst, { overlay: false });
     const first = await round(sent, applier);
@@ -108,6 +111,9 @@ describe('a tree sent in rounds', () => {
     fs.chmodSync(s('appended'), 0o600);
     fs.chownSync(s('small'), 1000, 1001);
     await setXattr(s('appended'), 'user.tag', Buffer.from('tagged'));
+    // Removed from a file that goes as blocks (kept in place there) and from a kept directory.
+    await runCommand('setfattr', ['-x', 'user.gone', s('big')]);
+    await runCommand('setfattr', ['-x', 'user.gone', s('d')]);
     fs.writeFileSync(s('new'), 'new file');
     const second = await round(sent, applier);
     // The big file: one changed block, not the file.
