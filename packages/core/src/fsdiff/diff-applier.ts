@@ -27,6 +27,10 @@ export interface DiffApplierOptions {
 const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
 /** File data is written in batches of about this size. */
 const WRITE_BATCH = 1024 * 1024;
+/** Files up to this size are written with direct system calls (applySmallFile). */
+const SMALL_FILE = 64 * 1024;
+/** O_EXCL|O_NOFOLLOW: we only ever write into a file we have just created ourselves. */
+const CREATE_FLAGS = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW;
 const DEFAULT_MAX_ENTRIES = 5_000_000;
 /** Bound on the verified-directory cache; it is only an optimisation. */
 const SAFE_DIR_CACHE_LIMIT = 100_000;
@@ -213,9 +217,8 @@ export class DiffApplier implements TreeApplier {
       throw new UnsafeEntryError(entryName, `size ${size} exceeds the remaining byte budget (limit ${this.maxBytes})`);
     }
     const abs = await this.prepareTarget(entryName, rel);
-    // O_EXCL|O_NOFOLLOW: we only ever write into a file we have just created ourselves.
-    const flags = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW;
-    const fh = await fs.promises.open(abs, flags, 0o600);
+    if (size <= SMALL_FILE) return this.applySmallFile(entryName, rel, abs, meta, size, body);
+    const fh = await fs.promises.open(abs, CREATE_FLAGS, 0o600);
     try {
       let written = 0;
       // Batched writes: one thread-pool round trip per ~1 MiB, not per stream chunk.
@@ -246,6 +249,36 @@ export class DiffApplier implements TreeApplier {
     } finally {
       await fh.close();
     }
+    this.made.add(rel);
+  }
+
+  /**
+   * A small file, most of a tree: its body gathered, then written with direct system calls. The
+   * thread pool's round trip per call (open, write, chown, chmod, utimes, close: six) cost more
+   * than the calls themselves; 20k small files took ~17 s that way on this VM.
+   */
+  private async applySmallFile(entryName: string, rel: string, abs: string, meta: EntryMeta, size: number, body: EntryBody): Promise<void> {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    for await (const chunk of body) {
+      const buf = toBuffer(entryName, chunk);
+      got += buf.length;
+      this.countBytes(entryName, buf.length);
+      if (got > size) throw new UnsafeEntryError(entryName, 'body is longer than the header size');
+      chunks.push(buf);
+    }
+    if (got !== size) throw new UnsafeEntryError(entryName, `body is truncated (${got} of ${size} bytes)`);
+    const fd = fs.openSync(abs, CREATE_FLAGS, 0o600);
+    try {
+      for (const c of chunks) for (let off = 0; off < c.length; ) off += fs.writeSync(fd, c, off);
+      fs.fchownSync(fd, meta.uid, meta.gid);
+      fs.fchmodSync(fd, meta.mode); // after chown, which clears setuid/setgid
+      if (meta.xattrs.size > 0) await this.setXattrs(abs, meta.xattrs); // after chown too: it drops security.capability
+      fs.futimesSync(fd, meta.mtime, meta.mtime);
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.fileBytes += size;
     this.made.add(rel);
   }
 
