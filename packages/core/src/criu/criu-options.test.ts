@@ -32,7 +32,7 @@ describe('criu options', () => {
 
   it('builds the dump command line', () => {
     const args = dumpArgs({ pid: 42, imagesDir: '/img', netnsInode: 4026532,
-      mounts, dockerMountTargets: [], freezerDir: '/sys/fs/cgroup/freezer/docker/abc' });
+      mounts, dockerMountTargets: [], freezerDir: '/sys/fs/cgroup/freezer/docker/abc', ttyKeys: [] });
     expect(args.slice(0, 3)).toEqual(['dump', '--tree', '42']);
     expect(args.join(' ')).toContain('--freeze-cgroup /sys/fs/cgroup/freezer/docker/abc --leave-running');
     expect(args).not.toContain('--leave-stopped'); // it would leave the network locked
@@ -61,6 +61,22 @@ describe('criu options', () => {
     expect(map.get('/sys/fs/cgroup/systemd')).toBe('/sys/fs/cgroup/systemd/docker/NEW');
     expect(map.get('/etc/hosts')).toBe('/d/NEW/hosts');
     expect(map.get('/data')).toBe('/var/lib/docker/volumes/data/_data');
+  });
+
+  it('-t: the terminal is external on dump and a new one is inherited on restore; /dev/console becomes /dev/null', () => {
+    const tty = parseMountInfo(`${CONTAINER_MOUNTINFO}\n101 82 0:50 /0 /dev/console rw,nosuid,noexec,relatime - devpts devpts rw,mode=600,ptmxmode=666`);
+    const points = externalMountPoints(tty, []);
+    expect(points).toContain('/dev/console');
+    const dump = dumpArgs({ pid: 42, imagesDir: '/img', netnsInode: 1, mounts: tty, dockerMountTargets: [],
+      freezerDir: '/f', ttyKeys: ['tty[8800:32]'] }).join(' ');
+    expect(dump).toContain('--external tty[8800:32]');
+    expect(dump).toContain('--external mnt[/dev/console]:/dev/console');
+    const map = mapExternalMounts(['/dev/console'], tty, { dockerFiles: {}, cgroupDirs: new Map(), mountSources: {} });
+    expect(map.get('/dev/console')).toBe('/dev/null');
+    const restore = restoreArgs({ imagesDir: '/img', rootDir: '/merged', pidFile: '/img/pid', mountMap: map, netnsFd: 3,
+      stdio: [{ key: 'tty[8800:32]', fd: 4 }], lazyPages: false }).join(' ');
+    expect(restore).toContain('--inherit-fd fd[4]:tty[8800:32]');
+    expect(restore).toContain('--external mnt[/dev/console]:/dev/null');
   });
 
   it('refuses a mount it cannot map', () => {

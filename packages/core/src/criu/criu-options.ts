@@ -16,14 +16,19 @@ export interface DumpFacts {
   mounts: MountInfo[];    // /proc/PID/mountinfo
   dockerMountTargets: string[]; // destinations of the container's volumes and bind mounts
   freezerDir: string;     // the container's freezer cgroup, frozen by us before the dump
+  /** CRIU keys ("tty[rdev:dev]") of the container's terminal (-t), held by the tree's stdio */
+  ttyKeys: string[];
 }
 
 /** Docker bind-mounts these files from its own directory into every container. */
 export const DOCKER_FILES = ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf'];
 
+/** runc bind-mounts a TTY container's pts here (-t). */
+export const CONSOLE = '/dev/console';
+
 /** Mounts whose source is outside the container: CRIU must be told they are external. */
 export function externalMountPoints(mounts: MountInfo[], dockerMountTargets: string[]): string[] {
-  const wanted = new Set([...DOCKER_FILES, ...dockerMountTargets]);
+  const wanted = new Set([...DOCKER_FILES, CONSOLE, ...dockerMountTargets]);
   return mounts
     .filter((m) => wanted.has(m.mountPoint) || isCgroupMount(m))
     .map((m) => m.mountPoint);
@@ -32,6 +37,15 @@ export function externalMountPoints(mounts: MountInfo[], dockerMountTargets: str
 /** cgroup mounts are bind mounts of the host's hierarchy (v1: one per controller). */
 export function isCgroupMount(m: MountInfo): boolean {
   return m.fsType === 'cgroup' || m.fsType === 'cgroup2';
+}
+
+/**
+ * The container's terminal (-t): the pts whose master Docker holds. Declared external, CRIU keeps
+ * its settings and window size and the session it controls; the restore hands it a new one
+ * (--inherit-fd fd[N]:tty[...]). Without this, dump fails on a pts slave with no master.
+ */
+function externalTtyArgs(keys: string[]): string[] {
+  return keys.flatMap((k) => ['--external', k]);
 }
 
 function externalMountArgs(points: string[]): string[] {
@@ -84,6 +98,7 @@ export function dumpArgs(f: DumpFacts): string[] {
     ...networkLockArgs(),
     ...finalStateArgs(f.freezerDir),
     ...externalNetnsArgs(f.netnsInode),
+    ...externalTtyArgs(f.ttyKeys),
     ...externalMountArgs(externalMountPoints(f.mounts, f.dockerMountTargets)),
   ];
 }
@@ -96,7 +111,10 @@ export interface RestoreFacts {
   /** external mount key (the source's mount point) -> host path on the destination */
   mountMap: Map<string, string>;
   netnsFd: number;      // fd (in criu) on the new container's netns
-  /** source pipe ids ("pipe:[123]") -> fd (in criu) of the new container's log pipe */
+  /**
+   * The source's stdio keys ("pipe:[123]", "tty[8800:1a]") -> fd (in criu) of the new
+   * container's log pipe, stdin pipe or terminal
+   */
   stdio: Array<{ key: string; fd: number }>;
   /** the tree resumes before its memory is in (a `criu lazy-pages` daemon fills it) */
   lazyPages: boolean;
@@ -151,7 +169,10 @@ export function restoreArgs(f: RestoreFacts): string[] {
 
 /**
  * Destination host paths for the source's external mounts: Docker's files of the new container,
- * the new container's cgroup directories, and its volume / bind mount sources.
+ * the new container's cgroup directories, and its volume / bind mount sources. /dev/console (a
+ * bind of the source's pts) becomes the host's /dev/null: the new pts lives in the new
+ * container's devpts, which a mount in criu's namespace cannot reach (a bind mount from another
+ * mount namespace is refused), and the restored tree's terminal is its stdio, not this file.
  */
 export function mapExternalMounts(
   keys: string[],
@@ -166,7 +187,8 @@ export function mapExternalMounts(
   for (const key of keys) {
     const src = sourceMounts.find((m) => m.mountPoint === key);
     let hostPath: string | undefined;
-    if (target.dockerFiles[key]) hostPath = target.dockerFiles[key];
+    if (key === CONSOLE) hostPath = '/dev/null';
+    else if (target.dockerFiles[key]) hostPath = target.dockerFiles[key];
     else if (target.mountSources[key]) hostPath = target.mountSources[key];
     else if (src && isCgroupMount(src)) hostPath = target.cgroupDirs.get(cgroupControllers(src).join(','));
     if (!hostPath) throw new Error(`cannot map the container's mount ${key} on the destination`);

@@ -24,7 +24,6 @@ describe('checkSupported', () => {
 
   it.each([
     ['--privileged', (c: ContainerInspect & { HostConfig: Record<string, unknown> }) => { c.HostConfig.Privileged = true; }],
-    ['a TTY', (c: ContainerInspect) => { c.Config.Tty = true; }],
     ['--network host', (c: ContainerInspect & { HostConfig: Record<string, unknown> }) => { c.HostConfig.NetworkMode = 'host'; }],
     ['--pid host', (c: ContainerInspect & { HostConfig: Record<string, unknown> }) => { c.HostConfig.PidMode = 'host'; }],
     ['--ipc host', (c: ContainerInspect & { HostConfig: Record<string, unknown> }) => { c.HostConfig.IpcMode = 'host'; }],
@@ -61,5 +60,18 @@ describe('container spec', () => {
     expect(isRestoredContainer(moved)).toBe(true);
     expect(specFromInspect(moved, 'busybox:latest').entrypoint).toEqual([]);
     expect(originalEntrypoint([HELPER_IN_CONTAINER, '--', '/entry.sh'])).toEqual(['/entry.sh']);
+  });
+
+  it('carries -t, -i and stdin-once into the new container, and leaves them out when unset', () => {
+    const plain = specFromInspect(inspect(), 'busybox:latest');
+    expect(plain.config).not.toHaveProperty('Tty');
+    expect(createOptionsFor(plain, '/opt/restore-init', 'busybox:latest')).toMatchObject({ Tty: false, OpenStdin: false, StdinOnce: false });
+
+    const it = inspect((c) => Object.assign(c.Config, { Tty: true, OpenStdin: true, StdinOnce: true }));
+    expect(() => checkSupported(it)).not.toThrow();
+    const spec = specFromInspect(it, 'busybox:latest');
+    expect(spec.config).toMatchObject({ Tty: true, OpenStdin: true, StdinOnce: true });
+    // The helper is created with the terminal and the stdin pipe the restore hands to the tree.
+    expect(createOptionsFor(spec, '/opt/restore-init', 'busybox:latest')).toMatchObject({ Tty: true, OpenStdin: true, StdinOnce: true, AttachStdin: false });
   });
 });

@@ -45,6 +45,10 @@ export interface ContainerSpec {
     StopSignal?: string;
     StopTimeout?: number;
     Healthcheck?: object;
+    /** -t, -i, and whether stdin closes when the first attached client detaches (docker run -i in the foreground) */
+    Tty?: boolean;
+    OpenStdin?: boolean;
+    StdinOnce?: boolean;
   };
   hostConfig: Record<string, unknown>;
   networks: string[];
@@ -64,7 +68,6 @@ export function checkSupported(c: ContainerInspect): void {
   };
   if (!c.State.Running) throw new UnsupportedContainerError(`container ${name} is not running (${c.State.Status})`);
   if (c.State.Paused) throw new UnsupportedContainerError(`container ${name} is paused`);
-  if (c.Config.Tty) refuse('a TTY (-t)');
   // The host powers a destination refuses, refused here too, before anything is frozen.
   const powers = hostConfigRefusal(hc, SOURCE_SPEC_POLICY);
   if (powers) refuse(powers.what);
@@ -116,7 +119,7 @@ export function specFromInspect(c: ContainerInspect, imageRef: string): Containe
       destination: m.Destination,
       readOnly: !m.RW,
     }));
-  const cfgx = cfg as typeof cfg & { StopSignal?: string; StopTimeout?: number; Healthcheck?: object };
+  const cfgx = cfg as typeof cfg & { StopSignal?: string; StopTimeout?: number; Healthcheck?: object; Tty?: boolean; OpenStdin?: boolean; StdinOnce?: boolean };
   return {
     specVersion: SPEC_VERSION,
     name: c.Name.replace(/^\//, ''),
@@ -135,6 +138,10 @@ export function specFromInspect(c: ContainerInspect, imageRef: string): Containe
       ...(cfgx.StopSignal ? { StopSignal: cfgx.StopSignal } : {}),
       ...(cfgx.StopTimeout !== undefined ? { StopTimeout: cfgx.StopTimeout } : {}),
       ...(cfgx.Healthcheck ? { Healthcheck: cfgx.Healthcheck } : {}),
+      // Only when set: a spec without them is one an older destination accepts.
+      ...(cfgx.Tty ? { Tty: true } : {}),
+      ...(cfgx.OpenStdin ? { OpenStdin: true } : {}),
+      ...(cfgx.StdinOnce ? { StdinOnce: true } : {}),
     },
     hostConfig,
     networks: Object.keys(c.NetworkSettings.Networks ?? {}),
@@ -161,8 +168,10 @@ export function createOptionsFor(spec: ContainerSpec, helperHostPath: string, im
     ...spec.config,
     Entrypoint: [HELPER_IN_CONTAINER, '--', ...spec.entrypoint],
     Cmd: spec.cmd,
-    Tty: false,
-    OpenStdin: false,
+    // The helper holds the new pts or stdin pipe until the restore hands it to the tree.
+    Tty: spec.config.Tty ?? false,
+    OpenStdin: spec.config.OpenStdin ?? false,
+    StdinOnce: spec.config.StdinOnce ?? false,
     AttachStdin: false,
     HostConfig: {
       ...spec.hostConfig,

@@ -46,12 +46,46 @@ export function stdioOf(pid: number): Stdio {
   return { stdin: link(0), stdout: link(1), stderr: link(2) };
 }
 
-/** Source pipes to re-attach on restore, in fd order, without duplicates. */
-export function pipesToReattach(s: Stdio): Array<{ key: string; fd: 1 | 2 }> {
-  const out: Array<{ key: string; fd: 1 | 2 }> = [];
-  if (s.stdout.startsWith('pipe:')) out.push({ key: s.stdout, fd: 1 });
-  if (s.stderr.startsWith('pipe:') && s.stderr !== s.stdout) out.push({ key: s.stderr, fd: 2 });
+export type StdFd = 0 | 1 | 2;
+
+/** A stdio fd of the dumped tree that the restore hands over from the new container (criu --inherit-fd). */
+export interface ReattachedStdio {
+  /** CRIU's key: "pipe:[inode]" (Docker's log and stdin pipes) or "tty[rdev:dev]" (the container's terminal) */
+  key: string;
+  fd: StdFd;
+}
+
+/** A pseudo-terminal slave, as /proc/PID/fd links name one. */
+export function isPts(link: string): boolean {
+  return /^\/dev\/pts\/\d+$/.test(link);
+}
+
+/**
+ * CRIU's name for an external terminal: its st_rdev and st_dev in hex (criu/tty.c builds the same
+ * string to look up --external and --inherit-fd keys).
+ */
+export function ttyKey(st: { rdev: bigint; dev: bigint }): string {
+  return `tty[${st.rdev.toString(16)}:${st.dev.toString(16)}]`;
+}
+
+/**
+ * The tree's stdio to re-attach on restore, in fd order, one entry per key: Docker's pipes (the
+ * log pipes, and stdin with -i) and its terminal (-t, all three fds on one pts). `ttyOf` stats a
+ * pts fd. Anything else (a file, a socket) is restored as CRIU dumped it.
+ */
+export function stdioToReattach(s: Stdio, ttyOf: (fd: StdFd) => string): ReattachedStdio[] {
+  const out: ReattachedStdio[] = [];
+  const links: Array<[StdFd, string]> = [[0, s.stdin], [1, s.stdout], [2, s.stderr]];
+  for (const [fd, link] of links) {
+    const key = link.startsWith('pipe:') ? link : isPts(link) ? ttyOf(fd) : undefined;
+    if (key !== undefined && !out.some((o) => o.key === key)) out.push({ key, fd });
+  }
   return out;
+}
+
+/** ttyOf for stdioToReattach: the key of a process's pts fd. */
+export function ttyKeyOfFd(pid: number): (fd: StdFd) => string {
+  return (fd) => ttyKey(fs.statSync(`/proc/${pid}/fd/${fd}`, { bigint: true }));
 }
 
 /** Host PIDs of every process of a container: members of its cgroup (any hierarchy will do). */

@@ -107,4 +107,10 @@ describe('spec policy', () => {
     expect(() => checkSupported(inspect({ Sysctls: { 'kernel.core_pattern': 'x' } }))).toThrow(/--sysctl kernel\.core_pattern/);
     expect(() => checkSupported(inspect({ CapAdd: ['SYS_ADMIN'] }))).not.toThrow();
   });
+
+  it('passes -t / -i as booleans, and refuses them as anything else', () => {
+    expect(specRefusal(spec((x) => Object.assign(x.config, { Tty: true, OpenStdin: true, StdinOnce: false })), DEFAULT_SPEC_POLICY)).toBeUndefined();
+    expect(specRefusal(spec((x) => Object.assign(x.config, { Tty: 'yes' })), DEFAULT_SPEC_POLICY))
+      .toEqual({ field: 'config.Tty', what: 'config field Tty that is not true or false' });
+  });
 });

@@ -53,7 +53,9 @@ const REQUIRED_READONLY = ['/proc/sys', '/proc/sysrq-trigger'];
 const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 const SPEC_KEYS = ['specVersion', 'name', 'imageId', 'imageRef', 'entrypoint', 'cmd', 'config', 'hostConfig', 'networks', 'mounts'];
-const CONFIG_KEYS = ['Hostname', 'Domainname', 'User', 'Env', 'WorkingDir', 'Labels', 'ExposedPorts', 'StopSignal', 'StopTimeout', 'Healthcheck'];
+const CONFIG_KEYS = ['Hostname', 'Domainname', 'User', 'Env', 'WorkingDir', 'Labels', 'ExposedPorts', 'StopSignal', 'StopTimeout', 'Healthcheck',
+  'Tty', 'OpenStdin', 'StdinOnce'];
+const CONFIG_FLAGS = ['Tty', 'OpenStdin', 'StdinOnce'];
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -193,6 +195,9 @@ export function specRefusal(spec: ContainerSpec, o: SpecPolicyOptions): Refusal 
   if (!isRecord(s.config)) return { field: 'config', what: 'a config that is not an object' };
   const configKey = unknownKey(s.config, CONFIG_KEYS);
   if (configKey !== undefined) return { field: `config.${configKey}`, what: `config field ${configKey} (not one a migration carries)` };
+  const config = s.config;
+  const flag = CONFIG_FLAGS.find((k) => config[k] !== undefined && typeof config[k] !== 'boolean');
+  if (flag !== undefined) return { field: `config.${flag}`, what: `config field ${flag} that is not true or false` };
   if (!isRecord(s.hostConfig)) return { field: 'hostConfig', what: 'a hostConfig that is not an object' };
   // The known powers first, by name; then anything else a migration does not carry.
   const hc = hostConfigRefusal(s.hostConfig, o);

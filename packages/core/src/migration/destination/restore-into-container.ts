@@ -10,7 +10,8 @@ import { parseMountInfo } from '../../criu/mountinfo';
 import { overlayDirs, type ContainerInspect } from '../../docker/docker-client';
 import { trace } from '../../util/trace';
 import type { DumpedTreeFacts } from '../prepare-spec';
-import { childrenOf, processCgroupDirs } from '../process-facts';
+import { carryUnreadStdin, stdinPipe } from './stdin-in-flight';
+import { childrenOf, isPts, processCgroupDirs, type ReattachedStdio } from '../process-facts';
 
 // Joins every cgroup file given before "--", then execs the rest. A fixed script: paths arrive
 // as positional arguments, never as shell text.
@@ -56,7 +57,27 @@ export interface PendingRestore {
 
 export function prepareRestore(r: RestoreRequest): PendingRestore {
   const { criu, daemon } = startChain(r);
-  return pending(r.helperPid, criu, daemon);
+  const stdin = stdinPipe(r.tree.stdio);
+  const beforeCriu = (): void => {
+    if (stdin) carryUnreadStdin(r.helperPid, r.imagesDir, stdin);
+  };
+  return pending(r.helperPid, criu, daemon, beforeCriu);
+}
+
+/**
+ * The helper's fd that replaces one of the source's stdio: the same kind (a pipe, or a pts: the
+ * new container must have been created with -t / -i as the source was), opened the way the tree
+ * uses it. A terminal is opened without becoming the agent's controlling terminal.
+ */
+function openHelperStdio(hp: number, s: ReattachedStdio): number {
+  const p = `/proc/${hp}/fd/${s.fd}`;
+  const link = fs.readlinkSync(p);
+  const tty = s.key.startsWith('tty[');
+  if (tty ? !isPts(link) : !link.startsWith('pipe:')) {
+    throw new Error(`the new container's fd ${s.fd} is ${link}, not a ${tty ? 'terminal' : 'pipe'} like the source's`);
+  }
+  const { O_RDWR, O_NOCTTY, O_RDONLY, O_WRONLY } = fs.constants;
+  return fs.openSync(p, tty ? O_RDWR | O_NOCTTY : s.fd === 0 ? O_RDONLY : O_WRONLY);
 }
 
 /** criu restore's chain, gated, and (lazily) CRIU's lazy-pages daemon, gated too. */
@@ -77,10 +98,9 @@ function startChain(r: RestoreRequest): { criu: CriuProcess; daemon: CriuProcess
   let criu: CriuProcess;
   let daemon: CriuProcess | undefined;
   try {
-    // The container's netns and its log pipes (the helper's stdout and stderr), for criu's --inherit-fd.
+    // The container's netns and its stdio (the helper's: log pipes, stdin pipe, terminal), for criu's --inherit-fd.
     const netnsFd = fds.add(fs.openSync(`/proc/${hp}/ns/net`, 'r'));
-    const pipeFds = { 1: fds.add(fs.openSync(`/proc/${hp}/fd/1`, 'w')), 2: fds.add(fs.openSync(`/proc/${hp}/fd/2`, 'w')) };
-    const stdio = r.tree.stdio.map((s) => ({ key: s.key, fd: pipeFds[s.fd] }));
+    const stdio = r.tree.stdio.map((s) => ({ key: s.key, fd: fds.add(openHelperStdio(hp, s)) }));
     const pidFile = path.join(r.imagesDir, 'restore.pid');
     fs.mkdirSync(r.imagesDir, { recursive: true }); // criu's cwd
     criu = startCriu({
@@ -119,7 +139,7 @@ function startChain(r: RestoreRequest): { criu: CriuProcess; daemon: CriuProcess
 }
 
 /** The gated chain as a restore to run (or cancel). */
-function pending(hp: number, criu: CriuProcess, daemon: CriuProcess | undefined): PendingRestore {
+function pending(hp: number, criu: CriuProcess, daemon: CriuProcess | undefined, beforeCriu: () => void): PendingRestore {
   const cancel = async (): Promise<void> => {
     await Promise.all([criu.cancel(), daemon?.cancel()]);
   };
@@ -128,6 +148,7 @@ function pending(hp: number, criu: CriuProcess, daemon: CriuProcess | undefined)
       const started = performance.now();
       let running = false; // the tree runs, lazily: its memory is not all in
       try {
+        beforeCriu();
         // criu restore connects to the daemon's socket early on: it must be listening.
         const pagesIn = daemon?.release();
         if (daemon) {

@@ -91,6 +91,7 @@ function dump(criuPath: string, f: SourceFacts, imagesDir: string): Promise<void
       mounts: f.mounts,
       dockerMountTargets: f.dockerMountTargets,
       freezerDir: f.freezerDir,
+      ttyKeys: f.prepare.tree.stdio.filter((s) => s.key.startsWith('tty[')).map((s) => s.key),
     }),
     imagesDir,
     logName: 'dump.log',

@@ -11,7 +11,7 @@ import { checkSupported, isRestoredContainer, specFromInspect } from '../contain
 import type { SourceContext } from '../context';
 import { readRecords } from '../migration-record';
 import type { PrepareSpec } from '../prepare-spec';
-import { dumpRootPid, pipesToReattach, processCgroupDirs, stdioOf } from '../process-facts';
+import { dumpRootPid, processCgroupDirs, stdioOf, stdioToReattach, ttyKeyOfFd } from '../process-facts';
 import { scratchRoot } from '../scratch-dir';
 
 /** Facts read before the freeze, all from the running container. */
@@ -71,10 +71,8 @@ export async function gatherFacts(ctx: SourceContext, container: string): Promis
   checkSupported(inspect);
   const name = inspect.Name.replace(/^\//, '');
   const dumpPid = dumpRootPid(inspect.State.Pid, isRestoredContainer(inspect));
-  const stdio = stdioOf(dumpPid);
-  if (stdio.stdin !== '/dev/null') {
-    throw new MigrationError('precondition', `container ${name} has an open stdin (-i), which cannot be migrated`);
-  }
+  // Docker's pipes (logs; stdin with -i) and its terminal (-t): the new container's own replace them.
+  const stdio = stdioToReattach(stdioOf(dumpPid), ttyKeyOfFd(dumpPid));
   // Read once: parsed for the dump options, the external lines verbatim for the destination.
   const mountLines = fs.readFileSync(`/proc/${dumpPid}/mountinfo`, 'utf8').split('\n').filter((l) => l.trim());
   const mounts = mountLines.map((l) => parseMountInfo(l)[0]);
@@ -94,7 +92,7 @@ export async function gatherFacts(ctx: SourceContext, container: string): Promis
     mounts,
     upperDir,
     freezerDir,
-    prepare: { container: spec, tree: { externalMounts: externalMountLines, stdio: pipesToReattach(stdio) } },
+    prepare: { container: spec, tree: { externalMounts: externalMountLines, stdio } },
     dockerMountTargets,
     estimatedBytes: memoryBytes + 64 * 1024 * 1024,
     memoryBytes,

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { isPts, stdioToReattach, ttyKey } from './process-facts';
+
+describe('stdio to re-attach', () => {
+  const tty = (fd: number): string => `tty[8800:1a]#${fd}`;
+
+  it('names a pts as CRIU does: rdev and dev in hex', () => {
+    expect(ttyKey({ rdev: 0x8800n, dev: 0x1an })).toBe('tty[8800:1a]');
+    expect(isPts('/dev/pts/0')).toBe(true);
+    expect(isPts('/dev/ptmx')).toBe(false);
+  });
+
+  it('a plain container: its log pipes (stdin is /dev/null, restored as a file)', () => {
+    expect(stdioToReattach({ stdin: '/dev/null', stdout: 'pipe:[11]', stderr: 'pipe:[12]' }, tty))
+      .toEqual([{ key: 'pipe:[11]', fd: 1 }, { key: 'pipe:[12]', fd: 2 }]);
+  });
+
+  it('-i: the stdin pipe too', () => {
+    expect(stdioToReattach({ stdin: 'pipe:[10]', stdout: 'pipe:[11]', stderr: 'pipe:[12]' }, tty))
+      .toEqual([{ key: 'pipe:[10]', fd: 0 }, { key: 'pipe:[11]', fd: 1 }, { key: 'pipe:[12]', fd: 2 }]);
+  });
+
+  it('-t: one terminal on all three fds, once', () => {
+    const one = (): string => 'tty[8800:1a]';
+    expect(stdioToReattach({ stdin: '/dev/pts/0', stdout: '/dev/pts/0', stderr: '/dev/pts/0' }, one))
+      .toEqual([{ key: 'tty[8800:1a]', fd: 0 }]);
+  });
+
+  it('leaves anything else to CRIU', () => {
+    expect(stdioToReattach({ stdin: '/data/in', stdout: 'socket:[5]', stderr: '' }, tty)).toEqual([]);
+  });
+});
