@@ -13,8 +13,14 @@ import {
   servingMigrations,
   serverCredentials,
   runPush,
+  runCheckpoint,
+  restoreFromFile,
   serveMigration,
+  type CheckpointEvent,
+  type CheckpointRequest,
   type DockerClient,
+  type RestoreReply,
+  type RestoreRequest,
   type HealthReply,
   type MigrateReply,
   type MigrateRequest,
@@ -142,6 +148,29 @@ function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, co
   );
 }
 
+/** Checkpoint: into a file on this host, streaming its events to the CLI, then what was written. */
+function runCheckpointCall(call: grpc.ServerWritableStream<CheckpointRequest, CheckpointEvent>, config: AgentConfig, docker: DockerClient, inFlight: Set<string>): void {
+  const req = call.request;
+  runCheckpoint(sourceContext(config, docker, inFlight), {
+    container: req.container,
+    file: req.file,
+    leaveRunning: req.leaveRunning,
+    compressLevel: req.compressLevel,
+    emit: (ev) => {
+      if (ev.body !== 'summary') call.write(ev); // phases and progress (a checkpoint has no push summary)
+    },
+  }).then(
+    (done) => {
+      call.write({ body: 'done', done });
+      call.end();
+    },
+    (err: unknown) => {
+      log(`checkpoint of ${req.container} failed: ${err instanceof Error ? err.message : String(err)}`);
+      call.emit('error', statusOf(err));
+    },
+  );
+}
+
 /** gRPC handlers of the Agent service. */
 export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.UntypedServiceImplementation {
   const health = (): Promise<HealthReply> => healthReply(config.nodeName, docker, config.criuPath);
@@ -182,6 +211,27 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
           (err: unknown) => {
             log(`incoming migration failed: ${err instanceof Error ? err.message : String(err)}`);
             call.emit('error', statusOf(err));
+          },
+        );
+    },
+    checkpoint(call: grpc.ServerWritableStream<CheckpointRequest, CheckpointEvent>) {
+      const caller = admit(call, 'checkpoint');
+      if ('refusal' in caller) return void call.emit('error', caller.refusal);
+      runCheckpointCall(call, config, docker, inFlight);
+    },
+    restore(call: grpc.ServerUnaryCall<RestoreRequest, RestoreReply>, cb: grpc.sendUnaryData<RestoreReply>) {
+      const caller = admit(call, 'restore');
+      if ('refusal' in caller) return cb(caller.refusal);
+      const release = incoming.take(); // a restore is a migration into this host: it counts against --max-incoming
+      if (!release) return cb({ code: grpc.status.FAILED_PRECONDITION, details: incoming.refusal(config.nodeName) });
+      const { file, name } = call.request;
+      restoreFromFile(destinationContext(config, docker), { file, name: name || undefined })
+        .finally(release)
+        .then(
+          (r) => cb(null, r),
+          (err: unknown) => {
+            log(`restore from ${file} failed: ${err instanceof Error ? err.message : String(err)}`);
+            cb(statusOf(err));
           },
         );
     },

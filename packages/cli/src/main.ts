@@ -4,6 +4,8 @@ import { hideBin } from 'yargs/helpers';
 import { pushCommand } from './push-command';
 import { certsCommand } from './certs-command';
 import { statusCommand } from './status-command';
+import { checkpointCommand } from './checkpoint-command';
+import { restoreCommand } from './restore-command';
 import { DEFAULT_COMPRESS, parseCompress, type Transport } from '@livemig/core';
 
 const DEFAULT_AGENT = process.env.LIVEMIG_AGENT ?? 'localhost:7411';
@@ -82,6 +84,40 @@ async function main(): Promise<void> {
         }),
     )
     .command(
+      'checkpoint <container>',
+      'write a running container\'s complete state into a file on the agent\'s host',
+      (y) =>
+        y
+          .positional('container', { type: 'string', demandOption: true, describe: 'name or id on the agent\'s host' })
+          .option('out', { type: 'string', demandOption: true, describe: 'the checkpoint file (on the agent\'s host; must not exist)' })
+          .option('leave-running', { type: 'boolean', default: false, describe: 'keep the container running (else it is removed once the file is verified)' })
+          .option('compress', {
+            type: 'string',
+            default: DEFAULT_COMPRESS,
+            describe: 'zstd level 1-19, "fast" or fast1-fast7 (zstd --fast=N), or "none"',
+            coerce: parseCompress,
+          }),
+      (argv) =>
+        checkpointCommand({
+          agent: argv.agent,
+          transport: transport(argv),
+          container: argv.container,
+          out: argv.out,
+          leaveRunning: argv['leave-running'],
+          compress: argv.compress,
+          json: argv.json,
+        }),
+    )
+    .command(
+      'restore <file>',
+      'start a new container from a checkpoint file on the agent\'s host',
+      (y) =>
+        y
+          .positional('file', { type: 'string', demandOption: true, describe: 'the checkpoint file (on the agent\'s host)' })
+          .option('name', { type: 'string', describe: 'the new container\'s name (default: the checkpointed one\'s)' }),
+      (argv) => restoreCommand({ agent: argv.agent, transport: transport(argv), file: argv.file, name: argv.name, json: argv.json }),
+    )
+    .command(
       'certs',
       'make a CA, node certificates and the operator certificate for mutual TLS',
       (y) =>
@@ -95,7 +131,7 @@ async function main(): Promise<void> {
           }),
       (argv) => certsCommand({ out: argv.out, nodes: argv.node, reissue: argv.reissue }),
     )
-    .demandCommand(1, 'name a command: status, push, certs')
+    .demandCommand(1, 'name a command: status, push, checkpoint, restore, certs')
     .strict()
     .fail((msg, err) => fail(err ?? new Error(msg)))
     .parseAsync();

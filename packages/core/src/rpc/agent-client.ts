@@ -2,6 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { agentService } from './load-proto';
 import { agentAddress } from './address';
 import type {
+  CheckpointEvent,
+  CheckpointRequest,
   HealthReply,
   MigrateReply,
   MigrateRequest,
@@ -10,6 +12,8 @@ import type {
   PeerStatusReply,
   PushEvent,
   PushRequest,
+  RestoreReply,
+  RestoreRequest,
 } from './messages';
 
 /** Channel options shared by clients and the server: large chunks, generous HTTP/2 windows. */
@@ -65,6 +69,15 @@ export class AgentClient {
   push(req: PushRequest): grpc.ClientReadableStream<PushEvent> {
     const method = this.method<(r: PushRequest) => grpc.ClientReadableStream<PushEvent>>('push');
     return method(req);
+  }
+
+  checkpoint(req: CheckpointRequest): grpc.ClientReadableStream<CheckpointEvent> {
+    return this.method<(r: CheckpointRequest) => grpc.ClientReadableStream<CheckpointEvent>>('checkpoint')(req);
+  }
+
+  /** A restore reads and checks the whole file before it restores: as long as a push may take. */
+  restore(req: RestoreRequest, timeoutMs = 30 * 60_000): Promise<RestoreReply> {
+    return this.unary<RestoreRequest, RestoreReply>('restore', req, timeoutMs);
   }
 
   migrate(): grpc.ClientDuplexStream<MigrateRequest, MigrateReply> {

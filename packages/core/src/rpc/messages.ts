@@ -175,3 +175,40 @@ export interface MigrationStatusRequest {
 export interface MigrationStatusReply {
   committed: boolean;
 }
+
+export interface CheckpointRequest {
+  container: string;
+  file: string;
+  leaveRunning: boolean;
+  compressLevel: number;
+}
+
+export interface CheckpointDone {
+  container: string;
+  file: string;
+  bytes: number;
+  digest: string;
+  frozenMs: number;
+  totalMs: number;
+  leftRunning: boolean;
+  phaseMs: Record<string, number>;
+  sourceCleanupError: string;
+}
+
+export type CheckpointEvent =
+  | { body: 'phase'; phase: PhaseEvent }
+  | { body: 'progress'; progress: ProgressEvent }
+  | { body: 'done'; done: CheckpointDone };
+
+export interface RestoreRequest {
+  file: string;
+  name: string;
+}
+
+export interface RestoreReply {
+  container: string;
+  containerId: string;
+  appPid: number;
+  restoreMs: number;
+  totalMs: number;
+}

@@ -1,0 +1,45 @@
+import path from 'node:path';
+import { AgentClient, clientCredentials, rpcErrorMessage, type CheckpointDone, type CheckpointEvent, type Transport } from '@livemig/core';
+import { formatPhase } from './format-summary';
+import { ProgressBar } from './progress-bar';
+
+export interface CheckpointArgs {
+  agent: string;
+  transport: Transport;
+  container: string;
+  /** On the agent's host (a relative path is taken from here: the agent is usually this host's). */
+  out: string;
+  leaveRunning: boolean;
+  compress: number;
+  json: boolean;
+}
+
+/** `migrate-cli checkpoint CTR --out FILE`: the agent writes CTR's checkpoint into FILE on its host. */
+export async function checkpointCommand(a: CheckpointArgs): Promise<void> {
+  const client = new AgentClient(a.agent, clientCredentials(a.transport));
+  const call = client.checkpoint({ container: a.container, file: path.resolve(a.out), leaveRunning: a.leaveRunning, compressLevel: a.compress });
+  let done: CheckpointDone | undefined;
+  const bar = new ProgressBar();
+  try {
+    for await (const ev of call as AsyncIterable<CheckpointEvent>) {
+      if (ev.body === 'done') done = ev.done;
+      else if (a.json) continue;
+      else if (ev.body === 'progress') bar.update(ev.progress);
+      else {
+        bar.clear();
+        console.log(formatPhase(ev.phase));
+      }
+    }
+  } catch (err) {
+    throw new Error(rpcErrorMessage(err, client.address));
+  } finally {
+    bar.clear();
+    client.close();
+  }
+  if (!done) throw new Error('the agent ended the checkpoint without saying what it wrote');
+  if (a.json) return console.log(JSON.stringify(done, null, 2));
+  const mib = (done.bytes / 1024 / 1024).toFixed(1);
+  console.log(`checkpointed ${done.container} to ${done.file}: ${mib} MiB, sha256 ${done.digest}`);
+  console.log(`frozen ${done.frozenMs.toFixed(0)} ms, total ${done.totalMs.toFixed(0)} ms; ${done.leftRunning ? 'the container runs on' : 'the container was removed'}`);
+  if (done.sourceCleanupError) console.log(`warning: removing the container failed (the agent finishes it at its next start): ${done.sourceCleanupError}`);
+}

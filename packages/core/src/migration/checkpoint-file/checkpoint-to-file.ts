@@ -1,0 +1,165 @@
+// `checkpoint --out FILE`, the source's phases with a file for a destination (file-source-channel.ts):
+//   facts       the push's pre-flight: refusals before anything is frozen; the file is created
+//   prepare     the header and the Prepare record (what a restore recreates, as a push sends it)
+//   checkpoint  freeze, criu dump, the checkpoint stream as records while CRIU writes it
+//   verify      the end mark and digest written, fsynced, the file read back and checked
+//   then        --leave-running: the container resumes here; else Commit: it is stopped and removed
+// Any failure before that: the partial file goes and the container runs on (push's rollBack).
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { criuVersion } from '../../criu/criu-check';
+import { kernelRelease } from '../../host/host-facts';
+import { CheckpointFileReader, CheckpointFileWriter, type CheckpointHeader } from '../../protocol/checkpoint-file';
+import { MigrationError } from '../../protocol/migration-error';
+import { migrateCodec } from '../../rpc/migrate-codec';
+import type { PushEvent } from '../../rpc/messages';
+import { isValidLevel } from '../../stream/compress-level';
+import { PROTOCOL_VERSION } from '../../version';
+import { thawCgroup } from '../cgroup-freezer';
+import type { SourceContext } from '../context';
+import { discardWorkDir, migrationsDir } from '../migration-record';
+import { makeMigrationScratch } from '../scratch-dir';
+import { freezeAndDump, sendCheckpoint } from '../source/checkpoint';
+import { cleanUpSource, rollBack } from '../source/cleanup';
+import { commit } from '../source/commit';
+import { gatherFacts, scratchFor, type SourceFacts } from '../source/facts';
+import type { Push } from '../source/one-push';
+import { PhaseClock } from '../source/phase-clock';
+import { prepare } from '../source/prepare';
+import { treeProcesses } from './container-processes';
+import { FileSourceChannel } from './file-source-channel';
+
+export interface CheckpointOptions {
+  container: string;
+  /** Absolute path on this host; must not exist yet. */
+  file: string;
+  leaveRunning: boolean;
+  compressLevel: number;
+  emit: (ev: PushEvent) => void;
+}
+
+export interface CheckpointResult {
+  container: string;
+  file: string;
+  bytes: number;
+  digest: string;
+  /** Freeze -> the file verified (and, with --leave-running, the container running again). */
+  frozenMs: number;
+  totalMs: number;
+  leftRunning: boolean;
+  phaseMs: Record<string, number>;
+  /** Set when the file is complete but removing the container failed (finished at the agent's next start). */
+  sourceCleanupError: string;
+}
+
+/** Refuses a path the checkpoint cannot be written to, before anything is frozen. */
+function checkOutPath(file: string): void {
+  if (!path.isAbsolute(file)) throw new MigrationError('precondition', `--out must be an absolute path on the agent's host: ${file}`);
+  if (!fs.statSync(path.dirname(file), { throwIfNoEntry: false })?.isDirectory()) {
+    throw new MigrationError('precondition', `the directory of ${file} does not exist`);
+  }
+  if (fs.lstatSync(file, { throwIfNoEntry: false })) throw new MigrationError('precondition', `${file} exists; a checkpoint never overwrites a file`);
+}
+
+function openFile(file: string): CheckpointFileWriter {
+  try {
+    return new CheckpointFileWriter(file, migrateCodec());
+  } catch (err) {
+    throw new MigrationError('precondition', `cannot create ${file}: ${(err as Error).message}`);
+  }
+}
+
+export async function runCheckpoint(ctx: SourceContext, o: CheckpointOptions): Promise<CheckpointResult> {
+  const clock = new PhaseClock(o.emit);
+  clock.start('preflight');
+  if (!isValidLevel(o.compressLevel)) throw new MigrationError('precondition', `unsupported compression level ${o.compressLevel}`);
+  checkOutPath(o.file);
+  const f = await gatherFacts(ctx, o.container);
+  const under = scratchFor(ctx, f);
+  const criu = await criuVersion(ctx.criuPath);
+  ctx.inFlight.add(f.inspect.Id);
+  try {
+    const writer = openFile(o.file);
+    const header = (): CheckpointHeader => fileHeader(ctx, f, criu, o.compressLevel);
+    const ch = new FileSourceChannel(writer, header);
+    const migrationId = crypto.randomUUID();
+    const scratch = path.join(under, migrationId);
+    const p: Push = {
+      ctx, f, ch, clock,
+      opts: { container: o.container, destination: `file:${o.file}`, keepSource: false, compressLevel: o.compressLevel, serial: false, precopy: false,
+        lazyPages: 'LAZY_PAGES_NEVER', connect: () => Promise.resolve(ch), emit: o.emit },
+      state: { migrationId, workDir: path.join(migrationsDir(ctx.stateDir), migrationId), scratch, imagesDir: path.join(scratch, 'images'),
+        precopyBytes: 0, diskRounds: false, frozen: false, committed: false, undecided: false },
+    };
+    return await checkpointOpened(p, writer, o);
+  } finally {
+    ctx.inFlight.delete(f.inspect.Id);
+  }
+}
+
+async function checkpointOpened(p: Push, writer: CheckpointFileWriter, o: CheckpointOptions): Promise<CheckpointResult> {
+  const { ctx, f, clock, state } = p;
+  try {
+    makeMigrationScratch(state.scratch);
+    await prepare(p);
+    const dumping = await freezeAndDump(p);
+    await sendCheckpoint(p, dumping, undefined, undefined);
+    clock.start('verify');
+    const digest = await writer.finish();
+    verifyWritten(o.file, digest);
+    clock.done('verify', `${writer.bytes} bytes, sha256 ${digest.slice(0, 16)}`);
+    let sourceCleanupError = '';
+    if (o.leaveRunning) await resumeHere(p);
+    else {
+      await commit(p, { containerId: '', nodeName: `file ${o.file}` });
+      sourceCleanupError = await cleanUpSource(p);
+    }
+    const frozenMs = performance.now() - dumping.freezeAt;
+    ctx.log(`checkpointed ${f.name} to ${o.file}: ${writer.bytes} bytes, ${o.leaveRunning ? 'left running' : 'removed'}`);
+    return {
+      container: f.name, file: o.file, bytes: writer.bytes, digest, frozenMs, totalMs: performance.now() - clock.t0,
+      leftRunning: o.leaveRunning, phaseMs: clock.phaseMs, sourceCleanupError,
+    };
+  } catch (err) {
+    throw await rollBack(p, err);
+  }
+}
+
+/** Reads the finished file back: what a restore will check, checked before the container goes. */
+function verifyWritten(file: string, digest: string): void {
+  const r = new CheckpointFileReader(file, migrateCodec());
+  try {
+    if (r.verify() !== digest) throw new MigrationError('failed', `${file} does not read back as written`);
+  } finally {
+    r.close();
+  }
+}
+
+/** --leave-running: the file is complete, so the frozen tree resumes here (CRIU has exited) and the scratch goes. */
+async function resumeHere(p: Push): Promise<void> {
+  const { ctx, f, state } = p;
+  await state.dumping; // CRIU puts the freezer back as it found it (FROZEN) when it exits: thaw after that
+  thawCgroup(f.freezerDir);
+  state.frozen = false;
+  discardWorkDir(ctx.stateDir, state.workDir, state.scratch);
+}
+
+function fileHeader(ctx: SourceContext, f: SourceFacts, criu: string, compressLevel: number): CheckpointHeader {
+  const c = f.prepare.container;
+  return {
+    container: f.name,
+    containerId: f.inspect.Id,
+    image: c.imageRef,
+    imageId: c.imageId,
+    created: new Date().toISOString(),
+    host: ctx.nodeName,
+    criuVersion: criu,
+    kernel: kernelRelease(),
+    arch: os.arch(),
+    protocolVersion: PROTOCOL_VERSION,
+    compressLevel,
+    processes: treeProcesses(f.dumpPid),
+  };
+}

@@ -1,0 +1,107 @@
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, consecutiveFromOne, docker, logs, removeEverywhere, sleep, startCounter, state, waitFor } from './lab';
+
+// Both nodes share this machine's file system: node1's and node2's "sides" are two directories.
+const DIR = '/var/lib/livemig-lab/checkpoints';
+const ON = { node1: `${DIR}/node1`, node2: `${DIR}/node2` };
+const NAMES = ['ckpt-counter', 'ckpt-copy', 'ckpt-copy2', 'ckpt-bad'];
+
+interface CheckpointDone { container: string; file: string; bytes: number; digest: string; frozenMs: number; leftRunning: boolean }
+
+function checkpoint(node: string, container: string, file: string, ...extra: string[]): CheckpointDone {
+  const r = cli(node, 'checkpoint', container, '--out', file, '--json', ...extra);
+  if (r.code !== 0) throw new Error(`checkpoint ${container} on ${node} failed: ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout) as CheckpointDone;
+}
+
+function restore(node: string, file: string, ...extra: string[]): { container: string; containerId: string } {
+  const r = cli(node, 'restore', file, '--json', ...extra);
+  if (r.code !== 0) throw new Error(`restore ${file} on ${node} failed: ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout) as { container: string; containerId: string };
+}
+
+function containers(node: string): string {
+  return docker(node, 'ps', '-a', '--format', '{{.Names}}').split('\n').sort().join(' ');
+}
+
+describe('checkpoint files', () => {
+  beforeAll(() => {
+    removeEverywhere(...NAMES);
+    fs.rmSync(DIR, { recursive: true, force: true });
+    for (const d of Object.values(ON)) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+  });
+  afterAll(() => {
+    removeEverywhere(...NAMES);
+    fs.rmSync(DIR, { recursive: true, force: true });
+  });
+
+  it('checkpoint --leave-running to a file, restore on node2 under a new name: the count continues there, the original runs on', async () => {
+    startCounter('node1', 'ckpt-counter');
+    await waitFor('counter output', () => logs('node1', 'ckpt-counter').length >= 10);
+    const file = `${ON.node1}/counter.ckpt`;
+    const done = checkpoint('node1', 'ckpt-counter', file, '--leave-running');
+    const atCheckpoint = logs('node1', 'ckpt-counter').length;
+    expect(done.leftRunning).toBe(true);
+    const st = fs.statSync(file);
+    expect(st.mode & 0o777).toBe(0o600);
+    expect(st.uid).toBe(0);
+    expect(st.size).toBe(done.bytes);
+
+    const copy = `${ON.node2}/counter.ckpt`;
+    fs.copyFileSync(file, copy);
+    // The name is taken on node1 (the original runs): refused there, nothing made.
+    const before = containers('node1');
+    const taken = cli('node1', 'restore', file);
+    expect(taken.code).not.toBe(0);
+    expect(taken.stderr).toMatch(/a container named ckpt-counter already exists on node1/);
+    expect(containers('node1')).toBe(before);
+
+    restore('node2', copy, '--name', 'ckpt-copy');
+    restore('node2', copy, '--name', 'ckpt-copy2');
+    await sleep(1500);
+    for (const name of ['ckpt-copy', 'ckpt-copy2']) {
+      expect(state('node2', name)?.running).toBe(true);
+      const n = consecutiveFromOne(logs('node2', name)); // the history, then the count from where it froze
+      expect(n).toBeGreaterThan(atCheckpoint + 3);
+    }
+    // Two independent copies: their own processes, and the original still counts on node1.
+    expect(state('node2', 'ckpt-copy')?.pid).not.toBe(state('node2', 'ckpt-copy2')?.pid);
+    expect(state('node1', 'ckpt-counter')?.running).toBe(true);
+    expect(consecutiveFromOne(logs('node1', 'ckpt-counter'))).toBeGreaterThan(atCheckpoint + 3);
+  });
+
+  it('without --leave-running removes the container once the file is verified; it restores under its own name', async () => {
+    const file = `${ON.node2}/copy2.ckpt`;
+    const done = checkpoint('node2', 'ckpt-copy2', file);
+    expect(done.leftRunning).toBe(false);
+    expect(state('node2', 'ckpt-copy2')).toBeNull();
+    const count = logs('node2', 'ckpt-copy').length; // a bound: the copies count at the same rate
+    restore('node2', file);
+    await sleep(1000);
+    expect(consecutiveFromOne(logs('node2', 'ckpt-copy2'))).toBeGreaterThan(count / 2);
+    expect(state('node2', 'ckpt-copy2')?.running).toBe(true);
+  });
+
+  it('refuses a corrupted or truncated file and one of another format version: nothing is created', () => {
+    const good = fs.readFileSync(`${ON.node2}/counter.ckpt`);
+    const before = containers('node2');
+    const refused = (name: string, bytes: Buffer, why: RegExp): void => {
+      const f = `${ON.node2}/${name}`;
+      fs.writeFileSync(f, bytes, { mode: 0o600 });
+      const r = cli('node2', 'restore', f, '--name', 'ckpt-bad');
+      expect(r.code, name).not.toBe(0);
+      expect(r.stderr, name).toMatch(why);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(state('node2', 'ckpt-bad'), name).toBeNull();
+    };
+    const corrupt = Buffer.from(good);
+    corrupt[Math.floor(corrupt.length / 2)] ^= 0xff;
+    refused('corrupt.ckpt', corrupt, /is corrupt or truncated: its SHA-256 is/);
+    refused('truncated.ckpt', good.subarray(0, Math.floor(good.length * 0.7)), /is corrupt or truncated/);
+    const other = Buffer.from(good);
+    other.writeUInt16BE(99, 13);
+    refused('version.ckpt', other, /is checkpoint format version 99; this agent reads version 1 only/);
+    expect(containers('node2')).toBe(before);
+  });
+});
