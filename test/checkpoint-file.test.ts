@@ -48,6 +48,21 @@ describe('checkpoint files', () => {
     expect(st.uid).toBe(0);
     expect(st.size).toBe(done.bytes);
 
+    const shown = cli('node1', 'inspect', file, '--json');
+    expect(shown.code, shown.stderr).toBe(0);
+    const c = JSON.parse(shown.stdout) as { digest: string; header: { container: string; host: string; criuVersion: string; kernel: string;
+      processes: Array<{ command: string }> }; parts: { memoryPages: number; criuImages: number; log: number } };
+    expect(c.digest).toBe(done.digest);
+    expect(c.header).toMatchObject({ container: 'ckpt-counter', host: 'node1' });
+    expect(c.header.criuVersion).toMatch(/^\d+\.\d+/);
+    expect(c.header.processes.some((p) => p.command.startsWith('sh -c i=0;'))).toBe(true);
+    expect(c.parts.memoryPages).toBeGreaterThan(0);
+    expect(c.parts.criuImages).toBeGreaterThan(0);
+    expect(c.parts.log).toBeGreaterThan(0);
+    const text = cli('node1', 'inspect', file);
+    expect(text.stdout).toMatch(/^checkpoint .*counter\.ckpt: format 1, .*sha256 [0-9a-f]{64} \(verified\)/);
+    expect(text.stdout).toMatch(/parts: +memory pages [\d.]+ KiB/);
+
     const copy = `${ON.node2}/counter.ckpt`;
     fs.copyFileSync(file, copy);
     // The name is taken on node1 (the original runs): refused there, nothing made.

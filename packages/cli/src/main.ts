@@ -6,6 +6,7 @@ import { certsCommand } from './certs-command';
 import { statusCommand } from './status-command';
 import { checkpointCommand } from './checkpoint-command';
 import { restoreCommand } from './restore-command';
+import { inspectCommand } from './inspect-command';
 import { DEFAULT_COMPRESS, parseCompress, type Transport } from '@livemig/core';
 
 const DEFAULT_AGENT = process.env.LIVEMIG_AGENT ?? 'localhost:7411';
@@ -118,6 +119,12 @@ async function main(): Promise<void> {
       (argv) => restoreCommand({ agent: argv.agent, transport: transport(argv), file: argv.file, name: argv.name, json: argv.json }),
     )
     .command(
+      'inspect <file>',
+      'tell what a checkpoint file on this host holds (checks its digest; restores nothing)',
+      (y) => y.positional('file', { type: 'string', demandOption: true, describe: 'the checkpoint file' }),
+      (argv) => inspectCommand({ file: argv.file, json: argv.json }),
+    )
+    .command(
       'certs',
       'make a CA, node certificates and the operator certificate for mutual TLS',
       (y) =>
@@ -131,7 +138,7 @@ async function main(): Promise<void> {
           }),
       (argv) => certsCommand({ out: argv.out, nodes: argv.node, reissue: argv.reissue }),
     )
-    .demandCommand(1, 'name a command: status, push, checkpoint, restore, certs')
+    .demandCommand(1, 'name a command: status, push, checkpoint, restore, inspect, certs')
     .strict()
     .fail((msg, err) => fail(err ?? new Error(msg)))
     .parseAsync();

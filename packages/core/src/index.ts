@@ -28,3 +28,4 @@ export { checkSpecPolicy, specRefusal, hostConfigRefusal, DEFAULT_SPEC_POLICY, S
 export { identityOfCertificate, identityOfCertificateFile, commonNameOf, roleUri, CERT_NAME, type PeerRole, type PeerIdentity } from './rpc/peer-role';
 export { runCheckpoint, type CheckpointOptions, type CheckpointResult } from './migration/checkpoint-file/checkpoint-to-file';
 export { restoreFromFile, type RestoreOptions, type RestoreResult } from './migration/checkpoint-file/restore-from-file';
+export { inspectFile, type CheckpointContents } from './migration/checkpoint-file/inspect-file';
