@@ -5,7 +5,7 @@ import { cli, consecutiveFromOne, docker, logs, removeEverywhere, sleep, startCo
 // Both nodes share this machine's file system: node1's and node2's "sides" are two directories.
 const DIR = '/var/lib/livemig-lab/checkpoints';
 const ON = { node1: `${DIR}/node1`, node2: `${DIR}/node2` };
-const NAMES = ['ckpt-counter', 'ckpt-copy', 'ckpt-copy2', 'ckpt-bad'];
+const NAMES = ['ckpt-counter', 'ckpt-copy', 'ckpt-copy2', 'ckpt-bad', 'ckpt-wait'];
 
 interface CheckpointDone { container: string; file: string; bytes: number; digest: string; frozenMs: number; leftRunning: boolean }
 
@@ -118,5 +118,29 @@ describe('checkpoint files', () => {
     other.writeUInt16BE(99, 13);
     refused('version.ckpt', other, /is checkpoint format version 99; this agent reads version 1 only/);
     expect(containers('node2')).toBe(before);
+  });
+
+  it('--when-log: the checkpoint is taken within a few lines of the matching one', () => {
+    startCounter('node1', 'ckpt-wait');
+    const file = `${ON.node1}/wait.ckpt`;
+    checkpoint('node1', 'ckpt-wait', file, '--when-log', '^15$', '--timeout', '30');
+    expect(state('node1', 'ckpt-wait')).toBeNull();
+    const restoreStart = new Date().toISOString();
+    restore('node1', file);
+    // The carried history keeps its times: the lines stamped before the restore are the checkpoint's.
+    const history = docker('node1', 'logs', '--timestamps', 'ckpt-wait').split('\n').map((l) => l.split(' '))
+      .filter(([ts]) => ts < restoreStart).map(([, n]) => Number(n));
+    const last = history[history.length - 1];
+    expect(last).toBeGreaterThanOrEqual(15);
+    expect(last).toBeLessThanOrEqual(20); // a line every 0.2 s: frozen within a second of the match
+  });
+
+  it('--when-log: a timeout is one clear error, and nothing is made', () => {
+    const file = `${ON.node1}/never.ckpt`;
+    const r = cli('node1', 'checkpoint', 'ckpt-wait', '--out', file, '--when-log', 'NEVER', '--timeout', '2');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim()).toBe('migrate-cli: error: no line matched /NEVER/ in ckpt-wait\'s output within 2 s; nothing was checkpointed');
+    expect(fs.existsSync(file)).toBe(false);
+    expect(state('node1', 'ckpt-wait')?.running).toBe(true);
   });
 });

@@ -156,6 +156,7 @@ function runCheckpointCall(call: grpc.ServerWritableStream<CheckpointRequest, Ch
     file: req.file,
     leaveRunning: req.leaveRunning,
     compressLevel: req.compressLevel,
+    whenLog: req.whenLog ? { regex: req.whenLog, logFile: req.logFile, timeoutMs: req.timeoutS * 1000 } : undefined,
     emit: (ev) => {
       if (ev.body !== 'summary') call.write(ev); // phases and progress (a checkpoint has no push summary)
     },

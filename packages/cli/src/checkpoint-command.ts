@@ -11,13 +11,19 @@ export interface CheckpointArgs {
   out: string;
   leaveRunning: boolean;
   compress: number;
+  whenLog: string | undefined;
+  logFile: string | undefined;
+  timeoutS: number;
   json: boolean;
 }
 
 /** `migrate-cli checkpoint CTR --out FILE`: the agent writes CTR's checkpoint into FILE on its host. */
 export async function checkpointCommand(a: CheckpointArgs): Promise<void> {
+  if (a.logFile !== undefined && a.whenLog === undefined) throw new Error('--log-file goes with --when-log');
+  if (!(a.timeoutS > 0)) throw new Error(`--timeout must be a positive number of seconds: ${a.timeoutS}`);
   const client = new AgentClient(a.agent, clientCredentials(a.transport));
-  const call = client.checkpoint({ container: a.container, file: path.resolve(a.out), leaveRunning: a.leaveRunning, compressLevel: a.compress });
+  const call = client.checkpoint({ container: a.container, file: path.resolve(a.out), leaveRunning: a.leaveRunning, compressLevel: a.compress,
+    whenLog: a.whenLog ?? '', logFile: a.logFile ?? '', timeoutS: a.timeoutS });
   let done: CheckpointDone | undefined;
   const bar = new ProgressBar();
   try {

@@ -92,6 +92,9 @@ async function main(): Promise<void> {
           .positional('container', { type: 'string', demandOption: true, describe: 'name or id on the agent\'s host' })
           .option('out', { type: 'string', demandOption: true, describe: 'the checkpoint file (on the agent\'s host; must not exist)' })
           .option('leave-running', { type: 'boolean', default: false, describe: 'keep the container running (else it is removed once the file is verified)' })
+          .option('when-log', { type: 'string', describe: 'wait until a line of the container\'s output matches this regex, then checkpoint at once' })
+          .option('log-file', { type: 'string', describe: 'with --when-log: watch this file inside the container instead of its output' })
+          .option('timeout', { type: 'number', default: 300, describe: 'with --when-log: seconds to wait before giving up (nothing is checkpointed)' })
           .option('compress', {
             type: 'string',
             default: DEFAULT_COMPRESS,
@@ -106,6 +109,9 @@ async function main(): Promise<void> {
           out: argv.out,
           leaveRunning: argv['leave-running'],
           compress: argv.compress,
+          whenLog: argv['when-log'],
+          logFile: argv['log-file'],
+          timeoutS: argv.timeout,
           json: argv.json,
         }),
     )

@@ -181,6 +181,9 @@ export interface CheckpointRequest {
   file: string;
   leaveRunning: boolean;
   compressLevel: number;
+  whenLog: string;
+  logFile: string;
+  timeoutS: number;
 }
 
 export interface CheckpointDone {

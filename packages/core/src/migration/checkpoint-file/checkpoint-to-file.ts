@@ -30,6 +30,7 @@ import { PhaseClock } from '../source/phase-clock';
 import { prepare } from '../source/prepare';
 import { treeProcesses } from './container-processes';
 import { FileSourceChannel } from './file-source-channel';
+import { waitForLog, type LogWait } from './when-log';
 
 export interface CheckpointOptions {
   container: string;
@@ -37,6 +38,8 @@ export interface CheckpointOptions {
   file: string;
   leaveRunning: boolean;
   compressLevel: number;
+  /** Checkpoint once the container's output (or a file in it) shows a matching line. */
+  whenLog?: LogWait;
   emit: (ev: PushEvent) => void;
 }
 
@@ -76,6 +79,11 @@ export async function runCheckpoint(ctx: SourceContext, o: CheckpointOptions): P
   clock.start('preflight');
   if (!isValidLevel(o.compressLevel)) throw new MigrationError('precondition', `unsupported compression level ${o.compressLevel}`);
   checkOutPath(o.file);
+  if (o.whenLog) {
+    clock.start('wait-log', `for /${o.whenLog.regex}/`);
+    const line = await waitForLog(ctx.docker, o.container, o.whenLog);
+    clock.done('wait-log', `matched ${JSON.stringify(line.slice(0, 80))}`);
+  }
   const f = await gatherFacts(ctx, o.container);
   const under = scratchFor(ctx, f);
   const criu = await criuVersion(ctx.criuPath);
