@@ -1,11 +1,13 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, consecutiveFromOne, docker, logs, removeEverywhere, sleep, startCounter, state, waitFor } from './lab';
+import path from 'node:path';
+import { ROOT, cli, consecutiveFromOne, docker, logs, removeEverywhere, sh, sleep, startCounter, state, tryDocker, waitFor } from './lab';
 
 // Both nodes share this machine's file system: node1's and node2's "sides" are two directories.
 const DIR = '/var/lib/livemig-lab/checkpoints';
 const ON = { node1: `${DIR}/node1`, node2: `${DIR}/node2` };
-const NAMES = ['ckpt-counter', 'ckpt-copy', 'ckpt-copy2', 'ckpt-bad', 'ckpt-wait'];
+const NAMES = ['ckpt-counter', 'ckpt-copy', 'ckpt-copy2', 'ckpt-bad', 'ckpt-wait', 'ckpt-img'];
+const IMAGE = 'livemig-ckpt/counter:1';
 
 interface CheckpointDone { container: string; file: string; bytes: number; digest: string; frozenMs: number; leftRunning: boolean }
 
@@ -33,6 +35,7 @@ describe('checkpoint files', () => {
   });
   afterAll(() => {
     removeEverywhere(...NAMES);
+    for (const node of ['node1', 'node2']) tryDocker(node, 'rmi', '-f', IMAGE);
     fs.rmSync(DIR, { recursive: true, force: true });
   });
 
@@ -142,5 +145,27 @@ describe('checkpoint files', () => {
     expect(r.stderr.trim()).toBe('migrate-cli: error: no line matched /NEVER/ in ckpt-wait\'s output within 2 s; nothing was checkpointed');
     expect(fs.existsSync(file)).toBe(false);
     expect(state('node1', 'ckpt-wait')?.running).toBe(true);
+  });
+
+  it('--image: the image goes node1 -> node2 with docker save | load, and restores there; the count continues', async () => {
+    const r = cli('node1', 'checkpoint', 'ckpt-counter', '--image', IMAGE, '--leave-running', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const atCheckpoint = logs('node1', 'ckpt-counter').length;
+    expect(docker('node1', 'image', 'inspect', '-f', '{{index .Config.Labels "livemig.checkpoint.format"}}', IMAGE)).toBe('1');
+    const lab = path.join(ROOT, 'scripts', 'lab.sh');
+    const shipped = sh('bash', ['-c', `set -o pipefail; bash ${lab} docker node1 save ${IMAGE} | bash ${lab} docker node2 load`]);
+    expect(shipped.code, shipped.stderr).toBe(0);
+
+    const shown = cli('node2', 'inspect', '--image', IMAGE, '--json');
+    expect(shown.code, shown.stderr).toBe(0);
+    expect((JSON.parse(shown.stdout) as { header: { container: string; host: string } }).header).toMatchObject({ container: 'ckpt-counter', host: 'node1' });
+
+    const restored = cli('node2', 'restore', '--image', IMAGE, '--name', 'ckpt-img', '--json');
+    expect(restored.code, restored.stderr).toBe(0);
+    await sleep(1500);
+    expect(consecutiveFromOne(logs('node2', 'ckpt-img'))).toBeGreaterThan(atCheckpoint + 3);
+    expect(state('node1', 'ckpt-counter')?.running).toBe(true);
+    // The reader container that copied the file out of the image is gone.
+    expect(docker('node2', 'ps', '-a', '--filter', 'label=livemig.checkpoint.reader', '--format', '{{.ID}}')).toBe('');
   });
 });

@@ -15,10 +15,15 @@ import {
   runPush,
   runCheckpoint,
   restoreFromFile,
+  restoreFromImage,
+  inspectFile,
+  inspectImage,
   serveMigration,
   type CheckpointEvent,
   type CheckpointRequest,
   type DockerClient,
+  type InspectReply,
+  type InspectRequest,
   type RestoreReply,
   type RestoreRequest,
   type HealthReply,
@@ -154,6 +159,7 @@ function runCheckpointCall(call: grpc.ServerWritableStream<CheckpointRequest, Ch
   runCheckpoint(sourceContext(config, docker, inFlight), {
     container: req.container,
     file: req.file,
+    image: req.image || undefined,
     leaveRunning: req.leaveRunning,
     compressLevel: req.compressLevel,
     whenLog: req.whenLog ? { regex: req.whenLog, logFile: req.logFile, timeoutMs: req.timeoutS * 1000 } : undefined,
@@ -225,16 +231,27 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
       if ('refusal' in caller) return cb(caller.refusal);
       const release = incoming.take(); // a restore is a migration into this host: it counts against --max-incoming
       if (!release) return cb({ code: grpc.status.FAILED_PRECONDITION, details: incoming.refusal(config.nodeName) });
-      const { file, name } = call.request;
-      restoreFromFile(destinationContext(config, docker), { file, name: name || undefined })
+      const { file, name, image } = call.request;
+      const ctx = destinationContext(config, docker);
+      const o = { name: name || undefined };
+      (image ? restoreFromImage(ctx, { ...o, image }) : restoreFromFile(ctx, { ...o, file }))
         .finally(release)
         .then(
           (r) => cb(null, r),
           (err: unknown) => {
-            log(`restore from ${file} failed: ${err instanceof Error ? err.message : String(err)}`);
+            log(`restore from ${image ? `image ${image}` : file} failed: ${err instanceof Error ? err.message : String(err)}`);
             cb(statusOf(err));
           },
         );
+    },
+    inspect(call: grpc.ServerUnaryCall<InspectRequest, InspectReply>, cb: grpc.sendUnaryData<InspectReply>) {
+      const caller = admit(call, 'inspect');
+      if ('refusal' in caller) return cb(caller.refusal);
+      const { file, image } = call.request;
+      (image ? inspectImage(docker, config.stateDir, image) : inspectFile(file)).then(
+        (c) => cb(null, { contentsJson: JSON.stringify(c) }),
+        (err: unknown) => cb(statusOf(err)),
+      );
     },
     migrationStatus(
       call: grpc.ServerUnaryCall<MigrationStatusRequest, MigrationStatusReply>,

@@ -1,10 +1,27 @@
-import { inspectFile, type CheckpointContents } from '@livemig/core';
+import path from 'node:path';
+import { AgentClient, clientCredentials, type CheckpointContents, type Transport } from '@livemig/core';
 import { formatBytes } from './format-summary';
 
-/** `migrate-cli inspect FILE`: reads a checkpoint file here (root: it is 0600) and tells what it holds. */
-export async function inspectCommand(a: { file: string; json: boolean }): Promise<void> {
-  const c = await inspectFile(a.file);
-  console.log(a.json ? JSON.stringify(c, null, 2) : formatContents(c));
+export interface InspectArgs {
+  agent: string;
+  transport: Transport;
+  /** On the agent's host (a relative path is taken from here). */
+  file: string | undefined;
+  image: string | undefined;
+  json: boolean;
+}
+
+/** `migrate-cli inspect FILE|--image NAME`: the agent reads the checkpoint (its digest checked) and tells what it holds. */
+export async function inspectCommand(a: InspectArgs): Promise<void> {
+  if ((a.file === undefined) === (a.image === undefined)) throw new Error('give either a FILE or --image NAME:TAG');
+  const client = new AgentClient(a.agent, clientCredentials(a.transport));
+  try {
+    const r = await client.inspect({ file: a.file === undefined ? '' : path.resolve(a.file), image: a.image ?? '' });
+    const c = JSON.parse(r.contentsJson) as CheckpointContents;
+    console.log(a.json ? JSON.stringify(c, null, 2) : formatContents(c));
+  } finally {
+    client.close();
+  }
 }
 
 export function formatContents(c: CheckpointContents): string {

@@ -90,7 +90,8 @@ async function main(): Promise<void> {
       (y) =>
         y
           .positional('container', { type: 'string', demandOption: true, describe: 'name or id on the agent\'s host' })
-          .option('out', { type: 'string', demandOption: true, describe: 'the checkpoint file (on the agent\'s host; must not exist)' })
+          .option('out', { type: 'string', describe: 'the checkpoint file (on the agent\'s host; must not exist)' })
+          .option('image', { type: 'string', describe: 'instead of --out: build this image NAME:TAG (the base image + the checkpoint as a layer)' })
           .option('leave-running', { type: 'boolean', default: false, describe: 'keep the container running (else it is removed once the file is verified)' })
           .option('when-log', { type: 'string', describe: 'wait until a line of the container\'s output matches this regex, then checkpoint at once' })
           .option('log-file', { type: 'string', describe: 'with --when-log: watch this file inside the container instead of its output' })
@@ -107,6 +108,7 @@ async function main(): Promise<void> {
           transport: transport(argv),
           container: argv.container,
           out: argv.out,
+          image: argv.image,
           leaveRunning: argv['leave-running'],
           compress: argv.compress,
           whenLog: argv['when-log'],
@@ -116,19 +118,23 @@ async function main(): Promise<void> {
         }),
     )
     .command(
-      'restore <file>',
-      'start a new container from a checkpoint file on the agent\'s host',
+      'restore [file]',
+      'start a new container from a checkpoint file (or image) on the agent\'s host',
       (y) =>
         y
-          .positional('file', { type: 'string', demandOption: true, describe: 'the checkpoint file (on the agent\'s host)' })
+          .positional('file', { type: 'string', describe: 'the checkpoint file (on the agent\'s host)' })
+          .option('image', { type: 'string', describe: 'instead of a file: a checkpoint image NAME:TAG' })
           .option('name', { type: 'string', describe: 'the new container\'s name (default: the checkpointed one\'s)' }),
-      (argv) => restoreCommand({ agent: argv.agent, transport: transport(argv), file: argv.file, name: argv.name, json: argv.json }),
+      (argv) => restoreCommand({ agent: argv.agent, transport: transport(argv), file: argv.file, image: argv.image, name: argv.name, json: argv.json }),
     )
     .command(
-      'inspect <file>',
-      'tell what a checkpoint file on this host holds (checks its digest; restores nothing)',
-      (y) => y.positional('file', { type: 'string', demandOption: true, describe: 'the checkpoint file' }),
-      (argv) => inspectCommand({ file: argv.file, json: argv.json }),
+      'inspect [file]',
+      'tell what a checkpoint file (or image) on the agent\'s host holds (checks its digest; restores nothing)',
+      (y) =>
+        y
+          .positional('file', { type: 'string', describe: 'the checkpoint file (on the agent\'s host)' })
+          .option('image', { type: 'string', describe: 'instead of a file: a checkpoint image NAME:TAG' }),
+      (argv) => inspectCommand({ agent: argv.agent, transport: transport(argv), file: argv.file, image: argv.image, json: argv.json }),
     )
     .command(
       'certs',

@@ -27,5 +27,5 @@ export { serveMigration, servingMigrations } from './migration/destination/serve
 export { checkSpecPolicy, specRefusal, hostConfigRefusal, DEFAULT_SPEC_POLICY, SOURCE_SPEC_POLICY, type SpecPolicyOptions, type Refusal } from './migration/spec-policy';
 export { identityOfCertificate, identityOfCertificateFile, commonNameOf, roleUri, CERT_NAME, type PeerRole, type PeerIdentity } from './rpc/peer-role';
 export { runCheckpoint, type CheckpointOptions, type CheckpointResult } from './migration/checkpoint-file/checkpoint-to-file';
-export { restoreFromFile, type RestoreOptions, type RestoreResult } from './migration/checkpoint-file/restore-from-file';
-export { inspectFile, type CheckpointContents } from './migration/checkpoint-file/inspect-file';
+export { restoreFromFile, restoreFromImage, type RestoreOptions, type RestoreResult } from './migration/checkpoint-file/restore-from-file';
+export { inspectFile, inspectImage, type CheckpointContents } from './migration/checkpoint-file/inspect-file';

@@ -5,6 +5,8 @@ import type {
   CheckpointEvent,
   CheckpointRequest,
   HealthReply,
+  InspectReply,
+  InspectRequest,
   MigrateReply,
   MigrateRequest,
   MigrationStatusReply,
@@ -78,6 +80,10 @@ export class AgentClient {
   /** A restore reads and checks the whole file before it restores: as long as a push may take. */
   restore(req: RestoreRequest, timeoutMs = 30 * 60_000): Promise<RestoreReply> {
     return this.unary<RestoreRequest, RestoreReply>('restore', req, timeoutMs);
+  }
+
+  inspect(req: InspectRequest, timeoutMs = 30 * 60_000): Promise<InspectReply> {
+    return this.unary<InspectRequest, InspectReply>('inspect', req, timeoutMs);
   }
 
   migrate(): grpc.ClientDuplexStream<MigrateRequest, MigrateReply> {

@@ -184,6 +184,7 @@ export interface CheckpointRequest {
   whenLog: string;
   logFile: string;
   timeoutS: number;
+  image: string;
 }
 
 export interface CheckpointDone {
@@ -196,6 +197,7 @@ export interface CheckpointDone {
   leftRunning: boolean;
   phaseMs: Record<string, number>;
   sourceCleanupError: string;
+  image: string;
 }
 
 export type CheckpointEvent =
@@ -206,6 +208,16 @@ export type CheckpointEvent =
 export interface RestoreRequest {
   file: string;
   name: string;
+  image: string;
+}
+
+export interface InspectRequest {
+  file: string;
+  image: string;
+}
+
+export interface InspectReply {
+  contentsJson: string;
 }
 
 export interface RestoreReply {

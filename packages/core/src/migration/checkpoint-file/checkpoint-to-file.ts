@@ -29,13 +29,16 @@ import type { Push } from '../source/one-push';
 import { PhaseClock } from '../source/phase-clock';
 import { prepare } from '../source/prepare';
 import { treeProcesses } from './container-processes';
+import { buildCheckpointImage, checkImageName, imageScratch } from './checkpoint-image';
 import { FileSourceChannel } from './file-source-channel';
 import { waitForLog, type LogWait } from './when-log';
 
 export interface CheckpointOptions {
   container: string;
-  /** Absolute path on this host; must not exist yet. */
+  /** Absolute path on this host; must not exist yet ('' with image). */
   file: string;
+  /** Instead of a file: an image NAME:TAG to build (checkpoint-image.ts); the file is then temporary. */
+  image?: string;
   leaveRunning: boolean;
   compressLevel: number;
   /** Checkpoint once the container's output (or a file in it) shows a matching line. */
@@ -55,6 +58,8 @@ export interface CheckpointResult {
   phaseMs: Record<string, number>;
   /** Set when the file is complete but removing the container failed (finished at the agent's next start). */
   sourceCleanupError: string;
+  /** The image built ('' for a file). */
+  image: string;
 }
 
 /** Refuses a path the checkpoint cannot be written to, before anything is frozen. */
@@ -78,7 +83,10 @@ export async function runCheckpoint(ctx: SourceContext, o: CheckpointOptions): P
   const clock = new PhaseClock(o.emit);
   clock.start('preflight');
   if (!isValidLevel(o.compressLevel)) throw new MigrationError('precondition', `unsupported compression level ${o.compressLevel}`);
-  checkOutPath(o.file);
+  if (o.image) checkImageName(o.image);
+  const file = o.image ? path.join(imageScratch(ctx.stateDir), `${crypto.randomUUID()}.ckpt`) : o.file;
+  if (o.image) fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  checkOutPath(file);
   if (o.whenLog) {
     clock.start('wait-log', `for /${o.whenLog.regex}/`);
     const line = await waitForLog(ctx.docker, o.container, o.whenLog);
@@ -89,21 +97,21 @@ export async function runCheckpoint(ctx: SourceContext, o: CheckpointOptions): P
   const criu = await criuVersion(ctx.criuPath);
   ctx.inFlight.add(f.inspect.Id);
   try {
-    const writer = openFile(o.file);
-    const header = (): CheckpointHeader => fileHeader(ctx, f, criu, o.compressLevel);
-    const ch = new FileSourceChannel(writer, header);
+    const writer = openFile(file);
+    const ch = new FileSourceChannel(writer, () => fileHeader(ctx, f, criu, o.compressLevel));
     const migrationId = crypto.randomUUID();
     const scratch = path.join(under, migrationId);
     const p: Push = {
       ctx, f, ch, clock,
-      opts: { container: o.container, destination: `file:${o.file}`, keepSource: false, compressLevel: o.compressLevel, serial: false, precopy: false,
+      opts: { container: o.container, destination: o.image ? `image:${o.image}` : `file:${file}`, keepSource: false, compressLevel: o.compressLevel, serial: false, precopy: false,
         lazyPages: 'LAZY_PAGES_NEVER', connect: () => Promise.resolve(ch), emit: o.emit },
       state: { migrationId, workDir: path.join(migrationsDir(ctx.stateDir), migrationId), scratch, imagesDir: path.join(scratch, 'images'),
         precopyBytes: 0, diskRounds: false, frozen: false, committed: false, undecided: false },
     };
-    return await checkpointOpened(p, writer, o);
+    return await checkpointOpened(p, writer, { ...o, file });
   } finally {
     ctx.inFlight.delete(f.inspect.Id);
+    if (o.image) fs.rmSync(file, { force: true }); // in the image now, or the checkpoint failed
   }
 }
 
@@ -116,8 +124,13 @@ async function checkpointOpened(p: Push, writer: CheckpointFileWriter, o: Checkp
     await sendCheckpoint(p, dumping, undefined, undefined);
     clock.start('verify');
     const digest = await writer.finish();
-    verifyWritten(o.file, digest);
+    const header = verifyWritten(o.file, digest);
     clock.done('verify', `${writer.bytes} bytes, sha256 ${digest.slice(0, 16)}`);
+    if (o.image) {
+      clock.start('image', `docker build ${o.image}`);
+      await buildCheckpointImage(ctx.docker, o.file, header, digest, o.image);
+      clock.done('image', `${o.image}: ${header.image} and the checkpoint as one layer`);
+    }
     let sourceCleanupError = '';
     if (o.leaveRunning) await resumeHere(p);
     else {
@@ -125,9 +138,9 @@ async function checkpointOpened(p: Push, writer: CheckpointFileWriter, o: Checkp
       sourceCleanupError = await cleanUpSource(p);
     }
     const frozenMs = performance.now() - dumping.freezeAt;
-    ctx.log(`checkpointed ${f.name} to ${o.file}: ${writer.bytes} bytes, ${o.leaveRunning ? 'left running' : 'removed'}`);
+    ctx.log(`checkpointed ${f.name} to ${o.image ? `image ${o.image}` : o.file}: ${writer.bytes} bytes, ${o.leaveRunning ? 'left running' : 'removed'}`);
     return {
-      container: f.name, file: o.file, bytes: writer.bytes, digest, frozenMs, totalMs: performance.now() - clock.t0,
+      container: f.name, file: o.image ? '' : o.file, image: o.image ?? '', bytes: writer.bytes, digest, frozenMs, totalMs: performance.now() - clock.t0,
       leftRunning: o.leaveRunning, phaseMs: clock.phaseMs, sourceCleanupError,
     };
   } catch (err) {
@@ -135,11 +148,12 @@ async function checkpointOpened(p: Push, writer: CheckpointFileWriter, o: Checkp
   }
 }
 
-/** Reads the finished file back: what a restore will check, checked before the container goes. */
-function verifyWritten(file: string, digest: string): void {
+/** Reads the finished file back: what a restore will check, checked before the container goes. Returns its header. */
+function verifyWritten(file: string, digest: string): CheckpointHeader {
   const r = new CheckpointFileReader(file, migrateCodec());
   try {
     if (r.verify() !== digest) throw new MigrationError('failed', `${file} does not read back as written`);
+    return r.header;
   } finally {
     r.close();
   }

@@ -9,7 +9,9 @@ import { migrateCodec } from '../../rpc/migrate-codec';
 import type { End, MigrateRequest } from '../../rpc/messages';
 import { decompressed } from '../../stream/chunk-stream';
 import { payloads, sealedChunks } from '../../stream/sealed-receiver';
+import type { DockerClient } from '../../docker/docker-client';
 import { untar } from '../destination/untar';
+import { imageScratch, withImageFile } from './checkpoint-image';
 import type { PrepareSpec } from '../prepare-spec';
 
 export interface CheckpointContents {
@@ -73,4 +75,9 @@ export async function inspectFile(file: string): Promise<CheckpointContents> {
   } finally {
     reader.close();
   }
+}
+
+/** `inspect --image NAME`: the image's checkpoint file, inspected (named as the image in `file`). */
+export function inspectImage(docker: DockerClient, stateDir: string, image: string): Promise<CheckpointContents> {
+  return withImageFile(docker, image, imageScratch(stateDir), async (file) => ({ ...(await inspectFile(file)), file: `image ${image}` }));
 }

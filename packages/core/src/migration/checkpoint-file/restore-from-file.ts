@@ -9,6 +9,7 @@ import { migrateCodec } from '../../rpc/migrate-codec';
 import { PROTOCOL_VERSION } from '../../version';
 import type { DestinationContext } from '../context';
 import { serveMigration } from '../destination/serve';
+import { imageScratch, withImageFile } from './checkpoint-image';
 import { fileDestinationChannel } from './file-destination-channel';
 
 export interface RestoreOptions {
@@ -52,4 +53,9 @@ export async function restoreFromFile(ctx: DestinationContext, o: RestoreOptions
   } finally {
     reader.close();
   }
+}
+
+/** `restore --image NAME`: the image's checkpoint file, restored as a file (from the base image, as it was). */
+export function restoreFromImage(ctx: DestinationContext, o: { image: string; name?: string }): Promise<RestoreResult> {
+  return withImageFile(ctx.docker, o.image, imageScratch(ctx.stateDir), (file) => restoreFromFile(ctx, { file, name: o.name }));
 }
