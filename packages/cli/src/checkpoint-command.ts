@@ -1,7 +1,6 @@
 import path from 'node:path';
-import { AgentClient, clientCredentials, rpcErrorMessage, type CheckpointDone, type CheckpointEvent, type Transport } from '@livemig/core';
-import { formatPhase } from './format-summary';
-import { ProgressBar } from './progress-bar';
+import { AgentClient, clientCredentials, type CheckpointEvent, type Transport } from '@livemig/core';
+import { followPhases } from './follow-phases';
 
 export interface CheckpointArgs {
   agent: string;
@@ -27,24 +26,8 @@ export async function checkpointCommand(a: CheckpointArgs): Promise<void> {
   const client = new AgentClient(a.agent, clientCredentials(a.transport));
   const call = client.checkpoint({ container: a.container, file: a.out === undefined ? '' : path.resolve(a.out), image: a.image ?? '', leaveRunning: a.leaveRunning, compressLevel: a.compress,
     whenLog: a.whenLog ?? '', logFile: a.logFile ?? '', timeoutS: a.timeoutS });
-  let done: CheckpointDone | undefined;
-  const bar = new ProgressBar();
-  try {
-    for await (const ev of call as AsyncIterable<CheckpointEvent>) {
-      if (ev.body === 'done') done = ev.done;
-      else if (a.json) continue;
-      else if (ev.body === 'progress') bar.update(ev.progress);
-      else {
-        bar.clear();
-        console.log(formatPhase(ev.phase));
-      }
-    }
-  } catch (err) {
-    throw new Error(rpcErrorMessage(err, client.address));
-  } finally {
-    bar.clear();
-    client.close();
-  }
+  const events = await followPhases(call as AsyncIterable<CheckpointEvent>, client, a.json);
+  const done = events.find((ev): ev is Extract<CheckpointEvent, { body: 'done' }> => ev.body === 'done')?.done;
   if (!done) throw new Error('the agent ended the checkpoint without saying what it wrote');
   if (a.json) return console.log(JSON.stringify(done, null, 2));
   const mib = (done.bytes / 1024 / 1024).toFixed(1);

@@ -29,3 +29,4 @@ export { identityOfCertificate, identityOfCertificateFile, commonNameOf, roleUri
 export { runCheckpoint, type CheckpointOptions, type CheckpointResult } from './migration/checkpoint-file/checkpoint-to-file';
 export { restoreFromFile, restoreFromImage, type RestoreOptions, type RestoreResult } from './migration/checkpoint-file/restore-from-file';
 export { inspectFile, inspectImage, type CheckpointContents } from './migration/checkpoint-file/inspect-file';
+export { clearImageScratch } from './migration/checkpoint-file/checkpoint-image';

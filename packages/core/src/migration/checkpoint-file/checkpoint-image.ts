@@ -23,6 +23,14 @@ export function imageScratch(stateDir: string): string {
   return path.join(stateDir, 'checkpoint-images');
 }
 
+/**
+ * At the agent's start: files a crash left on their way into or out of an image (an image's
+ * checkpoint is committed only once the image is built, so none is the only copy).
+ */
+export function clearImageScratch(stateDir: string): void {
+  fs.rmSync(imageScratch(stateDir), { recursive: true, force: true });
+}
+
 /** NAME[:TAG] as Docker accepts it (lower case repository path, optional registry and tag). */
 export function checkImageName(name: string): void {
   if (!/^[a-z0-9]+([._-]+[a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/.test(name)) {

@@ -14,7 +14,7 @@ import { kernelRelease } from '../../host/host-facts';
 import { CheckpointFileReader, CheckpointFileWriter, type CheckpointHeader } from '../../protocol/checkpoint-file';
 import { MigrationError } from '../../protocol/migration-error';
 import { migrateCodec } from '../../rpc/migrate-codec';
-import type { PushEvent } from '../../rpc/messages';
+import type { CheckpointDone, PushEvent } from '../../rpc/messages';
 import { isValidLevel } from '../../stream/compress-level';
 import { PROTOCOL_VERSION } from '../../version';
 import { thawCgroup } from '../cgroup-freezer';
@@ -46,21 +46,8 @@ export interface CheckpointOptions {
   emit: (ev: PushEvent) => void;
 }
 
-export interface CheckpointResult {
-  container: string;
-  file: string;
-  bytes: number;
-  digest: string;
-  /** Freeze -> the file verified (and, with --leave-running, the container running again). */
-  frozenMs: number;
-  totalMs: number;
-  leftRunning: boolean;
-  phaseMs: Record<string, number>;
-  /** Set when the file is complete but removing the container failed (finished at the agent's next start). */
-  sourceCleanupError: string;
-  /** The image built ('' for a file). */
-  image: string;
-}
+/** What was written (the Checkpoint RPC's CheckpointDone): `frozenMs` is freeze -> the file verified. */
+export type CheckpointResult = CheckpointDone;
 
 /** Refuses a path the checkpoint cannot be written to, before anything is frozen. */
 function checkOutPath(file: string): void {
