@@ -135,7 +135,7 @@ describe('checkpoint files', () => {
       .filter(([ts]) => ts < restoreStart).map(([, n]) => Number(n));
     const last = history[history.length - 1];
     expect(last).toBeGreaterThanOrEqual(15);
-    expect(last).toBeLessThanOrEqual(20); // a line every 0.2 s: frozen within a second of the match
+    expect(last).toBeLessThanOrEqual(25); // a line every 0.2 s: frozen within 2 s of the match (the pre-flight; a loaded CI host)
   });
 
   it('--when-log: a timeout is one clear error, and nothing is made', () => {

@@ -42,7 +42,7 @@ export interface CheckpointHeader {
   /** The Migrate protocol version of the records. */
   protocolVersion: number;
   compressLevel: number;
-  /** The container's processes when it froze (pid in the container's host PID namespace, command). */
+  /** The container's processes just before the freeze (host PIDs, command lines). */
   processes: Array<{ pid: number; command: string }>;
 }
 

@@ -74,6 +74,7 @@ export async function runCheckpoint(ctx: SourceContext, o: CheckpointOptions): P
   const file = o.image ? path.join(imageScratch(ctx.stateDir), `${crypto.randomUUID()}.ckpt`) : o.file;
   if (o.image) fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   checkOutPath(file);
+  const criu = await criuVersion(ctx.criuPath); // before --when-log: from its match on, only what must come before the freeze
   if (o.whenLog) {
     clock.start('wait-log', `for /${o.whenLog.regex}/`);
     const line = await waitForLog(ctx.docker, o.container, o.whenLog);
@@ -81,7 +82,6 @@ export async function runCheckpoint(ctx: SourceContext, o: CheckpointOptions): P
   }
   const f = await gatherFacts(ctx, o.container);
   const under = scratchFor(ctx, f);
-  const criu = await criuVersion(ctx.criuPath);
   ctx.inFlight.add(f.inspect.Id);
   try {
     const writer = openFile(file);
