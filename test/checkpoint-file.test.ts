@@ -6,7 +6,7 @@ import { ROOT, cli, consecutiveFromOne, docker, logs, removeEverywhere, sh, slee
 // Both nodes share this machine's file system: node1's and node2's "sides" are two directories.
 const DIR = '/var/lib/livemig-lab/checkpoints';
 const ON = { node1: `${DIR}/node1`, node2: `${DIR}/node2` };
-const NAMES = ['ckpt-counter', 'ckpt-copy', 'ckpt-copy2', 'ckpt-bad', 'ckpt-wait', 'ckpt-img'];
+const NAMES = ['ckpt-counter', 'ckpt-copy', 'ckpt-copy2', 'ckpt-bad', 'ckpt-wait', 'ckpt-img', 'ckpt-exits'];
 const IMAGE = 'livemig-ckpt/counter:1';
 
 interface CheckpointDone { container: string; file: string; bytes: number; digest: string; frozenMs: number; leftRunning: boolean }
@@ -138,13 +138,18 @@ describe('checkpoint files', () => {
     expect(last).toBeLessThanOrEqual(25); // a line every 0.2 s: frozen within 2 s of the match (the pre-flight; a loaded CI host)
   });
 
-  it('--when-log: a timeout is one clear error, and nothing is made', () => {
+  it('--when-log: a timeout or the container exiting first is one clear error, and nothing is made', () => {
     const file = `${ON.node1}/never.ckpt`;
     const r = cli('node1', 'checkpoint', 'ckpt-wait', '--out', file, '--when-log', 'NEVER', '--timeout', '2');
     expect(r.code).not.toBe(0);
     expect(r.stderr.trim()).toBe('migrate-cli: error: no line matched /NEVER/ in ckpt-wait\'s output within 2 s; nothing was checkpointed');
     expect(fs.existsSync(file)).toBe(false);
     expect(state('node1', 'ckpt-wait')?.running).toBe(true);
+
+    docker('node1', 'run', '-d', '--name', 'ckpt-exits', 'busybox:latest', 'sh', '-c', 'echo starting; sleep 1');
+    const exited = cli('node1', 'checkpoint', 'ckpt-exits', '--out', file, '--when-log', 'NEVER', '--timeout', '30');
+    expect(exited.stderr.trim()).toBe('migrate-cli: error: ckpt-exits\'s output ended (the container exited) before a line matched /NEVER/; nothing was checkpointed');
+    expect(fs.existsSync(file)).toBe(false);
   });
 
   it('--image: the image goes node1 -> node2 with docker save | load, and restores there; the count continues', async () => {
