@@ -14,8 +14,11 @@
 # volume, and one whose 2 GiB volume keeps changing (a 1 GiB file with 100 random 4 KiB writes a
 # second, 20k small files of which some are appended to or replaced): their FIRST push (what a
 # drain sees) and the push back, against the floor of the same counter without a volume.
+# Checkpoint files (--checkpoint-only): memhog of each size checkpointed to a file on node1 and
+# restored from it there (the container removed in between), uncompressed and zstd fast, as
+# Podman's checkpoint --export / restore --import.
 #   scripts/bench.sh [--sizes "16 256 1024"] [--runs 3] [--compress fast] [--no-redis] [--no-churn]
-#                    [--no-precopy] [--lazy-pages auto|always|never] [--disk | --disk-only | --postgres-only]
+#                    [--no-precopy] [--lazy-pages auto|always|never] [--disk | --disk-only | --postgres-only | --checkpoint-only]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB="$ROOT/scripts/lab.sh"
@@ -27,12 +30,14 @@ CHURN=1
 MEM=1
 DISK=0
 PG_ONLY=0
+CKPT=0
 PUSH_FLAGS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --disk) DISK=1; shift ;;
     --disk-only) DISK=1; MEM=0; shift ;;
     --postgres-only) DISK=1; MEM=0; PG_ONLY=1; shift ;;
+    --checkpoint-only) CKPT=1; MEM=0; shift ;;
     --no-precopy) PUSH_FLAGS+=" --no-precopy"; shift ;;
     --lazy-pages) PUSH_FLAGS+=" --lazy-pages $2"; shift 2 ;;
     --no-churn) CHURN=0; shift ;;
@@ -255,6 +260,40 @@ if [ "$DISK" = 1 ] && [ "$PG_ONLY" = 0 ]; then
     '(while :; do for k in 1 2 3 4 5 6 7 8 9 10; do dd if=/dev/urandom of=/data/db bs=4096 count=1 seek=$((RANDOM * 8 % 262144)) conv=notrunc 2>/dev/null; done; n=$((RANDOM % 20000 + 1)); echo more >> /data/small/f$n; echo new > /data/small/f$((n % 20000 + 1)).tmp && mv /data/small/f$((n % 20000 + 1)).tmp /data/small/f$((n % 20000 + 1)); sleep 0.1; done) &'
 fi
 if [ "$DISK" = 1 ]; then pg_workload; fi
+
+CKPT_RESULTS=()
+if [ "$CKPT" = 1 ]; then
+  ckdir=/var/lib/livemig-lab/bench-checkpoints
+  rm -rf "$ckdir"; mkdir -p -m 700 "$ckdir"
+  for mib in $SIZES; do
+    for c in none fast; do
+      for ((i = 1; i <= RUNS; i++)); do
+        lab docker node1 run -d --name bench-mem livemig-testkit:latest memhog "$mib" >/dev/null
+        until lab docker node1 logs bench-mem 2>/dev/null | grep -q '^filled'; do sleep 0.5; done
+        t0=$(date +%s%N)
+        ck="$(lab cli node1 checkpoint bench-mem --out "$ckdir/m.ckpt" --compress "$c" --json)"
+        t1=$(date +%s%N)
+        rs="$(lab cli node1 restore "$ckdir/m.ckpt" --json)"
+        t2=$(date +%s%N)
+        CKPT_RESULTS+=("$(node -e '
+          const [mib, c, run, ck, rs, t0, t1, t2] = process.argv.slice(1);
+          const k = JSON.parse(ck), r = JSON.parse(rs);
+          const s = (ns) => (Number(ns) / 1e9).toFixed(2) + " s";
+          console.log([`memhog ${mib} MiB`, c, run, (k.bytes / 1048576).toFixed(1) + " MiB", s(BigInt(t1) - BigInt(t0)), (k.frozenMs / 1000).toFixed(2) + " s",
+            s(BigInt(t2) - BigInt(t1)), (r.restoreMs / 1000).toFixed(2) + " s", s(BigInt(t2) - BigInt(t0))].join(" | "));
+        ' "$mib" "$c" "$i" "$ck" "$rs" "$t0" "$t1" "$t2")")
+        echo "  ${CKPT_RESULTS[-1]}"
+        lab docker node1 rm -f bench-mem >/dev/null
+        rm -f "$ckdir/m.ckpt"
+      done
+    done
+  done
+  rm -rf "$ckdir"
+  echo
+  echo "| workload | compress | run | file | checkpoint (CLI) | frozen to file verified | restore (CLI) | criu restore | checkpoint + restore |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  for r in "${CKPT_RESULTS[@]}"; do echo "| $r |"; done
+fi
 
 if [ "$MEM" = 1 ]; then
 echo

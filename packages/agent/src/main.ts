@@ -13,6 +13,7 @@ import {
   clientCredentials,
   recoverMigrations,
   clearScratch,
+  clearImageScratch,
   checkNodeCertificate,
   ensureKdatDir,
   ensurePrivateDir,
@@ -123,6 +124,7 @@ async function main(): Promise<void> {
   if (config.memScratchDir) ensurePrivateDir(config.memScratchDir, 'where checkpoints go in memory, --scratch-dir');
   // Migrations cut off by a crash of this agent: resume frozen sources, remove half-made targets.
   clearScratch(config.memScratchDir);
+  clearImageScratch(config.stateDir);
   ensureKdatDir(); // CRIU's kernel-probe cache: ~35 ms less of each dump and restore
   await recoverMigrations(config.stateDir, docker, (msg) => console.log(`${new Date().toISOString()} ${msg}`), commitQuery(config));
   const server = await startServer(config, docker);

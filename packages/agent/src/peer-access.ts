@@ -3,10 +3,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { commonNameOf, identityOfCertificate, type PeerIdentity, type PeerRole } from '@livemig/core';
 
-export type AgentRpc = 'push' | 'peerStatus' | 'health' | 'migrate' | 'migrationStatus';
+export type AgentRpc = 'push' | 'peerStatus' | 'health' | 'migrate' | 'migrationStatus' | 'checkpoint' | 'restore' | 'inspect';
 
 /**
- * Push and PeerStatus are the operator's (the CLI's). Migrate and MigrationStatus are a source
+ * Push, PeerStatus, Checkpoint, Restore and Inspect are the operator's (the CLI's). Migrate and MigrationStatus are a source
  * agent's. Health both: the CLI's status asks it through its agent, and a source agent asks
  * its destination's before Migrate.
  */
@@ -16,6 +16,9 @@ const ROLES: Record<AgentRpc, readonly PeerRole[]> = {
   health: ['operator', 'node'],
   migrate: ['node'],
   migrationStatus: ['node'],
+  checkpoint: ['operator'],
+  restore: ['operator'],
+  inspect: ['operator'],
 };
 
 /** The calls --peers limits: the ones that migrate into this node or ask about a migration. */
@@ -23,6 +26,7 @@ const LIMITED_BY_PEERS: readonly AgentRpc[] = ['migrate', 'migrationStatus'];
 
 const RPC_NAME: Record<AgentRpc, string> = {
   push: 'Push', peerStatus: 'PeerStatus', health: 'Health', migrate: 'Migrate', migrationStatus: 'MigrationStatus',
+  checkpoint: 'Checkpoint', restore: 'Restore', inspect: 'Inspect',
 };
 
 export interface AccessPolicy {

@@ -13,8 +13,19 @@ import {
   servingMigrations,
   serverCredentials,
   runPush,
+  runCheckpoint,
+  restoreFromFile,
+  restoreFromImage,
+  inspectFile,
+  inspectImage,
   serveMigration,
+  type CheckpointEvent,
+  type CheckpointRequest,
   type DockerClient,
+  type InspectReply,
+  type InspectRequest,
+  type RestoreReply,
+  type RestoreRequest,
   type HealthReply,
   type MigrateReply,
   type MigrateRequest,
@@ -142,6 +153,31 @@ function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, co
   );
 }
 
+/** Checkpoint: into a file on this host, streaming its events to the CLI, then what was written. */
+function runCheckpointCall(call: grpc.ServerWritableStream<CheckpointRequest, CheckpointEvent>, config: AgentConfig, docker: DockerClient, inFlight: Set<string>): void {
+  const req = call.request;
+  runCheckpoint(sourceContext(config, docker, inFlight), {
+    container: req.container,
+    file: req.file,
+    image: req.image || undefined,
+    leaveRunning: req.leaveRunning,
+    compressLevel: req.compressLevel,
+    whenLog: req.whenLog ? { regex: req.whenLog, logFile: req.logFile, timeoutMs: req.timeoutS * 1000 } : undefined,
+    emit: (ev) => {
+      if (ev.body !== 'summary') call.write(ev); // phases and progress (a checkpoint has no push summary)
+    },
+  }).then(
+    (done) => {
+      call.write({ body: 'done', done });
+      call.end();
+    },
+    (err: unknown) => {
+      log(`checkpoint of ${req.container} failed: ${err instanceof Error ? err.message : String(err)}`);
+      call.emit('error', statusOf(err));
+    },
+  );
+}
+
 /** gRPC handlers of the Agent service. */
 export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.UntypedServiceImplementation {
   const health = (): Promise<HealthReply> => healthReply(config.nodeName, docker, config.criuPath);
@@ -184,6 +220,38 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
             call.emit('error', statusOf(err));
           },
         );
+    },
+    checkpoint(call: grpc.ServerWritableStream<CheckpointRequest, CheckpointEvent>) {
+      const caller = admit(call, 'checkpoint');
+      if ('refusal' in caller) return void call.emit('error', caller.refusal);
+      runCheckpointCall(call, config, docker, inFlight);
+    },
+    restore(call: grpc.ServerUnaryCall<RestoreRequest, RestoreReply>, cb: grpc.sendUnaryData<RestoreReply>) {
+      const caller = admit(call, 'restore');
+      if ('refusal' in caller) return cb(caller.refusal);
+      const release = incoming.take(); // a restore is a migration into this host: it counts against --max-incoming
+      if (!release) return cb({ code: grpc.status.FAILED_PRECONDITION, details: incoming.refusal(config.nodeName) });
+      const { file, name, image } = call.request;
+      const ctx = destinationContext(config, docker);
+      const o = { name: name || undefined };
+      (image ? restoreFromImage(ctx, { ...o, image }) : restoreFromFile(ctx, { ...o, file }))
+        .finally(release)
+        .then(
+          (r) => cb(null, r),
+          (err: unknown) => {
+            log(`restore from ${image ? `image ${image}` : file} failed: ${err instanceof Error ? err.message : String(err)}`);
+            cb(statusOf(err));
+          },
+        );
+    },
+    inspect(call: grpc.ServerUnaryCall<InspectRequest, InspectReply>, cb: grpc.sendUnaryData<InspectReply>) {
+      const caller = admit(call, 'inspect');
+      if ('refusal' in caller) return cb(caller.refusal);
+      const { file, image } = call.request;
+      (image ? inspectImage(docker, config.stateDir, image) : inspectFile(file)).then(
+        (c) => cb(null, { contentsJson: JSON.stringify(c) }),
+        (err: unknown) => cb(statusOf(err)),
+      );
     },
     migrationStatus(
       call: grpc.ServerUnaryCall<MigrationStatusRequest, MigrationStatusReply>,

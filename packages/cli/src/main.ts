@@ -4,6 +4,9 @@ import { hideBin } from 'yargs/helpers';
 import { pushCommand } from './push-command';
 import { certsCommand } from './certs-command';
 import { statusCommand } from './status-command';
+import { checkpointCommand } from './checkpoint-command';
+import { restoreCommand } from './restore-command';
+import { inspectCommand } from './inspect-command';
 import { DEFAULT_COMPRESS, parseCompress, type Transport } from '@livemig/core';
 
 const DEFAULT_AGENT = process.env.LIVEMIG_AGENT ?? 'localhost:7411';
@@ -82,6 +85,58 @@ async function main(): Promise<void> {
         }),
     )
     .command(
+      'checkpoint <container>',
+      'write a running container\'s complete state into a file on the agent\'s host',
+      (y) =>
+        y
+          .positional('container', { type: 'string', demandOption: true, describe: 'name or id on the agent\'s host' })
+          .option('out', { type: 'string', describe: 'the checkpoint file (on the agent\'s host; must not exist)' })
+          .option('image', { type: 'string', describe: 'instead of --out: build this image NAME:TAG (the base image + the checkpoint as a layer)' })
+          .option('leave-running', { type: 'boolean', default: false, describe: 'keep the container running (else it is removed once the file is verified)' })
+          .option('when-log', { type: 'string', describe: 'wait until a line of the container\'s output matches this regex, then checkpoint at once' })
+          .option('log-file', { type: 'string', describe: 'with --when-log: watch this file inside the container instead of its output' })
+          .option('timeout', { type: 'number', default: 300, describe: 'with --when-log: seconds to wait before giving up (nothing is checkpointed)' })
+          .option('compress', {
+            type: 'string',
+            default: DEFAULT_COMPRESS,
+            describe: 'zstd level 1-19, "fast" or fast1-fast7 (zstd --fast=N), or "none"',
+            coerce: parseCompress,
+          }),
+      (argv) =>
+        checkpointCommand({
+          agent: argv.agent,
+          transport: transport(argv),
+          container: argv.container,
+          out: argv.out,
+          image: argv.image,
+          leaveRunning: argv['leave-running'],
+          compress: argv.compress,
+          whenLog: argv['when-log'],
+          logFile: argv['log-file'],
+          timeoutS: argv.timeout,
+          json: argv.json,
+        }),
+    )
+    .command(
+      'restore [file]',
+      'start a new container from a checkpoint file (or image) on the agent\'s host',
+      (y) =>
+        y
+          .positional('file', { type: 'string', describe: 'the checkpoint file (on the agent\'s host)' })
+          .option('image', { type: 'string', describe: 'instead of a file: a checkpoint image NAME:TAG' })
+          .option('name', { type: 'string', describe: 'the new container\'s name (default: the checkpointed one\'s)' }),
+      (argv) => restoreCommand({ agent: argv.agent, transport: transport(argv), file: argv.file, image: argv.image, name: argv.name, json: argv.json }),
+    )
+    .command(
+      'inspect [file]',
+      'tell what a checkpoint file (or image) on the agent\'s host holds (checks its digest; restores nothing)',
+      (y) =>
+        y
+          .positional('file', { type: 'string', describe: 'the checkpoint file (on the agent\'s host)' })
+          .option('image', { type: 'string', describe: 'instead of a file: a checkpoint image NAME:TAG' }),
+      (argv) => inspectCommand({ agent: argv.agent, transport: transport(argv), file: argv.file, image: argv.image, json: argv.json }),
+    )
+    .command(
       'certs',
       'make a CA, node certificates and the operator certificate for mutual TLS',
       (y) =>
@@ -95,7 +150,7 @@ async function main(): Promise<void> {
           }),
       (argv) => certsCommand({ out: argv.out, nodes: argv.node, reissue: argv.reissue }),
     )
-    .demandCommand(1, 'name a command: status, push, certs')
+    .demandCommand(1, 'name a command: status, push, checkpoint, restore, inspect, certs')
     .strict()
     .fail((msg, err) => fail(err ?? new Error(msg)))
     .parseAsync();

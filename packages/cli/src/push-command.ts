@@ -1,6 +1,6 @@
-import { AgentClient, clientCredentials, rpcErrorMessage, type PushEvent, type Summary, type Transport } from '@livemig/core';
-import { formatPhase, formatSummary } from './format-summary';
-import { ProgressBar } from './progress-bar';
+import { AgentClient, clientCredentials, type PushEvent, type Transport } from '@livemig/core';
+import { followPhases } from './follow-phases';
+import { formatSummary } from './format-summary';
 
 export interface PushArgs {
   agent: string;
@@ -22,24 +22,8 @@ export async function pushCommand(a: PushArgs): Promise<void> {
   const client = new AgentClient(a.agent, clientCredentials(a.transport));
   const call = client.push({ container: a.container, destination: a.to, keepSource: a.keepSource, compressLevel: a.compress, serial: a.serial, noPrecopy: !a.precopy,
     lazyPages: LAZY_PAGES_MODES[a.lazyPages] });
-  let summary: Summary | undefined;
-  const bar = new ProgressBar();
-  try {
-    for await (const ev of call as AsyncIterable<PushEvent>) {
-      if (ev.body === 'summary') summary = ev.summary;
-      else if (a.json) continue;
-      else if (ev.body === 'progress') bar.update(ev.progress);
-      else if (ev.body === 'phase') {
-        bar.clear();
-        console.log(formatPhase(ev.phase));
-      }
-    }
-  } catch (err) {
-    throw new Error(rpcErrorMessage(err, client.address));
-  } finally {
-    bar.clear();
-    client.close();
-  }
+  const events = await followPhases(call as AsyncIterable<PushEvent>, client, a.json);
+  const summary = events.find((ev): ev is Extract<PushEvent, { body: 'summary' }> => ev.body === 'summary')?.summary;
   if (!summary) throw new Error('the agent ended the push without a summary');
   console.log(a.json ? JSON.stringify(summary, null, 2) : formatSummary(summary));
 }

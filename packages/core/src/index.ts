@@ -26,3 +26,7 @@ export { MAX_PRECOPY_BYTES, runPush, type PushOptions } from './migration/source
 export { serveMigration, servingMigrations } from './migration/destination/serve';
 export { checkSpecPolicy, specRefusal, hostConfigRefusal, DEFAULT_SPEC_POLICY, SOURCE_SPEC_POLICY, type SpecPolicyOptions, type Refusal } from './migration/spec-policy';
 export { identityOfCertificate, identityOfCertificateFile, commonNameOf, roleUri, CERT_NAME, type PeerRole, type PeerIdentity } from './rpc/peer-role';
+export { runCheckpoint, type CheckpointOptions, type CheckpointResult } from './migration/checkpoint-file/checkpoint-to-file';
+export { restoreFromFile, restoreFromImage, type RestoreOptions, type RestoreResult } from './migration/checkpoint-file/restore-from-file';
+export { inspectFile, inspectImage, type CheckpointContents } from './migration/checkpoint-file/inspect-file';
+export { clearImageScratch } from './migration/checkpoint-file/checkpoint-image';

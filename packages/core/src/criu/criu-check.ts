@@ -12,8 +12,7 @@ export interface CriuFacts {
 export async function criuFacts(criuPath = 'criu'): Promise<CriuFacts> {
   let version = '';
   try {
-    const v = await run(criuPath, ['--version'], { timeoutMs: 10_000 });
-    version = /Version:\s*(\S+)/.exec(v.stdout)?.[1] ?? '';
+    version = await criuVersion(criuPath);
   } catch {
     return { version: '', checkOk: false, checkMessage: `${criuPath} not found` };
   }
@@ -22,6 +21,12 @@ export async function criuFacts(criuPath = 'criu'): Promise<CriuFacts> {
   const ok = c.code === 0 && /Looks good/.test(out);
   const lastError = out.split('\n').filter((l) => /Error/.test(l)).pop();
   return { version, checkOk: ok, checkMessage: ok ? 'Looks good.' : (lastError ?? out.split('\n').pop() ?? '') };
+}
+
+/** `criu --version`'s number ('' if it prints none); rejects when criu cannot be run. */
+export async function criuVersion(criuPath: string): Promise<string> {
+  const v = await run(criuPath, ['--version'], { timeoutMs: 10_000 });
+  return /Version:\s*(\S+)/.exec(v.stdout)?.[1] ?? '';
 }
 
 // Whether this host can restore lazily: CRIU's lazy-pages daemon needs non-cooperative

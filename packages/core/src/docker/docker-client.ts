@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
 
 export type ContainerInspect = Dockerode.ContainerInspectInfo;
@@ -22,6 +23,10 @@ export interface DockerClient {
   /** A container that is gone or not running (any more) is left as it is. */
   killContainer(id: string, signal?: string): Promise<void>;
   removeContainer(id: string, opts?: { force?: boolean }): Promise<void>;
+  /** Builds an image from a tar build context (classic builder), tagged; resolves once it is built. */
+  buildImage(context: Readable, opts: { tag: string; labels: Record<string, string> }): Promise<void>;
+  /** A tar stream of `path` in a container (GET /containers/ID/archive). */
+  archive(id: string, path: string): Promise<Readable>;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -126,6 +131,22 @@ export class DockerodeClient implements DockerClient {
 
   async removeContainer(id: string, opts: { force?: boolean } = {}): Promise<void> {
     await orNull(this.d.getContainer(id).remove({ force: opts.force ?? false, v: false }));
+  }
+
+  async buildImage(context: Readable, opts: { tag: string; labels: Record<string, string> }): Promise<void> {
+    const progress = await rethrowPlain(this.d.buildImage(context, { t: opts.tag, labels: opts.labels, rm: true, forcerm: true, version: '1' }));
+    // The build's outcome is in its progress messages: an error there is the build failing.
+    await new Promise<void>((resolve, reject) => {
+      this.d.modem.followProgress(progress, (err: Error | null, out: Array<{ error?: string }>) => {
+        const failed = err?.message ?? out.find((m) => m.error)?.error;
+        if (failed) reject(new Error(`docker build of ${opts.tag}: ${failed}`));
+        else resolve();
+      });
+    });
+  }
+
+  async archive(id: string, path: string): Promise<Readable> {
+    return (await rethrowPlain(this.d.getContainer(id).getArchive({ path }))) as unknown as Readable;
   }
 }
 

@@ -2,7 +2,11 @@ import * as grpc from '@grpc/grpc-js';
 import { agentService } from './load-proto';
 import { agentAddress } from './address';
 import type {
+  CheckpointEvent,
+  CheckpointRequest,
   HealthReply,
+  InspectReply,
+  InspectRequest,
   MigrateReply,
   MigrateRequest,
   MigrationStatusReply,
@@ -10,6 +14,8 @@ import type {
   PeerStatusReply,
   PushEvent,
   PushRequest,
+  RestoreReply,
+  RestoreRequest,
 } from './messages';
 
 /** Channel options shared by clients and the server: large chunks, generous HTTP/2 windows. */
@@ -65,6 +71,19 @@ export class AgentClient {
   push(req: PushRequest): grpc.ClientReadableStream<PushEvent> {
     const method = this.method<(r: PushRequest) => grpc.ClientReadableStream<PushEvent>>('push');
     return method(req);
+  }
+
+  checkpoint(req: CheckpointRequest): grpc.ClientReadableStream<CheckpointEvent> {
+    return this.method<(r: CheckpointRequest) => grpc.ClientReadableStream<CheckpointEvent>>('checkpoint')(req);
+  }
+
+  /** A restore reads and checks the whole file before it restores: as long as a push may take. */
+  restore(req: RestoreRequest, timeoutMs = 30 * 60_000): Promise<RestoreReply> {
+    return this.unary<RestoreRequest, RestoreReply>('restore', req, timeoutMs);
+  }
+
+  inspect(req: InspectRequest, timeoutMs = 30 * 60_000): Promise<InspectReply> {
+    return this.unary<InspectRequest, InspectReply>('inspect', req, timeoutMs);
   }
 
   migrate(): grpc.ClientDuplexStream<MigrateRequest, MigrateReply> {

@@ -175,3 +175,55 @@ export interface MigrationStatusRequest {
 export interface MigrationStatusReply {
   committed: boolean;
 }
+
+export interface CheckpointRequest {
+  container: string;
+  file: string;
+  leaveRunning: boolean;
+  compressLevel: number;
+  whenLog: string;
+  logFile: string;
+  timeoutS: number;
+  image: string;
+}
+
+export interface CheckpointDone {
+  container: string;
+  file: string;
+  bytes: number;
+  digest: string;
+  frozenMs: number;
+  totalMs: number;
+  leftRunning: boolean;
+  phaseMs: Record<string, number>;
+  sourceCleanupError: string;
+  image: string;
+}
+
+export type CheckpointEvent =
+  | { body: 'phase'; phase: PhaseEvent }
+  | { body: 'progress'; progress: ProgressEvent }
+  | { body: 'done'; done: CheckpointDone };
+
+export interface RestoreRequest {
+  file: string;
+  name: string;
+  image: string;
+}
+
+export interface InspectRequest {
+  file: string;
+  image: string;
+}
+
+export interface InspectReply {
+  contentsJson: string;
+}
+
+export interface RestoreReply {
+  container: string;
+  containerId: string;
+  appPid: number;
+  restoreMs: number;
+  totalMs: number;
+}
