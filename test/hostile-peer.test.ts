@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { ROOT, docker, inNode, removeEverywhere, state, tryDocker, waitFor } from './lab';
+import { ROOT, docker, inNode, lab, removeEverywhere, state, tryDocker, waitFor } from './lab';
 
 const EVIL = `/tmp/livemig-pwned-${process.pid}`;
 
@@ -11,12 +11,12 @@ const EVIL = `/tmp/livemig-pwned-${process.pid}`;
  * Runs test/tools/raw-peer.cjs on node1 against node2; env: LIVEMIG_TLS_NAME (certificate, default
  * node1's), LIVEMIG_SOURCE_NODE, LIVEMIG_SPEC_PATCH (see the tool).
  */
-function send(scenario: string, env: Record<string, string> = {}): { replies: string[]; code: number; details: string } {
+function send(scenario: string, env: Record<string, string> = {}): { replies: string[]; code: number; details: string; endedAfterMs: number } {
   const imageId = docker('node2', 'image', 'inspect', '-f', '{{.Id}}', 'busybox:latest');
   const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   const r = inNode('node1', 'env', ...vars, 'node', path.join(ROOT, 'test/tools/raw-peer.cjs'), scenario, 'node2', imageId, EVIL);
   expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as { replies: string[]; code: number; details: string };
+  return JSON.parse(r.stdout) as { replies: string[]; code: number; details: string; endedAfterMs: number };
 }
 
 const VOLUME = 'hostile-vol';
@@ -134,3 +134,31 @@ describe('destination refuses broken and hostile streams', () => {
     expectNothingKept();
   });
 });
+
+describe('a source that stalls after Prepare', () => {
+  beforeAll(() => {
+    removeEverywhere('hostile-target');
+    expect(lab('restart-agent', 'node2', '--idle-timeout', '3').code).toBe(0);
+  });
+  afterAll(() => {
+    expect(lab('restart-agent', 'node2').code).toBe(0);
+    removeEverywhere('hostile-target');
+    tryDocker('node2', 'volume', 'rm', VOLUME);
+  });
+
+  it('is cut off after the idle timeout, and its target (container, volume, scratch dir) removed', async () => {
+    const r = send('stall', { LIVEMIG_SPEC_PATCH: JSON.stringify({ mounts: [volume] }) });
+    expect(r.replies).toEqual(['prepared']); // the target was made...
+    expect(r.code).toBe(10); // ABORTED
+    expect(r.details).toBe('the source sent nothing for 3 s (--idle-timeout): cut off');
+    expect(r.endedAfterMs).toBeGreaterThanOrEqual(2_900);
+    expect(r.endedAfterMs).toBeLessThan(10_000);
+    // ...and nothing of it is left: container, volume, record, scratch dir.
+    expect(docker('node2', 'ps', '-a', '--filter', 'name=hostile-target', '-q')).toBe('');
+    expect(tryDocker('node2', 'volume', 'inspect', VOLUME).code).not.toBe(0);
+    expectNothingKept();
+    const scratch = '/dev/shm/livemig-lab/node2';
+    await waitFor('node2 scratch empty', () => (fs.existsSync(scratch) ? fs.readdirSync(scratch) : []).length === 0);
+  });
+});
+

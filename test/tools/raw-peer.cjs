@@ -6,6 +6,7 @@
 // Scenarios: corrupt-chunk, truncated, zstd-bomb, dotdot, absolute, symlink-escape, device,
 // reuse-outside, reuse-without-precopy, precopy-overflow, adopt-missing, patch-unmade,
 // disk-unsent, disk-outside, disk-unknown-volume, disk-images (a disk round carrying them);
+// stall (Prepare, then nothing: the stream kept open until the destination ends it);
 // or `status DEST MIGRATION_ID`: what a recovering source asks (MigrationStatus).
 // Environment: LIVEMIG_TLS_DIR (unset: plaintext), LIVEMIG_TLS_NAME (the certificate to present,
 // default node1), LIVEMIG_SOURCE_NODE (the node Prepare names, default the certificate's name),
@@ -120,7 +121,9 @@ async function main() {
     call.write({ body: 'precopy', precopy: pre.seal(pages) });
     call.write({ body: 'precopyEnd', precopyEnd: pre.end(pages.length) });
   }
-  if (scenario === 'corrupt-chunk' || scenario === 'truncated') {
+  if (scenario === 'stall') {
+    // nothing more: wait for the destination's verdict
+  } else if (scenario === 'corrupt-chunk' || scenario === 'truncated') {
     const data = await tarBytes((p) => p.entry({ name: 'rootfs/ok.txt' }, 'fine'));
     const chunk = sealer.seal(data);
     if (scenario === 'corrupt-chunk') chunk.data = Buffer.from(chunk.data).fill(0x41, 600, 610);
@@ -138,8 +141,9 @@ async function main() {
     call.write({ body: 'chunk', chunk: sealer.seal(data) });
     call.write({ body: 'end', end: sealer.end(data.length) });
   }
+  const t0 = Date.now();
   const result = await ended;
-  console.log(JSON.stringify({ replies, ...result }));
+  console.log(JSON.stringify({ replies, ...result, endedAfterMs: Date.now() - t0 }));
   call.end();
   client.close();
 }

@@ -89,7 +89,13 @@ async function main(): Promise<void> {
       default: d.maxIncoming,
       describe: 'incoming migrations that may run at once; more are refused before anything is created',
     })
+    .option('idle-timeout', {
+      type: 'number',
+      default: d.idleTimeoutMs / 1000,
+      describe: 'seconds an incoming migration\'s source may send nothing before its checkpoint is in; then it is cut off and what it made here removed',
+    })
     .check((a) => {
+      if (!(a['idle-timeout'] > 0)) throw new Error(`--idle-timeout must be a positive number of seconds, not ${a['idle-timeout']}`);
       if (!a.insecure && !a['tls-dir']) throw new Error('give --tls-dir DIR (mutual TLS) or, explicitly, --insecure');
       return true;
     })
@@ -110,6 +116,7 @@ async function main(): Promise<void> {
     access: { authenticated: !argv.insecure, peers: peerList(argv.peers) },
     specPolicy: { allowBindPrefixes: bindPrefixes(argv['allow-bind']), allowCaps: argv['allow-cap'] ?? [] },
     maxIncoming: argv['max-incoming'],
+    idleTimeoutMs: argv['idle-timeout'] * 1000,
   };
   // A certificate made before roles would have every peer denied: say how to re-issue it instead.
   if (!config.transport.insecure) checkNodeCertificate(config.transport.tls);

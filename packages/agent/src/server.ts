@@ -94,6 +94,7 @@ function destinationContext(config: AgentConfig, docker: DockerClient): Destinat
       return { ok: f.checkOk, message: f.checkMessage };
     },
     policy: config.specPolicy,
+    idleTimeoutMs: config.idleTimeoutMs,
     log,
   };
 }
@@ -174,7 +175,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
       const ctx = destinationContext(config, docker);
       // The caller must be the source node it names (here), and its container one this host's
       // policy allows (the migration code's Prepare check): both before anything is created.
-      admitPrepare(destinationChannel(call), { peer: caller.peer })
+      admitPrepare(destinationChannel(call), { peer: caller.peer, idleTimeoutMs: config.idleTimeoutMs })
         .then((ch) => serveMigration(ctx, ch))
         .finally(release)
         .then(

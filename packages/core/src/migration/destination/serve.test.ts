@@ -77,9 +77,11 @@ class FakeSource implements DestinationChannel {
   readonly replies: MigrateReply[] = [];
   readonly requests: AsyncIterator<MigrateRequest>;
 
-  constructor(script: MigrateRequest[]) {
+  /** `stall`: after the script, the source sends nothing more and never goes. */
+  constructor(script: MigrateRequest[], stall = false) {
     this.requests = (async function* () {
       yield* script;
+      if (stall) await new Promise(() => undefined);
     })();
   }
 
@@ -98,6 +100,7 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
   let calls: string[];
   let failStart: boolean;
   let imagePresent: boolean;
+  let idleTimeoutMs: number;
   const upper = (): string => path.join(dir, 'upper');
   const merged = (): string => path.join(dir, 'merged');
   const volume = (): string => path.join(dir, 'volume');
@@ -126,7 +129,7 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     return {
       docker: docker as DockerClient, nodeName: 'node2', stateDir: path.join(dir, 'state'), memScratchDir: '', criuPath: 'criu',
       helperPath: '/usr/local/lib/livemig/restore-init', criuCheck: async () => ({ ok: true, message: 'Looks good.' }), log: () => undefined,
-      policy: DEFAULT_SPEC_POLICY,
+      policy: DEFAULT_SPEC_POLICY, idleTimeoutMs,
     };
   }
   const left = (): string[] => (fs.existsSync(migrationsDir(path.join(dir, 'state'))) ? fs.readdirSync(migrationsDir(path.join(dir, 'state'))) : []);
@@ -139,6 +142,7 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     calls = [];
     failStart = false;
     imagePresent = true;
+    idleTimeoutMs = 5_000;
     restore.fails = false;
     restore.cancelled = 0;
   });
@@ -201,5 +205,36 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     expect(isCommitted(path.join(dir, 'state'), MIGRATION)).toBe(false);
     expect(left()).toEqual([]);
     if (phase.startsWith('checkpoint')) expect((err as MigrationError).kind).toBe('aborted');
+  });
+
+  it.each([
+    ['after Prepare', 1, ['prepared']],
+    ['after the pre-copy, before the checkpoint', 3, ['prepared', 'precopyStored']],
+  ])('a source silent for the idle timeout %s is cut off, and all it made here removed', async (_when, sent, replies) => {
+    idleTimeoutMs = 200;
+    const ch = new FakeSource((await sourceRequests()).slice(0, sent), true);
+    const t0 = performance.now();
+    const err = await serveMigration(context(), ch).catch((e: unknown) => e);
+    expect(performance.now() - t0).toBeLessThan(2_000);
+    expect((err as MigrationError).kind).toBe('aborted');
+    expect((err as Error).message).toBe('the source sent nothing for 0.2 s (--idle-timeout): cut off');
+    expect(ch.bodies()).toEqual(replies);
+    expect(calls.filter((c) => c.startsWith('rm'))).toEqual(['rm cid', 'rm volume data']);
+    expect(left()).toEqual([]);
+  });
+
+  it('does not time the restore: a source waiting for Restored longer than the idle timeout commits', async () => {
+    idleTimeoutMs = 100;
+    const script = await sourceRequests();
+    const ch = new FakeSource(script);
+    const next = ch.requests.next.bind(ch.requests);
+    // Commit comes 300 ms after End, as when the restore (lazy: the pages copied in) takes long.
+    ch.requests.next = async () => {
+      const r = await next();
+      if (!r.done && r.value.body === 'commit') await new Promise((ok) => setTimeout(ok, 300));
+      return r;
+    };
+    await serveMigration(context(), ch);
+    expect(ch.bodies()).toEqual(['prepared', 'precopyStored', 'restored', 'committed']);
   });
 });
