@@ -1,5 +1,6 @@
 // A corrupted or hostile stream sent straight to the destination agent's gRPC API must be
 // refused, and the destination must keep nothing of it.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
@@ -11,12 +12,28 @@ const EVIL = `/tmp/livemig-pwned-${process.pid}`;
  * Runs test/tools/raw-peer.cjs on node1 against node2; env: LIVEMIG_TLS_NAME (certificate, default
  * node1's), LIVEMIG_SOURCE_NODE, LIVEMIG_SPEC_PATCH (see the tool).
  */
-function send(scenario: string, env: Record<string, string> = {}): { replies: string[]; code: number; details: string; endedAfterMs: number } {
+interface Answer { replies: string[]; code: number; details: string; endedAfterMs: number }
+
+function send(scenario: string, env: Record<string, string> = {}): Answer {
+  const r = inNode('node1', ...rawPeer(scenario, env));
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as Answer;
+}
+
+function rawPeer(scenario: string, env: Record<string, string>): string[] {
   const imageId = docker('node2', 'image', 'inspect', '-f', '{{.Id}}', 'busybox:latest');
   const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  const r = inNode('node1', 'env', ...vars, 'node', path.join(ROOT, 'test/tools/raw-peer.cjs'), scenario, 'node2', imageId, EVIL);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as { replies: string[]; code: number; details: string; endedAfterMs: number };
+  return ['env', ...vars, 'node', path.join(ROOT, 'test/tools/raw-peer.cjs'), scenario, 'node2', imageId, EVIL];
+}
+
+/** send, without waiting for the answer. */
+function sendInBackground(scenario: string, env: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [path.join(ROOT, 'scripts/lab.sh'), 'exec', 'node1', ...rawPeer(scenario, env)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as Answer) : reject(new Error(`raw-peer ${scenario}: exit ${code}`))));
+  });
 }
 
 const VOLUME = 'hostile-vol';
@@ -138,7 +155,7 @@ describe('destination refuses broken and hostile streams', () => {
 describe('a source that stalls after Prepare', () => {
   beforeAll(() => {
     removeEverywhere('hostile-target');
-    expect(lab('restart-agent', 'node2', '--idle-timeout', '3').code).toBe(0);
+    expect(lab('restart-agent', 'node2', '--idle-timeout', '3', '--max-incoming', '1').code).toBe(0);
   });
   afterAll(() => {
     expect(lab('restart-agent', 'node2').code).toBe(0);
@@ -146,8 +163,15 @@ describe('a source that stalls after Prepare', () => {
     tryDocker('node2', 'volume', 'rm', VOLUME);
   });
 
-  it('is cut off after the idle timeout, and its target (container, volume, scratch dir) removed', async () => {
-    const r = send('stall', { LIVEMIG_SPEC_PATCH: JSON.stringify({ mounts: [volume] }) });
+  it('is cut off after the idle timeout, and its target (container, volume, scratch dir) removed; meanwhile it holds its --max-incoming slot', async () => {
+    const stalled = sendInBackground('stall', { LIVEMIG_SPEC_PATCH: JSON.stringify({ mounts: [volume] }) });
+    await waitFor('the stalled target on node2', () => state('node2', 'hostile-target')?.running, 10_000, 100);
+    // The only slot (--max-incoming 1) is the stalled source's: another is refused before anything is made.
+    const refused = send('corrupt-chunk');
+    expect(refused.code).toBe(9); // FAILED_PRECONDITION
+    expect(refused.replies).toEqual([]);
+    expect(refused.details).toBe('node2 already receives 1 migration (its --max-incoming): try again once one has ended');
+    const r = await stalled;
     expect(r.replies).toEqual(['prepared']); // the target was made...
     expect(r.code).toBe(10); // ABORTED
     expect(r.details).toBe('the source sent nothing for 3 s (--idle-timeout): cut off');
@@ -159,6 +183,9 @@ describe('a source that stalls after Prepare', () => {
     expectNothingKept();
     const scratch = '/dev/shm/livemig-lab/node2';
     await waitFor('node2 scratch empty', () => (fs.existsSync(scratch) ? fs.readdirSync(scratch) : []).length === 0);
+    // Its slot was released with it.
+    expect(send('corrupt-chunk').replies).toEqual(['prepared']);
+    expectNothingKept();
   });
 });
 
