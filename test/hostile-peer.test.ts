@@ -82,6 +82,8 @@ describe('destination refuses broken and hostile streams', () => {
     ['precopy-overflow', ['prepared'], /the pre-copy exceeds the 4096 bytes announced/],
     ['adopt-missing', stored, /pre-copy segment 5 is not there to adopt/],
     ['patch-unmade', stored, /written at an offset before it was made/],
+    // A CRIU image larger than the memory Prepare announced (1 byte) allows: twice it and 256 MiB.
+    ['images-oversize', ['prepared'], /unsafe tar entry "pages-1\.img": size 268435459 exceeds the byte budget \(limit 268435458\)/],
   ])('pre-copy: %s', async (scenario, replies, pattern) => {
     const r = send(scenario);
     expect(r.replies).toEqual(replies);
@@ -98,10 +100,19 @@ describe('destination refuses broken and hostile streams', () => {
     ['disk-outside', /offset "999999999999999" is not a number within/],
     ['disk-unknown-volume', /tar entry for unknown volume: volumes\/not-announced\/f/],
     ['disk-images', /unexpected tar entry criu\/inventory\.img in a disk round/],
+    ['disk-oversize', /^tar entry volumes\/hostile-vol\/big \(268437457 bytes\) takes the stream past 268437456 bytes of files \(Prepare announced 1000; twice that and 256 MiB are allowed\)$/],
   ])('disk round: %s', (scenario, pattern) => {
     const r = send(scenario, { LIVEMIG_SPEC_PATCH: JSON.stringify({ mounts: [volume] }) });
     expect(r.replies).toEqual(['prepared']);
     expect(r.details).toMatch(pattern);
+    expectNothingKept();
+    expect(tryDocker('node2', 'volume', 'inspect', VOLUME).code).not.toBe(0);
+  });
+
+  it('more disk rounds than a source makes', () => {
+    const r = send('disk-rounds', { LIVEMIG_SPEC_PATCH: JSON.stringify({ mounts: [volume] }) });
+    expect(r.replies).toEqual(['prepared', ...Array(6).fill('diskStored')]);
+    expect(r.details).toBe('more than 6 disk rounds');
     expectNothingKept();
     expect(tryDocker('node2', 'volume', 'inspect', VOLUME).code).not.toBe(0);
   });

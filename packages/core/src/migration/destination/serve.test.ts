@@ -56,7 +56,7 @@ async function sourceRequests(hostConfig: Record<string, unknown> = {}): Promise
   const spec: PrepareSpec = { container, tree: { externalMounts: '', stdio: [] } };
   const prepare: Prepare = {
     protocolVersion: PROTOCOL_VERSION, migrationId: MIGRATION, sourceNode: 'node1', specJson: JSON.stringify(spec),
-    estimatedBytes: 1 << 20, compressLevel: 0, precopyBytes: 2 * PAGE.length, lazyRestore: 'LAZY_RESTORE_NO', diskRounds: false,
+    estimatedBytes: 1 << 20, compressLevel: 0, precopyBytes: 2 * PAGE.length, lazyRestore: 'LAZY_RESTORE_NO', diskRounds: false, fileBytes: 64,
   };
   const pre = new ChunkSealer();
   const precopy = pre.seal(Buffer.concat([PAGE, PAGE]), 0);

@@ -181,6 +181,7 @@ describe('runPush (source orchestrator, fake destination)', () => {
       estimatedBytes: 1024 * 1024,
       memoryBytes: 512 * 1024,
       fileBytes: 4,
+      logBytes: 0,
     };
   });
 
