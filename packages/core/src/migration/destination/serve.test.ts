@@ -11,6 +11,7 @@ import type { ContainerInspect, DockerClient, ImageInspect } from '../../docker/
 import type { DestinationChannel } from '../../protocol/channels';
 import { MigrationError } from '../../protocol/migration-error';
 import type { MigrateReply, MigrateRequest, Prepare } from '../../rpc/messages';
+import { withGrowth } from '../../protocol/checkpoint-layout';
 import { ChunkSealer } from '../../stream/chunk-stream';
 import { PROTOCOL_VERSION } from '../../version';
 import { SPEC_VERSION, type ContainerSpec } from '../container-spec';
@@ -237,4 +238,23 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     await serveMigration(context(), ch);
     expect(ch.bodies()).toEqual(['prepared', 'precopyStored', 'restored', 'committed']);
   });
+
+  it('refuses a CRIU image larger than the memory Prepare announced allows, from its header', async () => {
+    const script = await sourceRequests();
+    const prepare = script[0].body === 'prepare' ? script[0].prepare : undefined;
+    if (!prepare) throw new Error('no Prepare');
+    const pack = tar.pack();
+    const parts: Buffer[] = [];
+    pack.on('data', (d) => parts.push(d as Buffer));
+    pack.entry({ name: 'criu/pages-1.img', size: withGrowth(prepare.estimatedBytes) + 1 }, () => undefined).write(Buffer.alloc(4096));
+    await new Promise((r) => setTimeout(r, 20));
+    const chunk = new ChunkSealer().seal(Buffer.concat(parts));
+    const ch = new FakeSource([...script.slice(0, 3), { body: 'chunk', chunk }], true);
+    const err = await serveMigration(context(), ch).catch((e: unknown) => e);
+    expect((err as Error).message).toBe(`unsafe tar entry "pages-1.img": size ${withGrowth(prepare.estimatedBytes) + 1} exceeds the byte budget (limit ${withGrowth(prepare.estimatedBytes)})`);
+    expect(ch.bodies()).toEqual(['prepared', 'precopyStored']);
+    expect(calls.filter((c) => c.startsWith('rm'))).toEqual(['rm cid', 'rm volume data']);
+    expect(left()).toEqual([]);
+  });
 });
+
