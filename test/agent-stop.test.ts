@@ -25,22 +25,13 @@ function nothingLeftOn(node: string): boolean {
   return state(node, NAME) === null && dirs.every((d) => !fs.existsSync(d) || fs.readdirSync(d).length === 0);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** SIGTERM to a node's agent, once its migration's pre-copy arrives on node2; resolves once it has exited. */
 async function stopAgentMidPrecopy(node: string): Promise<string> {
   await waitFor('the pre-copy to arrive on node2', () => precopyArriving('node2'), 60_000, 10);
   const pidFile = `/run/livemig-lab/${node}/agent.pid`;
   const pid = Number(fs.readFileSync(pidFile, 'utf8'));
   process.kill(pid, 'SIGTERM');
-  await waitFor(`the agent on ${node} to exit`, () => !alive(pid), 60_000, 50);
+  await waitFor(`the agent on ${node} to exit`, () => !fs.existsSync(`/proc/${pid}`), 60_000, 50);
   return fs.readFileSync(`/run/livemig-lab/${node}/agent.log`, 'utf8');
 }
 
