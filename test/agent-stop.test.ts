@@ -47,7 +47,7 @@ describe('SIGTERM to an agent mid-transfer', () => {
     removeEverywhere(NAME);
   });
 
-  it.each(['node1', 'node2'])('to %s (the source, then the destination): the container runs on node1 with its memory, nothing is left on node2', async (node) => {
+  it.each([['node1', 'the source'], ['node2', 'the destination']])('to %s (%s) mid pre-copy: the container runs on node1 with its memory, nothing is left on node2', async (node) => {
     const pushing = pushInBackground('node1', NAME, 'node2');
     const log = await stopAgentMidPrecopy(node);
     const r = await pushing;
