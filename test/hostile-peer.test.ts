@@ -1,9 +1,10 @@
 // A corrupted or hostile stream sent straight to the destination agent's gRPC API must be
 // refused, and the destination must keep nothing of it.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { ROOT, docker, inNode, removeEverywhere, state, tryDocker, waitFor } from './lab';
+import { ROOT, docker, inNode, lab, removeEverywhere, state, tryDocker, waitFor } from './lab';
 
 const EVIL = `/tmp/livemig-pwned-${process.pid}`;
 
@@ -11,12 +12,28 @@ const EVIL = `/tmp/livemig-pwned-${process.pid}`;
  * Runs test/tools/raw-peer.cjs on node1 against node2; env: LIVEMIG_TLS_NAME (certificate, default
  * node1's), LIVEMIG_SOURCE_NODE, LIVEMIG_SPEC_PATCH (see the tool).
  */
-function send(scenario: string, env: Record<string, string> = {}): { replies: string[]; code: number; details: string } {
+interface Answer { replies: string[]; code: number; details: string; endedAfterMs: number }
+
+function send(scenario: string, env: Record<string, string> = {}): Answer {
+  const r = inNode('node1', ...rawPeer(scenario, env));
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as Answer;
+}
+
+function rawPeer(scenario: string, env: Record<string, string>): string[] {
   const imageId = docker('node2', 'image', 'inspect', '-f', '{{.Id}}', 'busybox:latest');
   const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  const r = inNode('node1', 'env', ...vars, 'node', path.join(ROOT, 'test/tools/raw-peer.cjs'), scenario, 'node2', imageId, EVIL);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as { replies: string[]; code: number; details: string };
+  return ['env', ...vars, 'node', path.join(ROOT, 'test/tools/raw-peer.cjs'), scenario, 'node2', imageId, EVIL];
+}
+
+/** send, without waiting for the answer. */
+function sendInBackground(scenario: string, env: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [path.join(ROOT, 'scripts/lab.sh'), 'exec', 'node1', ...rawPeer(scenario, env)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as Answer) : reject(new Error(`raw-peer ${scenario}: exit ${code}`))));
+  });
 }
 
 const VOLUME = 'hostile-vol';
@@ -65,6 +82,8 @@ describe('destination refuses broken and hostile streams', () => {
     ['precopy-overflow', ['prepared'], /the pre-copy exceeds the 4096 bytes announced/],
     ['adopt-missing', stored, /pre-copy segment 5 is not there to adopt/],
     ['patch-unmade', stored, /written at an offset before it was made/],
+    // A CRIU image larger than the memory Prepare announced (1 byte) allows: twice it and 256 MiB.
+    ['images-oversize', ['prepared'], /unsafe tar entry "pages-1\.img": size 268435459 exceeds the byte budget \(limit 268435458\)/],
   ])('pre-copy: %s', async (scenario, replies, pattern) => {
     const r = send(scenario);
     expect(r.replies).toEqual(replies);
@@ -81,10 +100,19 @@ describe('destination refuses broken and hostile streams', () => {
     ['disk-outside', /offset "999999999999999" is not a number within/],
     ['disk-unknown-volume', /tar entry for unknown volume: volumes\/not-announced\/f/],
     ['disk-images', /unexpected tar entry criu\/inventory\.img in a disk round/],
+    ['disk-oversize', /^tar entry volumes\/hostile-vol\/big \(268437457 bytes\) takes the stream past 268437456 bytes of files \(Prepare announced 1000; twice that and 256 MiB are allowed\)$/],
   ])('disk round: %s', (scenario, pattern) => {
     const r = send(scenario, { LIVEMIG_SPEC_PATCH: JSON.stringify({ mounts: [volume] }) });
     expect(r.replies).toEqual(['prepared']);
     expect(r.details).toMatch(pattern);
+    expectNothingKept();
+    expect(tryDocker('node2', 'volume', 'inspect', VOLUME).code).not.toBe(0);
+  });
+
+  it('more disk rounds than a source makes', () => {
+    const r = send('disk-rounds', { LIVEMIG_SPEC_PATCH: JSON.stringify({ mounts: [volume] }) });
+    expect(r.replies).toEqual(['prepared', ...Array(6).fill('diskStored')]);
+    expect(r.details).toBe('more than 6 disk rounds');
     expectNothingKept();
     expect(tryDocker('node2', 'volume', 'inspect', VOLUME).code).not.toBe(0);
   });
@@ -134,3 +162,41 @@ describe('destination refuses broken and hostile streams', () => {
     expectNothingKept();
   });
 });
+
+describe('a source that stalls after Prepare', () => {
+  beforeAll(() => {
+    removeEverywhere('hostile-target');
+    expect(lab('restart-agent', 'node2', '--idle-timeout', '3', '--max-incoming', '1').code).toBe(0);
+  });
+  afterAll(() => {
+    expect(lab('restart-agent', 'node2').code).toBe(0);
+    removeEverywhere('hostile-target');
+    tryDocker('node2', 'volume', 'rm', VOLUME);
+  });
+
+  it('is cut off after the idle timeout, and its target (container, volume, scratch dir) removed; meanwhile it holds its --max-incoming slot', async () => {
+    const stalled = sendInBackground('stall', { LIVEMIG_SPEC_PATCH: JSON.stringify({ mounts: [volume] }) });
+    await waitFor('the stalled target on node2', () => state('node2', 'hostile-target')?.running, 10_000, 100);
+    // The only slot (--max-incoming 1) is the stalled source's: another is refused before anything is made.
+    const refused = send('corrupt-chunk');
+    expect(refused.code).toBe(9); // FAILED_PRECONDITION
+    expect(refused.replies).toEqual([]);
+    expect(refused.details).toBe('node2 already receives 1 migration (its --max-incoming): try again once one has ended');
+    const r = await stalled;
+    expect(r.replies).toEqual(['prepared']); // the target was made...
+    expect(r.code).toBe(10); // ABORTED
+    expect(r.details).toBe('the source sent nothing for 3 s (--idle-timeout): cut off');
+    expect(r.endedAfterMs).toBeGreaterThanOrEqual(2_900);
+    expect(r.endedAfterMs).toBeLessThan(10_000);
+    // ...and nothing of it is left: container, volume, record, scratch dir.
+    expect(docker('node2', 'ps', '-a', '--filter', 'name=hostile-target', '-q')).toBe('');
+    expect(tryDocker('node2', 'volume', 'inspect', VOLUME).code).not.toBe(0);
+    expectNothingKept();
+    const scratch = '/dev/shm/livemig-lab/node2';
+    await waitFor('node2 scratch empty', () => (fs.existsSync(scratch) ? fs.readdirSync(scratch) : []).length === 0);
+    // Its slot was released with it.
+    expect(send('corrupt-chunk').replies).toEqual(['prepared']);
+    expectNothingKept();
+  });
+});
+

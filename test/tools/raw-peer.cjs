@@ -6,6 +6,9 @@
 // Scenarios: corrupt-chunk, truncated, zstd-bomb, dotdot, absolute, symlink-escape, device,
 // reuse-outside, reuse-without-precopy, precopy-overflow, adopt-missing, patch-unmade,
 // disk-unsent, disk-outside, disk-unknown-volume, disk-images (a disk round carrying them);
+// stall (Prepare, then nothing: the stream kept open until the destination ends it);
+// disk-oversize, images-oversize (an entry larger than Prepare announced, with its room to grow),
+// disk-rounds (more disk rounds than a source makes);
 // or `status DEST MIGRATION_ID`: what a recovering source asks (MigrationStatus).
 // Environment: LIVEMIG_TLS_DIR (unset: plaintext), LIVEMIG_TLS_NAME (the certificate to present,
 // default node1), LIVEMIG_SOURCE_NODE (the node Prepare names, default the certificate's name),
@@ -56,7 +59,22 @@ const diskRound = {
   },
   'disk-unknown-volume': (p) => p.entry({ name: 'volumes/not-announced/f' }, 'x'),
   'disk-images': (p) => p.entry({ name: 'criu/inventory.img' }, 'x'),
+  'disk-oversize': 'partial',
+  'disk-rounds': (p) => p.entry({ name: 'volumes/hostile-vol/f' }, 'x'),
 };
+
+/** The start of a tar stream whose one entry declares `size` bytes: its header and 4 KiB of body. */
+function partialTar(name, size) {
+  const pack = tar.pack();
+  const parts = [];
+  pack.on('data', (d) => parts.push(d));
+  pack.entry({ name, size }, () => undefined).write(Buffer.alloc(4096, 0x78));
+  return new Promise((resolve) => setTimeout(() => resolve(Buffer.concat(parts)), 50));
+}
+
+/** Twice the announcement plus 256 MiB: what a destination allows (checkpoint-layout.ts withGrowth). */
+const withGrowth = (announced) => 2 * announced + 256 * 1024 * 1024;
+const ANNOUNCED_FILE_BYTES = 1000;
 
 /** A reuse entry's body: (first store page, count) as little-endian u32 pairs. */
 function runs(...pairs) {
@@ -105,13 +123,19 @@ async function main() {
   };
   call.write({ body: 'prepare', prepare: { protocolVersion: PROTOCOL_VERSION, migrationId: crypto.randomUUID(),
     sourceNode: process.env.LIVEMIG_SOURCE_NODE || name, specJson: JSON.stringify(spec), estimatedBytes: 1, compressLevel: scenario === 'zstd-bomb' ? -1 : 0,
-    precopyBytes: PRECOPY[scenario]?.announced ?? 0, diskRounds: Boolean(diskRound[scenario]) } });
+    precopyBytes: PRECOPY[scenario]?.announced ?? 0, diskRounds: Boolean(diskRound[scenario]), fileBytes: ANNOUNCED_FILE_BYTES } });
   const sealer = new ChunkSealer();
-  if (diskRound[scenario]) {
-    const round = new ChunkSealer();
-    const data = await tarBytes(diskRound[scenario]);
-    call.write({ body: 'disk', disk: round.seal(data) });
-    call.write({ body: 'diskEnd', diskEnd: round.end(data.length) });
+  if (scenario === 'disk-oversize') {
+    // One file more than the announcement allows: refused from its header, nothing more needed.
+    const data = await partialTar('volumes/hostile-vol/big', withGrowth(ANNOUNCED_FILE_BYTES) + 1);
+    call.write({ body: 'disk', disk: new ChunkSealer().seal(data) });
+  } else if (diskRound[scenario]) {
+    for (let k = 0; k < (scenario === 'disk-rounds' ? 7 : 1); k++) {
+      const round = new ChunkSealer();
+      const data = await tarBytes(diskRound[scenario]);
+      call.write({ body: 'disk', disk: round.seal(data) });
+      call.write({ body: 'diskEnd', diskEnd: round.end(data.length) });
+    }
     call.write({ body: 'diskDone', diskDone: {} });
   }
   if (PRECOPY[scenario]) {
@@ -120,7 +144,13 @@ async function main() {
     call.write({ body: 'precopy', precopy: pre.seal(pages) });
     call.write({ body: 'precopyEnd', precopyEnd: pre.end(pages.length) });
   }
-  if (scenario === 'corrupt-chunk' || scenario === 'truncated') {
+  if (scenario === 'stall' || diskRound[scenario]) {
+    // nothing more: wait for the destination's verdict
+  } else if (scenario === 'images-oversize') {
+    // A CRIU image larger than the memory announced (estimatedBytes 1) allows.
+    const data = await partialTar('criu/pages-1.img', withGrowth(1) + 1);
+    call.write({ body: 'chunk', chunk: sealer.seal(data) });
+  } else if (scenario === 'corrupt-chunk' || scenario === 'truncated') {
     const data = await tarBytes((p) => p.entry({ name: 'rootfs/ok.txt' }, 'fine'));
     const chunk = sealer.seal(data);
     if (scenario === 'corrupt-chunk') chunk.data = Buffer.from(chunk.data).fill(0x41, 600, 610);
@@ -133,13 +163,14 @@ async function main() {
     const data = require('zstd-napi').compress(Buffer.alloc(256 * 1024 * 1024));
     call.write({ body: 'chunk', chunk: sealer.seal(data) });
     call.write({ body: 'end', end: sealer.end(256 * 1024 * 1024) });
-  } else if (!diskRound[scenario]) {
+  } else {
     const data = await tarBytes(hostile[scenario]);
     call.write({ body: 'chunk', chunk: sealer.seal(data) });
     call.write({ body: 'end', end: sealer.end(data.length) });
   }
+  const t0 = Date.now();
   const result = await ended;
-  console.log(JSON.stringify({ replies, ...result }));
+  console.log(JSON.stringify({ replies, ...result, endedAfterMs: Date.now() - t0 }));
   call.end();
   client.close();
 }

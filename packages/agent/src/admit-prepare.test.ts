@@ -31,7 +31,7 @@ function channel(requests: MigrateRequest[]): DestinationChannel & { sent: Migra
   return { sent, send: (r) => void sent.push(r), requests: { next: () => Promise.resolve(it.next()) } };
 }
 
-const gate = { peer: { role: 'node' as const, name: 'node1' } };
+const gate = { peer: { role: 'node' as const, name: 'node1' }, idleTimeoutMs: 5_000 };
 
 describe('admitting a Prepare', () => {
   it('hands the whole stream on, the Prepare first, when the caller is the node it names', async () => {
@@ -49,6 +49,11 @@ describe('admitting a Prepare', () => {
   });
 
   it('on an --insecure agent (no identity), lets any name through', async () => {
-    await expect(admitPrepare(channel([prepare('anyone')]), { peer: null })).resolves.toBeDefined();
+    await expect(admitPrepare(channel([prepare('anyone')]), { peer: null, idleTimeoutMs: 5_000 })).resolves.toBeDefined();
+  });
+
+  it('cuts off a caller that sends no Prepare within the idle timeout (it holds an incoming slot)', async () => {
+    const silent: DestinationChannel = { send: () => undefined, requests: { next: () => new Promise(() => undefined) } };
+    await expect(admitPrepare(silent, { ...gate, idleTimeoutMs: 50 })).rejects.toThrow('the source sent nothing for 0.05 s (--idle-timeout): cut off');
   });
 });

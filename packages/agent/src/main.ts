@@ -23,6 +23,7 @@ import {
 } from '@livemig/core';
 import { defaultConfig, type AgentConfig } from './agent-config';
 import { commitQuery } from './commit-query';
+import { MigrationsInFlight } from './migrations-in-flight';
 import { startServer } from './server';
 
 function peerTimeouts(seconds: number | undefined): Timeouts {
@@ -90,7 +91,13 @@ async function main(): Promise<void> {
       default: d.maxIncoming,
       describe: 'incoming migrations that may run at once; more are refused before anything is created',
     })
+    .option('idle-timeout', {
+      type: 'number',
+      default: d.idleTimeoutMs / 1000,
+      describe: 'seconds an incoming migration\'s source may send nothing before its checkpoint is in; then it is cut off and what it made here removed',
+    })
     .check((a) => {
+      if (!(a['idle-timeout'] > 0)) throw new Error(`--idle-timeout must be a positive number of seconds, not ${a['idle-timeout']}`);
       if (!a.insecure && !a['tls-dir']) throw new Error('give --tls-dir DIR (mutual TLS) or, explicitly, --insecure');
       return true;
     })
@@ -111,6 +118,7 @@ async function main(): Promise<void> {
     access: { authenticated: !argv.insecure, peers: peerList(argv.peers) },
     specPolicy: { allowBindPrefixes: bindPrefixes(argv['allow-bind']), allowCaps: argv['allow-cap'] ?? [] },
     maxIncoming: argv['max-incoming'],
+    idleTimeoutMs: argv['idle-timeout'] * 1000,
   };
   // A certificate made before roles would have every peer denied: say how to re-issue it instead.
   if (!config.transport.insecure) checkNodeCertificate(config.transport.tls);
@@ -127,18 +135,35 @@ async function main(): Promise<void> {
   clearImageScratch(config.stateDir);
   ensureKdatDir(); // CRIU's kernel-probe cache: ~35 ms less of each dump and restore
   await recoverMigrations(config.stateDir, docker, (msg) => console.log(`${new Date().toISOString()} ${msg}`), commitQuery(config));
-  const server = await startServer(config, docker);
+  const migrations = new MigrationsInFlight();
+  const server = await startServer(config, docker, migrations);
   const mode = config.transport.insecure ? 'plaintext, --insecure' : `mutual TLS, ${config.transport.tls.dir}`;
   console.log(`livemig-agent ${config.nodeName} listening on ${config.listen} (${mode}; docker ${config.dockerSocket})`);
   if (!process.execArgv.includes('--single-threaded-gc')) {
     console.log('note: node runs without --single-threaded-gc (the #! line has it): memory pages will stream slower');
   }
-  const stop = (): void => {
-    server.tryShutdown(() => process.exit(0));
-    setTimeout(() => process.exit(0), 3_000).unref();
+  // Stopping never leaves a container frozen nor a half-made target: what is in flight rolls
+  // back (or, committing, finishes) first (migrations-in-flight.ts). Each phase is bounded by
+  // its own timeouts; a service manager's kill after its stop timeout is what a crash is, and
+  // the next start recovers from it (recoverMigrations).
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    const log = (msg: string): void => console.log(`${new Date().toISOString()} ${msg}`);
+    log(`${signal}: stopping; ${migrations.count} migration(s) in flight roll back (or finish, if committing)`);
+    // No new calls; the last replies (a push's rollback, told to its CLI) go out before the exit.
+    const callsClosed = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    void migrations.stop()
+      .then(() => Promise.race([callsClosed, new Promise((resolve) => setTimeout(resolve, 2_000))]))
+      .then(() => {
+        log('stopped: no migration in flight');
+        server.forceShutdown();
+        process.exit(0);
+      });
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 main().catch((err: unknown) => {

@@ -46,6 +46,7 @@ import { commitQuery } from './commit-query';
 import { destinationChannel, sourceChannel } from './grpc-channels';
 import { healthReply } from './health';
 import { IncomingLimit } from './incoming-limit';
+import { MigrationsInFlight } from './migrations-in-flight';
 import { PermissionDeniedError, admitPeer, type AgentRpc, type PeerCall } from './peer-access';
 
 /**
@@ -105,6 +106,7 @@ function destinationContext(config: AgentConfig, docker: DockerClient): Destinat
       return { ok: f.checkOk, message: f.checkMessage };
     },
     policy: config.specPolicy,
+    idleTimeoutMs: config.idleTimeoutMs,
     log,
   };
 }
@@ -128,9 +130,10 @@ async function peerStatusReply(config: AgentConfig, health: () => Promise<Health
 }
 
 /** Push: runs it, streaming its events to the CLI, then the summary (or the error). */
-function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, config: AgentConfig, docker: DockerClient, inFlight: Set<string>): void {
+function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, config: AgentConfig, docker: DockerClient, inFlight: Set<string>, migrations: MigrationsInFlight): void {
   const req = call.request;
-  runPush(sourceContext(config, docker, inFlight), {
+  // Tracked to its last reply: a stopping agent exits once the CLI has been told.
+  migrations.track(runPush(sourceContext(config, docker, inFlight), {
     container: req.container,
     destination: req.destination,
     keepSource: req.keepSource,
@@ -140,6 +143,7 @@ function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, co
     lazyPages: req.lazyPages,
     emit: (ev) => call.write(ev),
     connect: () => connectDestination(req.destination, config),
+    signal: migrations.signal,
   }).then(
     (summary) => {
       log(`pushed ${summary.container} to ${summary.destinationNode}: downtime ${summary.downtimeMs.toFixed(0)} ms`);
@@ -150,7 +154,7 @@ function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, co
       log(`push of ${req.container} failed: ${err instanceof Error ? err.message : String(err)}`);
       call.emit('error', statusOf(err));
     },
-  );
+  ));
 }
 
 /** Checkpoint: into a file on this host, streaming its events to the CLI, then what was written. */
@@ -179,7 +183,7 @@ function runCheckpointCall(call: grpc.ServerWritableStream<CheckpointRequest, Ch
 }
 
 /** gRPC handlers of the Agent service. */
-export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.UntypedServiceImplementation {
+export function agentHandlers(config: AgentConfig, docker: DockerClient, migrations = new MigrationsInFlight()): grpc.UntypedServiceImplementation {
   const health = (): Promise<HealthReply> => healthReply(config.nodeName, docker, config.criuPath);
   const inFlight = new Set<string>(); // IDs of containers being pushed from here
   const incoming = new IncomingLimit(config.maxIncoming);
@@ -196,7 +200,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
     push(call: grpc.ServerWritableStream<PushRequest, PushEvent>) {
       const caller = admit(call, 'push');
       if ('refusal' in caller) return void call.emit('error', caller.refusal);
-      runPushCall(call, config, docker, inFlight);
+      runPushCall(call, config, docker, inFlight, migrations);
     },
     migrate(call: grpc.ServerDuplexStream<MigrateRequest, MigrateReply>) {
       const caller = admit(call, 'migrate');
@@ -210,8 +214,9 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
       const ctx = destinationContext(config, docker);
       // The caller must be the source node it names (here), and its container one this host's
       // policy allows (the migration code's Prepare check): both before anything is created.
-      admitPrepare(destinationChannel(call), { peer: caller.peer })
-        .then((ch) => serveMigration(ctx, ch))
+      const ch = migrations.incoming(destinationChannel(call), config.nodeName);
+      migrations.track(admitPrepare(ch, { peer: caller.peer, idleTimeoutMs: config.idleTimeoutMs })
+        .then((admitted) => serveMigration(ctx, admitted))
         .finally(release)
         .then(
           () => call.end(),
@@ -219,7 +224,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
             log(`incoming migration failed: ${err instanceof Error ? err.message : String(err)}`);
             call.emit('error', statusOf(err));
           },
-        );
+        ));
     },
     checkpoint(call: grpc.ServerWritableStream<CheckpointRequest, CheckpointEvent>) {
       const caller = admit(call, 'checkpoint');
@@ -304,9 +309,9 @@ function widenReceiveWindows(server: grpc.Server, log: (msg: string) => void): v
 }
 
 /** Binds the server; resolves once it listens. */
-export async function startServer(config: AgentConfig, docker: DockerClient): Promise<grpc.Server> {
+export async function startServer(config: AgentConfig, docker: DockerClient, migrations: MigrationsInFlight): Promise<grpc.Server> {
   const server = new grpc.Server(CHANNEL_OPTIONS);
-  server.addService(agentService().service, agentHandlers(config, docker));
+  server.addService(agentService().service, agentHandlers(config, docker, migrations));
   await new Promise<number>((resolve, reject) =>
     server.bindAsync(config.listen, serverCredentials(config.transport), (err, port) =>
       err ? reject(new Error(`cannot listen on ${config.listen}: ${err.message}`)) : resolve(port),

@@ -14,6 +14,7 @@ export { run, runOk } from './util/exec';
 export { injectedFault } from './util/fault';
 export { MigrationError, type MigrationErrorKind } from './protocol/migration-error';
 export type { DestinationChannel, SourceChannel } from './protocol/channels';
+export { DEFAULT_IDLE_TIMEOUT_MS, cutOffWhenIdle } from './protocol/idle-cutoff';
 export { ChunkSealer } from './stream/chunk-stream';
 export { compressName, DEFAULT_COMPRESS, parseCompress } from './stream/compress-level';
 export { UnsupportedContainerError } from './migration/container-spec';

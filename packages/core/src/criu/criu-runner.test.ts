@@ -78,4 +78,29 @@ describe('startCriu', () => {
     const p = startCriu(fake(dir, 'echo "Error (criu/x.c:1): it broke" > restore.log; exit 1'));
     await expect(p.release()).rejects.toThrow(/failed \(exit 1\): Error \(criu\/x\.c:1\): it broke/);
   });
+
+  it('a timeout kills criu itself, not only the prefix that forked it (as nsenter -p does)', async () => {
+    // The prefix forks the command and waits for it (unshare --fork, like nsenter entering a pid
+    // namespace); the stand-in criu records its pid, then hangs.
+    const p = startCriu({
+      ...fake(dir, 'echo $$ > criu.pid; exec sleep 1000'),
+      prefix: ['unshare', '--fork', '--'],
+      timeoutMs: 500,
+    }, false);
+    const t0 = Date.now();
+    await expect(p.release()).rejects.toThrow(/timed out after 0\.5 s \(killed\)/);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    const pid = Number(fs.readFileSync(path.join(dir, 'criu.pid'), 'utf8'));
+    expect(pid).toBeGreaterThan(0);
+    // Gone (reaped by init), or at most a zombie a moment longer.
+    const alive = (): boolean => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 50 && alive(); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(alive()).toBe(false);
+  });
 });

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -89,12 +89,18 @@ export function startCriu(r: CriuRun, gated = true): CriuProcess {
   const args = r.statusFd ? [...r.args, '--status-fd', String(statusFd)] : r.args;
   const argv = [...r.prefix, ...gate, r.criuPath, ...args];
   const logFile = path.join(r.imagesDir, r.logName);
-  const child = spawn(argv[0], argv.slice(1), { cwd: r.imagesDir, stdio, killSignal: 'SIGKILL' });
+  // Its own process group: a prefix may fork (nsenter -p does, to enter the pid namespace) and
+  // then only wait for criu; killing the chain's first process would leave criu running (and
+  // holding our pipes open, so that the exit is never seen). A timeout or a cancel kills the group.
+  const child = spawn(argv[0], argv.slice(1), { cwd: r.imagesDir, stdio, killSignal: 'SIGKILL', detached: true });
+  const kill = (): void => killGroup(child);
   trace(`criu ${r.args[0]}: spawned${gated ? ' (gated)' : ''}`);
   const gateSocket = gated ? (child.stdio[gateFd] as Writable) : undefined;
   gateSocket?.on('error', () => undefined); // the chain gone: its exit says why
   let timer: NodeJS.Timeout | undefined;
+  const timeoutMs = r.timeoutMs ?? 300_000;
   let cancelled = false;
+  let timedOut = false;
   const exited = new Promise<void>((resolve, reject) => {
     child.on('exit', () => trace(`criu ${r.args[0]}: exited`));
     let output = '';
@@ -111,6 +117,7 @@ export function startCriu(r: CriuRun, gated = true): CriuProcess {
       clearTimeout(timer);
       if (code === 0) return resolve();
       if (cancelled) return reject(new CriuError(`criu ${r.args[0]} cancelled`, logFile));
+      if (timedOut) return reject(new CriuError(`criu ${r.args[0]} timed out after ${timeoutMs / 1000} s (killed)`, logFile));
       let errors: string[] = [];
       try {
         errors = criuLogErrors(fs.readFileSync(logFile, 'utf8'));
@@ -128,7 +135,10 @@ export function startCriu(r: CriuRun, gated = true): CriuProcess {
   let released = false;
   const release = (): Promise<void> => {
     released = true;
-    timer = setTimeout(() => child.kill('SIGKILL'), r.timeoutMs ?? 300_000);
+    timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+    }, timeoutMs);
     gateSocket?.end('go\n');
     return exited;
   };
@@ -142,12 +152,25 @@ export function startCriu(r: CriuRun, gated = true): CriuProcess {
     cancel: async () => {
       cancelled = true;
       gateSocket?.destroy(); // EOF at the gate
-      if (released) child.kill('SIGKILL'); // criu runs: nothing else stops a daemon
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      if (released) kill(); // criu runs: nothing else stops a daemon
+      const killer = setTimeout(kill, 5_000);
       await exited.catch(() => undefined);
       clearTimeout(killer);
     },
   };
+}
+
+/**
+ * SIGKILL to every process of the chain's group: criu and what it forked, whichever of them
+ * still runs (the chain's first process may be gone, the group lives on while any member does).
+ */
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL'); // no group left: the child at most
+  }
 }
 
 /** criu writes one byte to its status fd when ready; exiting first is a failure. */

@@ -37,4 +37,6 @@ export interface DestinationContext extends HostContext {
   criuCheck: () => Promise<{ ok: boolean; message: string }>;
   /** What this host lets a peer's container spec ask for (checked at Prepare, before anything is made). */
   policy: SpecPolicyOptions;
+  /** A source silent this long before its checkpoint is all in is cut off (protocol/idle-cutoff.ts). */
+  idleTimeoutMs: number;
 }

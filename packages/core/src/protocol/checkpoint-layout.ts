@@ -24,6 +24,22 @@ export const MAX_PIECE = 1024 * 1024;
 /** A reuse entry names at most this many bytes of runs (the source sends one per piece read). */
 export const MAX_REUSE_ENTRY = 1024 * 1024;
 
+/**
+ * What a stream may carry beyond what Prepare announced. The container runs between Prepare and
+ * the freeze, so its memory (estimatedBytes: the CRIU images) and its files and log (fileBytes:
+ * each disk round, and the trees and log in the checkpoint) may grow meanwhile: up to twice the
+ * announcement plus 256 MiB. More is refused as it comes (from each entry's header, before its
+ * body is written), and the migration rolled back: a peer cannot fill the destination's memory
+ * (the tmpfs scratch dir) or disk beyond what it said it would take.
+ */
+export function withGrowth(announced: number): number {
+  return 2 * announced + GROWTH_SLACK;
+}
+export const GROWTH_SLACK = 256 * 1024 * 1024;
+
+/** Disk rounds at most before DiskDone (each sends at most the trees, withGrowth). */
+export const MAX_DISK_ROUNDS = 6;
+
 /** Pages of the store referenced from one place in a pages image: [first store page, count]. */
 export type Run = [number, number];
 

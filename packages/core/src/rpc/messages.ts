@@ -106,6 +106,7 @@ export interface Prepare {
   precopyBytes: number;
   lazyRestore: LazyRestore;
   diskRounds: boolean;
+  fileBytes: number;
 }
 
 export interface Chunk {

@@ -93,7 +93,7 @@ export async function runCheckpoint(ctx: SourceContext, o: CheckpointOptions): P
       opts: { container: o.container, destination: o.image ? `image:${o.image}` : `file:${file}`, keepSource: false, compressLevel: o.compressLevel, serial: false, precopy: false,
         lazyPages: 'LAZY_PAGES_NEVER', connect: () => Promise.resolve(ch), emit: o.emit },
       state: { migrationId, workDir: path.join(migrationsDir(ctx.stateDir), migrationId), scratch, imagesDir: path.join(scratch, 'images'),
-        precopyBytes: 0, diskRounds: false, frozen: false, committed: false, undecided: false },
+        precopyBytes: 0, diskRounds: false, frozen: false, committed: false, committing: false, undecided: false },
     };
     return await checkpointOpened(p, writer, { ...o, file });
   } finally {

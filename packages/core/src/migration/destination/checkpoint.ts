@@ -10,7 +10,7 @@ import { FlatFileApplier, stripPrefix, type EntryBody } from '../../fsdiff';
 import { readPax } from '../../fsdiff/entry-checks';
 import { resumingOnError } from '../../fsdiff/tar-format';
 import { nextRequest, type DestinationChannel } from '../../protocol/channels';
-import { decodeRuns, LOG_ENTRY, MAX_REUSE_ENTRY, PAGE_SIZE, PAX, PREFIX } from '../../protocol/checkpoint-layout';
+import { decodeRuns, LOG_ENTRY, MAX_REUSE_ENTRY, PAGE_SIZE, PAX, PREFIX, withGrowth } from '../../protocol/checkpoint-layout';
 import { MigrationError } from '../../protocol/migration-error';
 import type { End, Prepare } from '../../rpc/messages';
 import { decompressed } from '../../stream/chunk-stream';
@@ -24,8 +24,9 @@ import { untar } from './untar';
 export async function receiveCheckpoint(ch: DestinationChannel, prepare: Prepare, t: Target): Promise<{ end: End; receiveMs: number }> {
   const started = performance.now();
   const target = t.started();
-  const images = new FlatFileApplier(t.imagesDir);
-  const route = new EntryRouter({ trees: t.trees(), images: { applier: images, store: t.store, logPath: target.LogPath } });
+  // CRIU's images: the memory Prepare announced, with room to grow (checkpoint-layout.ts withGrowth).
+  const images = new FlatFileApplier(t.imagesDir, withGrowth(prepare.estimatedBytes));
+  const route = new EntryRouter({ trees: t.trees(), fileBytes: prepare.fileBytes, images: { applier: images, store: t.store, logPath: target.LogPath } });
   const got: { end?: End } = {};
   const chunks = sealedChunks('checkpoint', () => nextRequest(ch, 'the end of the stream'), got);
   await untar(Readable.from(decompressed(payloads(chunks), prepare.compressLevel)), (h, body) => route.entry(h, body));
@@ -39,6 +40,8 @@ export async function receiveCheckpoint(ch: DestinationChannel, prepare: Prepare
 
 interface RouterSetup {
   trees: TreeAppliers;
+  /** The file bytes Prepare announced: the stream's trees and log may take withGrowth of it. */
+  fileBytes: number;
   /** The checkpoint's own entries; a disk round has none. */
   images?: {
     applier: FlatFileApplier;
@@ -48,15 +51,25 @@ interface RouterSetup {
   };
 }
 
-/** Sends each tar entry where its prefix (checkpoint-layout.ts) says it belongs. */
+/** Sends each tar entry where its prefix (checkpoint-layout.ts) says it belongs. One per stream. */
 export class EntryRouter {
-  constructor(private readonly s: RouterSetup) {}
+  /** The trees' body bytes before this stream. */
+  private readonly before: number;
+  private logBytes = 0;
+
+  constructor(private readonly s: RouterSetup) {
+    this.before = s.trees.bodyBytes;
+  }
 
   async entry(header: tar.Header, body: EntryBody): Promise<void> {
     const { trees, images } = this.s;
     const rootfs = stripPrefix(header, PREFIX.rootfs);
-    if (rootfs) return trees.rootfs.apply(rootfs, body);
+    if (rootfs) {
+      this.claimFileBytes(header);
+      return trees.rootfs.apply(rootfs, body);
+    }
     if (header.name.startsWith(PREFIX.volumes)) {
+      this.claimFileBytes(header);
       const name = header.name.slice(PREFIX.volumes.length).split('/')[0];
       const applier = trees.volume(name);
       const entry = stripPrefix(header, `${PREFIX.volumes}${name}/`);
@@ -64,13 +77,28 @@ export class EntryRouter {
       return applier.apply(entry, body);
     }
     if (images) {
-      if (header.name === LOG_ENTRY && header.type === 'file') return appendLog(images.logPath, body);
+      if (header.name === LOG_ENTRY && header.type === 'file') {
+        this.logBytes += this.claimFileBytes(header);
+        return appendLog(images.logPath, body);
+      }
       const reused = stripPrefix(header, PREFIX.reuse);
       if (reused) return this.reuse(reused, body);
       const image = stripPrefix(header, PREFIX.images);
       if (image) return this.image(image, body);
     }
     throw new MigrationError('protocol', `unexpected tar entry ${header.name}${images ? '' : ' in a disk round'}`);
+  }
+
+  /** Refuses, before its body is written, an entry that takes the stream's files past their bound; returns its size. */
+  private claimFileBytes(header: tar.Header): number {
+    const size = header.size ?? 0;
+    const max = withGrowth(this.s.fileBytes);
+    const taken = this.s.trees.bodyBytes - this.before + this.logBytes;
+    if (size > max - taken) {
+      throw new MigrationError('protocol', `tar entry ${header.name} (${size} bytes) takes the stream past ${max} bytes of files ` +
+        `(Prepare announced ${this.s.fileBytes}; twice that and 256 MiB are allowed)`);
+    }
+    return size;
   }
 
   /**

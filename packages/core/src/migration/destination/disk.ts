@@ -7,6 +7,8 @@ import type { MigrateRequest, Prepare } from '../../rpc/messages';
 import { decompressed } from '../../stream/chunk-stream';
 import { payloads, sealedChunks } from '../../stream/sealed-receiver';
 import { trace } from '../../util/trace';
+import { MAX_DISK_ROUNDS } from '../../protocol/checkpoint-layout';
+import { MigrationError } from '../../protocol/migration-error';
 import { EntryRouter } from './checkpoint';
 import type { Target } from './target';
 import { untar } from './untar';
@@ -14,10 +16,11 @@ import { untar } from './untar';
 export async function receiveDisk(ch: DestinationChannel, prepare: Prepare, t: Target): Promise<void> {
   if (!prepare.diskRounds) return;
   const trees = t.trees();
-  const route = new EntryRouter({ trees });
   for (let round = 1; ; round++) {
     const first = await nextRequest(ch, 'the end of the disk rounds');
     if (first.body === 'diskDone') return;
+    if (round > MAX_DISK_ROUNDS) throw new MigrationError('protocol', `more than ${MAX_DISK_ROUNDS} disk rounds`);
+    const route = new EntryRouter({ trees, fileBytes: prepare.fileBytes }); // each round may send the trees whole
     // The round's first message is read: its stream starts with it.
     let pending: MigrateRequest | undefined = first;
     const next = (): Promise<MigrateRequest> => {

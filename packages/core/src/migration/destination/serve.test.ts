@@ -11,6 +11,7 @@ import type { ContainerInspect, DockerClient, ImageInspect } from '../../docker/
 import type { DestinationChannel } from '../../protocol/channels';
 import { MigrationError } from '../../protocol/migration-error';
 import type { MigrateReply, MigrateRequest, Prepare } from '../../rpc/messages';
+import { withGrowth } from '../../protocol/checkpoint-layout';
 import { ChunkSealer } from '../../stream/chunk-stream';
 import { PROTOCOL_VERSION } from '../../version';
 import { SPEC_VERSION, type ContainerSpec } from '../container-spec';
@@ -56,7 +57,7 @@ async function sourceRequests(hostConfig: Record<string, unknown> = {}): Promise
   const spec: PrepareSpec = { container, tree: { externalMounts: '', stdio: [] } };
   const prepare: Prepare = {
     protocolVersion: PROTOCOL_VERSION, migrationId: MIGRATION, sourceNode: 'node1', specJson: JSON.stringify(spec),
-    estimatedBytes: 1 << 20, compressLevel: 0, precopyBytes: 2 * PAGE.length, lazyRestore: 'LAZY_RESTORE_NO', diskRounds: false,
+    estimatedBytes: 1 << 20, compressLevel: 0, precopyBytes: 2 * PAGE.length, lazyRestore: 'LAZY_RESTORE_NO', diskRounds: false, fileBytes: 64,
   };
   const pre = new ChunkSealer();
   const precopy = pre.seal(Buffer.concat([PAGE, PAGE]), 0);
@@ -77,9 +78,11 @@ class FakeSource implements DestinationChannel {
   readonly replies: MigrateReply[] = [];
   readonly requests: AsyncIterator<MigrateRequest>;
 
-  constructor(script: MigrateRequest[]) {
+  /** `stall`: after the script, the source sends nothing more and never goes. */
+  constructor(script: MigrateRequest[], stall = false) {
     this.requests = (async function* () {
       yield* script;
+      if (stall) await new Promise(() => undefined);
     })();
   }
 
@@ -98,6 +101,7 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
   let calls: string[];
   let failStart: boolean;
   let imagePresent: boolean;
+  let idleTimeoutMs: number;
   const upper = (): string => path.join(dir, 'upper');
   const merged = (): string => path.join(dir, 'merged');
   const volume = (): string => path.join(dir, 'volume');
@@ -126,7 +130,7 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     return {
       docker: docker as DockerClient, nodeName: 'node2', stateDir: path.join(dir, 'state'), memScratchDir: '', criuPath: 'criu',
       helperPath: '/usr/local/lib/livemig/restore-init', criuCheck: async () => ({ ok: true, message: 'Looks good.' }), log: () => undefined,
-      policy: DEFAULT_SPEC_POLICY,
+      policy: DEFAULT_SPEC_POLICY, idleTimeoutMs,
     };
   }
   const left = (): string[] => (fs.existsSync(migrationsDir(path.join(dir, 'state'))) ? fs.readdirSync(migrationsDir(path.join(dir, 'state'))) : []);
@@ -139,6 +143,7 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     calls = [];
     failStart = false;
     imagePresent = true;
+    idleTimeoutMs = 5_000;
     restore.fails = false;
     restore.cancelled = 0;
   });
@@ -202,4 +207,54 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     expect(left()).toEqual([]);
     if (phase.startsWith('checkpoint')) expect((err as MigrationError).kind).toBe('aborted');
   });
+
+  it.each([
+    ['after Prepare', 1, ['prepared']],
+    ['after the pre-copy, before the checkpoint', 3, ['prepared', 'precopyStored']],
+  ])('a source silent for the idle timeout %s is cut off, and all it made here removed', async (_when, sent, replies) => {
+    idleTimeoutMs = 200;
+    const ch = new FakeSource((await sourceRequests()).slice(0, sent), true);
+    const t0 = performance.now();
+    const err = await serveMigration(context(), ch).catch((e: unknown) => e);
+    expect(performance.now() - t0).toBeLessThan(2_000);
+    expect((err as MigrationError).kind).toBe('aborted');
+    expect((err as Error).message).toBe('the source sent nothing for 0.2 s (--idle-timeout): cut off');
+    expect(ch.bodies()).toEqual(replies);
+    expect(calls.filter((c) => c.startsWith('rm'))).toEqual(['rm cid', 'rm volume data']);
+    expect(left()).toEqual([]);
+  });
+
+  it('does not time the restore: a source waiting for Restored longer than the idle timeout commits', async () => {
+    idleTimeoutMs = 100;
+    const script = await sourceRequests();
+    const ch = new FakeSource(script);
+    const next = ch.requests.next.bind(ch.requests);
+    // Commit comes 300 ms after End, as when the restore (lazy: the pages copied in) takes long.
+    ch.requests.next = async () => {
+      const r = await next();
+      if (!r.done && r.value.body === 'commit') await new Promise((ok) => setTimeout(ok, 300));
+      return r;
+    };
+    await serveMigration(context(), ch);
+    expect(ch.bodies()).toEqual(['prepared', 'precopyStored', 'restored', 'committed']);
+  });
+
+  it('refuses a CRIU image larger than the memory Prepare announced allows, from its header', async () => {
+    const script = await sourceRequests();
+    const prepare = script[0].body === 'prepare' ? script[0].prepare : undefined;
+    if (!prepare) throw new Error('no Prepare');
+    const pack = tar.pack();
+    const parts: Buffer[] = [];
+    pack.on('data', (d) => parts.push(d as Buffer));
+    pack.entry({ name: 'criu/pages-1.img', size: withGrowth(prepare.estimatedBytes) + 1 }, () => undefined).write(Buffer.alloc(4096));
+    await new Promise((r) => setTimeout(r, 20));
+    const chunk = new ChunkSealer().seal(Buffer.concat(parts));
+    const ch = new FakeSource([...script.slice(0, 3), { body: 'chunk', chunk }], true);
+    const err = await serveMigration(context(), ch).catch((e: unknown) => e);
+    expect((err as Error).message).toBe(`unsafe tar entry "pages-1.img": size ${withGrowth(prepare.estimatedBytes) + 1} exceeds the byte budget (limit ${withGrowth(prepare.estimatedBytes)})`);
+    expect(ch.bodies()).toEqual(['prepared', 'precopyStored']);
+    expect(calls.filter((c) => c.startsWith('rm'))).toEqual(['rm cid', 'rm volume data']);
+    expect(left()).toEqual([]);
+  });
 });
+

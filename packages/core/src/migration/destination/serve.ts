@@ -7,9 +7,11 @@
 //   checkpoint  Chunk* -> End: CRIU images, rootfs diff, volume data, log
 //   restored    criu restore into the target             -> Resumed (lazily), Restored
 //   commit      Commit -> keep it                        -> Committed
-// Anything else (an error, the stream ending early) removes everything this migration made.
+// Anything else (an error, the stream ending early, the source silent for the idle timeout
+// before the checkpoint is in) removes everything this migration made.
 import { CriuError } from '../../criu/criu-runner';
 import { nextRequest, type DestinationChannel } from '../../protocol/channels';
+import { cutOffWhenIdle } from '../../protocol/idle-cutoff';
 import { MigrationError } from '../../protocol/migration-error';
 import type { Prepare } from '../../rpc/messages';
 import type { DestinationContext } from '../context';
@@ -29,22 +31,23 @@ export const servingMigrations = new InProgress();
 
 /** Runs one migration on the destination; throws (after rolling back) on any failure. */
 export async function serveMigration(ctx: DestinationContext, ch: DestinationChannel): Promise<void> {
-  const first = await nextRequest(ch, 'Prepare');
+  const first = await nextRequest(cutOffWhenIdle(ch, ctx.idleTimeoutMs), 'Prepare');
   if (first.body !== 'prepare') throw new MigrationError('protocol', `expected Prepare, got ${first.body}`);
   const spec = parseSpec(first.prepare);
   await servingMigrations.run(first.prepare.migrationId, () => servePrepared(ctx, ch, first.prepare, spec));
 }
 
 async function servePrepared(ctx: DestinationContext, ch: DestinationChannel, prepare: Prepare, spec: PrepareSpec): Promise<void> {
+  const quiet = cutOffWhenIdle(ch, ctx.idleTimeoutMs); // up to the checkpoint's End
   const place = await checkPrepare(ctx, prepare, spec);
   const t = new Target(ctx, prepare, spec, place);
   try {
     const id = await t.create();
     ctx.log(`migration ${prepare.migrationId}: ${t.name} created as ${id.slice(0, 12)}, waiting for the stream`);
     ch.send({ body: 'prepared', prepared: { containerId: id, nodeName: ctx.nodeName } });
-    await receiveDisk(ch, prepare, t);
-    await receivePrecopy(ch, prepare, t);
-    const { receiveMs } = await receiveCheckpoint(ch, prepare, t);
+    await receiveDisk(quiet, prepare, t);
+    await receivePrecopy(quiet, prepare, t);
+    const { receiveMs } = await receiveCheckpoint(quiet, prepare, t);
     const { commitNext } = await restoreAndReport(ctx, ch, t, receiveMs);
     await commitTarget(ctx, ch, t, commitNext);
   } catch (err) {

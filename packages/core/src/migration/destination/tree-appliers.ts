@@ -31,6 +31,13 @@ export class TreeAppliers {
     return n;
   }
 
+  /** Entry bodies taken so far, in all trees (file data and anything drained). */
+  get bodyBytes(): number {
+    let n = this.rootfs.stats.bytes;
+    for (const a of this.volumes.values()) n += a.stats.bytes;
+    return n;
+  }
+
   get entries(): number {
     let n = this.rootfs.stats.entries;
     for (const a of this.volumes.values()) n += a.stats.entries;

@@ -9,6 +9,9 @@ export async function untar(tarBytes: Readable, entry: (header: tar.Header, body
   let entryError: Error | undefined;
   let entryInFlight: Promise<void> = Promise.resolve();
   extract.on('entry', (header, body, done) => {
+    // An entry refused from its header leaves its body unread; the extract, destroyed with the
+    // reason, destroys the body with it too: that error is the entry's, reported below.
+    body.on('error', () => undefined);
     entryInFlight = entry(header, body).then(
       () => done(),
       (err: Error) => {

@@ -5,7 +5,7 @@
 import * as tar from 'tar-stream';
 import { packTree, readTreeXattrs, SentTree, type PackStats, type XattrSet } from '../../fsdiff';
 import { expectReply } from '../../protocol/channels';
-import { MAX_PIECE, PREFIX } from '../../protocol/checkpoint-layout';
+import { MAX_DISK_ROUNDS, MAX_PIECE, PREFIX } from '../../protocol/checkpoint-layout';
 import { MigrationError } from '../../protocol/migration-error';
 import type { DiskRound } from '../../rpc/messages';
 import { BufferPool } from '../../stream/buffer-pool';
@@ -41,8 +41,8 @@ export interface DiskPrecopied {
   rounds: DiskRound[];
 }
 
-/** At most this many rounds: a tree that keeps changing leaves the rest to the frozen delta. */
-const MAX_ROUNDS = 6;
+/** At most this many rounds (the destination allows no more): a tree that keeps changing leaves the rest to the frozen delta. */
+const MAX_ROUNDS = MAX_DISK_ROUNDS;
 /** A round this small leaves the rest to the frozen delta (a few ms at link speed). */
 const SMALL_ROUND = 4 * 1024 * 1024;
 /** A round that sent more than this share of the one before is not converging. */

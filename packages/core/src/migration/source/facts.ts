@@ -29,6 +29,8 @@ export interface SourceFacts {
   memoryBytes: number;
   /** Bytes of the rootfs diff and volumes, walked before the freeze (for progress). */
   fileBytes: number;
+  /** The json-file log's size (0 without one): it goes with the checkpoint. */
+  logBytes: number;
 }
 
 /**
@@ -98,6 +100,7 @@ export async function gatherFacts(ctx: SourceContext, container: string): Promis
     memoryBytes,
     fileBytes: treeBytes(upperDir) +
       spec.mounts.filter((m) => m.type === 'volume').reduce((n, m) => n + treeBytes(m.source), 0),
+    logBytes: (inspect.LogPath && fs.statSync(inspect.LogPath, { throwIfNoEntry: false })?.size) || 0,
   };
 }
 

@@ -23,6 +23,8 @@ export interface PushOptions {
   /** Opens the stream to the destination agent (after local checks passed). */
   connect: () => Promise<SourceChannel>;
   emit: (ev: PushEvent) => void;
+  /** Aborted when the agent stops (SIGTERM): the push rolls back, unless it is committing (stopping.ts). */
+  signal?: AbortSignal;
 }
 
 export interface PushState {
@@ -41,6 +43,8 @@ export interface PushState {
   frozen: boolean;
   /** criu dump, once started. */
   dumping?: Promise<void>;
+  /** The commit exchange has begun: a stopping agent lets the push finish. */
+  committing: boolean;
   committed: boolean;
   /** Commit sent, the destination's answer unknown: the tree stays frozen. */
   undecided: boolean;

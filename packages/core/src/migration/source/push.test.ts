@@ -58,9 +58,12 @@ class FakeDestination implements SourceChannel {
   private precopyBytes = 0;
   private disk: Buffer[] = [];
 
-  constructor(private readonly failure?: Failure) {}
+  /** `onSend`: called with each request as it is sent (a test stopping the agent there). */
+  constructor(private readonly failure?: Failure, private readonly onSend?: (req: MigrateRequest) => void) {}
 
   async send(req: MigrateRequest): Promise<void> {
+    if (this.cancelled) throw new Error('the fake call is cancelled');
+    this.onSend?.(req);
     const f = this.failure;
     if (f && 'send' in f && f.on === req.body) throw new Error(`the fake destination refuses ${req.body}`);
     this.sent.push(req);
@@ -93,6 +96,7 @@ class FakeDestination implements SourceChannel {
 
   cancel(): void {
     this.cancelled = true;
+    this.queue(new Error('the fake call is cancelled')); // as gRPC fails a pending read
   }
 
   close(): void {
@@ -177,6 +181,7 @@ describe('runPush (source orchestrator, fake destination)', () => {
       estimatedBytes: 1024 * 1024,
       memoryBytes: 512 * 1024,
       fileBytes: 4,
+      logBytes: 0,
     };
   });
 
@@ -256,5 +261,49 @@ describe('runPush (source orchestrator, fake destination)', () => {
     expect(freezer()).toBe('FROZEN');
     expect(records()).toHaveLength(1);
     expect(dockerCalls).toEqual([]);
+  });
+
+  // SIGTERM to the agent: before Commit the push rolls back (nothing frozen is left frozen); once
+  // the commit exchange has begun it finishes.
+  it.each([
+    ['the pre-copy (before the freeze)', 'precopy', 'THAWED'],
+    ['the transfer (frozen)', 'chunk', 'FROZEN'],
+    ['the wait for Restored', 'end', 'FROZEN'],
+  ])('the agent stopping during %s rolls back: running here, nothing left', async (_when, at, stateThen) => {
+    const stopping = new AbortController();
+    let freezerThen = '';
+    const ch = new FakeDestination(undefined, (req) => {
+      if (req.body !== at || stopping.signal.aborted) return;
+      freezerThen = freezer();
+      stopping.abort();
+    });
+    const err = await runPush(context(dumps()), { ...options(ch), signal: stopping.signal }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/^the agent on node1 is stopping \(SIGTERM\)/);
+    if (at !== 'precopy') expect((err as Error).message).toMatch(/rolled back: web is running on node1$/);
+    expect(ch.sent.some((r) => r.body === 'commit')).toBe(false);
+    expect(freezerThen).toBe(stateThen);
+    expect(freezer()).toBe('THAWED');
+    expect(ch.cancelled).toBe(true);
+    expect(dockerCalls).toEqual([]);
+    expect(records()).toEqual([]);
+    expect(() => process.kill(app.pid as number, 0)).not.toThrow();
+  });
+
+  it('the agent stopping once Commit is on its way: the push finishes', async () => {
+    const stopping = new AbortController();
+    const ch = new FakeDestination(undefined, (req) => req.body === 'commit' && stopping.abort());
+    const summary = await runPush(context(dumps()), { ...options(ch), signal: stopping.signal });
+    expect(summary.destinationNode).toBe('node2');
+    expect(ch.cancelled).toBe(false);
+    expect(dockerCalls).toEqual(['kill abc123', 'rm abc123']);
+    expect(records()).toEqual([]);
+  });
+
+  it('an agent already stopping starts no push', async () => {
+    const stopping = new AbortController();
+    stopping.abort();
+    const ch = new FakeDestination();
+    await expect(runPush(context(dumps()), { ...options(ch), signal: stopping.signal })).rejects.toThrow('the agent on node1 is stopping (SIGTERM)');
+    expect(ch.sent).toEqual([]);
   });
 });

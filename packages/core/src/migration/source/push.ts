@@ -27,6 +27,7 @@ import { PhaseClock } from './phase-clock';
 import { precopy } from './precopy';
 import { prepare } from './prepare';
 import { awaitRestored } from './restored';
+import { agentStopping, cancelWhenStopping } from './stopping';
 
 export type { PushOptions } from './one-push';
 
@@ -48,6 +49,7 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
   const precopyBytes = beforeFreeze ? Math.min(f.estimatedBytes, MAX_PRECOPY_BYTES) : 0;
   ctx.inFlight.add(f.inspect.Id);
   try {
+    if (opts.signal?.aborted) throw agentStopping(ctx);
     const ch = await opts.connect();
     const migrationId = crypto.randomUUID();
     const scratch = path.join(under, migrationId);
@@ -59,6 +61,7 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
       precopyBytes,
       diskRounds: beforeFreeze,
       frozen: false,
+      committing: false,
       committed: false,
       undecided: false,
     };
@@ -69,6 +72,7 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
 }
 
 async function pushConnected(p: Push): Promise<Summary> {
+  const stop = cancelWhenStopping(p);
   try {
     makeMigrationScratch(p.state.scratch); // 0700 before CRIU writes memory there; rollBack removes it
     const prepared = await prepare(p);
@@ -77,6 +81,8 @@ async function pushConnected(p: Push): Promise<Summary> {
     const dumping = await freezeAndDump(p);
     const sent = await sendCheckpoint(p, dumping, pre?.index, disk);
     const { restored, downtimeMs } = await awaitRestored(p, prepared, dumping.freezeAt);
+    if (stop.stopped()) throw agentStopping(p.ctx); // Restored came as the agent began to stop
+    p.state.committing = true;
     await commit(p, prepared);
     const sourceCleanupError = await cleanUpSource(p);
 
@@ -110,6 +116,8 @@ async function pushConnected(p: Push): Promise<Summary> {
       frozenBytesWire: sent.wire,
     };
   } catch (err) {
-    throw await rollBack(p, err);
+    throw await rollBack(p, stop.stopped() && !p.state.committing ? agentStopping(p.ctx) : err);
+  } finally {
+    stop.off();
   }
 }
