@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { SpecPolicyOptions, Timeouts, Transport } from '@livemig/core';
+import { DEFAULT_LEASE_MS, type SpecPolicyOptions, type Timeouts, type Transport } from '@livemig/core';
 import path from 'node:path';
 import type { AccessPolicy } from './peer-access';
 
@@ -24,6 +24,8 @@ export interface AgentConfig {
   specPolicy: SpecPolicyOptions;
   /** How many incoming migrations may run at once (--max-incoming); more are refused. */
   maxIncoming: number;
+  /** The lease (--lease-ms; protocol/lease.ts): a silent peer's copy lives this long. */
+  leaseMs: number;
 }
 
 export function defaultConfig(): Omit<AgentConfig, 'transport' | 'timeouts' | 'access' | 'specPolicy'> {
@@ -36,5 +38,6 @@ export function defaultConfig(): Omit<AgentConfig, 'transport' | 'timeouts' | 'a
     criuPath: 'criu',
     helperPath: path.resolve(__dirname, '../../restore-init/restore-init'),
     maxIncoming: 4,
+    leaseMs: DEFAULT_LEASE_MS,
   };
 }

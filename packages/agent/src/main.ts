@@ -17,6 +17,7 @@ import {
   ensureKdatDir,
   ensurePrivateDir,
   CERT_NAME,
+  MIN_LEASE_MS,
   type CommitQuery,
   type Timeouts,
 } from '@livemig/core';
@@ -29,6 +30,11 @@ function peerTimeouts(seconds: number | undefined): Timeouts {
   if (!(seconds > 0)) throw new Error(`--peer-timeout must be a positive number of seconds, not ${seconds}`);
   const ms = seconds * 1000;
   return { prepareMs: ms, stallMs: ms, restoreMs: ms, commitMs: ms };
+}
+
+function leaseMs(ms: number): number {
+  if (!(ms >= MIN_LEASE_MS)) throw new Error(`--lease-ms must be at least ${MIN_LEASE_MS}, not ${ms}`);
+  return ms;
 }
 
 /** --peers node1,node2 (repeatable): node names, or null when not given (any node). */
@@ -89,6 +95,11 @@ async function main(): Promise<void> {
       default: d.maxIncoming,
       describe: 'incoming migrations that may run at once; more are refused before anything is created',
     })
+    .option('lease-ms', {
+      type: 'number',
+      default: d.leaseMs,
+      describe: 'the lease: a migrated copy that hears nothing from its source for this long is killed (README: never two copies)',
+    })
     .check((a) => {
       if (!a.insecure && !a['tls-dir']) throw new Error('give --tls-dir DIR (mutual TLS) or, explicitly, --insecure');
       return true;
@@ -110,6 +121,7 @@ async function main(): Promise<void> {
     access: { authenticated: !argv.insecure, peers: peerList(argv.peers) },
     specPolicy: { allowBindPrefixes: bindPrefixes(argv['allow-bind']), allowCaps: argv['allow-cap'] ?? [] },
     maxIncoming: argv['max-incoming'],
+    leaseMs: leaseMs(argv['lease-ms']),
   };
   // A certificate made before roles would have every peer denied: say how to re-issue it instead.
   if (!config.transport.insecure) checkNodeCertificate(config.transport.tls);

@@ -3,7 +3,8 @@
 export type Fault =
   | 'lose-committed' // destination: commits, then never sends Committed (the call fails)
   | 'refuse-status' // destination: MigrationStatus fails as if unreachable
-  | 'fail-source-cleanup'; // source: removing its copy after the commit fails
+  | 'fail-source-cleanup' // source: removing its copy after the commit fails
+  | 'crash-before-commit-marker'; // destination: SIGKILLs itself after the record says committed, before the marker
 
 export function injectedFault(name: Fault): boolean {
   return (process.env.LIVEMIG_FAULT ?? '').split(',').includes(name);

@@ -15,7 +15,7 @@ import { ChunkSealer } from '../../stream/chunk-stream';
 import { PROTOCOL_VERSION } from '../../version';
 import { SPEC_VERSION, type ContainerSpec } from '../container-spec';
 import type { DestinationContext } from '../context';
-import { isCommitted, migrationsDir } from '../migration-record';
+import { isCommitted, migrationState, migrationsDir } from '../migration-record';
 import type { PrepareSpec } from '../prepare-spec';
 import { DEFAULT_SPEC_POLICY } from '../spec-policy';
 import { serveMigration } from './serve';
@@ -23,12 +23,22 @@ import { serveMigration } from './serve';
 const restore = vi.hoisted(() => ({ fails: false, cancelled: 0 }));
 vi.mock('./restore-into-container', () => ({
   prepareRestore: () => ({
-    run: async () => {
+    run: async (_resumed: unknown, gate?: (helperPid: number) => Promise<void>) => {
       if (restore.fails) throw new Error('criu restore failed (exit 1): stub');
+      await gate?.(4242);
       return { appPid: 7, resumeMs: 1, lazyPages: false, pagesInMs: 0 };
     },
     cancel: async () => void restore.cancelled++,
   }),
+}));
+
+/** The fence, faked: what the lease told it. */
+const fence = vi.hoisted(() => ({ calls: [] as string[] }));
+vi.mock('./fence', () => ({
+  startFence: (pid: number) => {
+    fence.calls.push(`start ${pid}`);
+    return { extend: () => undefined, disarm: async () => (fence.calls.push('disarm'), true), stop: () => void fence.calls.push('stop') };
+  },
 }));
 
 const MIGRATION = 'm-1';
@@ -56,7 +66,7 @@ async function sourceRequests(hostConfig: Record<string, unknown> = {}): Promise
   const spec: PrepareSpec = { container, tree: { externalMounts: '', stdio: [] } };
   const prepare: Prepare = {
     protocolVersion: PROTOCOL_VERSION, migrationId: MIGRATION, sourceNode: 'node1', specJson: JSON.stringify(spec),
-    estimatedBytes: 1 << 20, compressLevel: 0, precopyBytes: 2 * PAGE.length, lazyRestore: 'LAZY_RESTORE_NO', diskRounds: false,
+    estimatedBytes: 1 << 20, compressLevel: 0, precopyBytes: 2 * PAGE.length, lazyRestore: 'LAZY_RESTORE_NO', diskRounds: false, leaseMs: 1000,
   };
   const pre = new ChunkSealer();
   const precopy = pre.seal(Buffer.concat([PAGE, PAGE]), 0);
@@ -73,17 +83,33 @@ async function sourceRequests(hostConfig: Record<string, unknown> = {}): Promise
   ];
 }
 
+/** Plays the script; echoes each beat (as the source's lease does), ahead of what is left. */
 class FakeSource implements DestinationChannel {
   readonly replies: MigrateReply[] = [];
   readonly requests: AsyncIterator<MigrateRequest>;
+  private readonly echoes: MigrateRequest[] = [];
 
-  constructor(script: MigrateRequest[]) {
+  /** `silentAt`: from that request on, nothing more (a cut link): no echo, no end. */
+  constructor(script: MigrateRequest[], o: { echo?: boolean; silentAt?: number } = {}) {
+    const echoes = this.echoes;
+    this.echo = o.echo ?? true;
     this.requests = (async function* () {
-      yield* script;
+      for (const [i, r] of script.entries()) {
+        for (let wait = 0; wait < 5 && echoes.length === 0; wait++) await new Promise((w) => setTimeout(w, 5));
+        while (echoes.length > 0) yield echoes.shift() as MigrateRequest;
+        if (i === o.silentAt) await new Promise(() => undefined);
+        yield r;
+      }
     })();
   }
 
+  private readonly echo: boolean;
+
   send(reply: MigrateReply): void {
+    if (reply.body === 'heartbeat') {
+      if (this.echo) this.echoes.push({ body: 'heartbeat', heartbeat: { seq: reply.heartbeat.seq } });
+      return;
+    }
     this.replies.push(reply);
   }
 
@@ -120,13 +146,13 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
         if (failStart) throw new Error('cannot start: fake');
         calls.push('start');
       },
-      removeContainer: async (id) => void calls.push(`rm ${id}`),
+      removeContainer: async (id) => void ((created = false), calls.push(`rm ${id}`)),
       removeVolume: async (v) => void calls.push(`rm volume ${v}`),
     };
     return {
       docker: docker as DockerClient, nodeName: 'node2', stateDir: path.join(dir, 'state'), memScratchDir: '', criuPath: 'criu',
       helperPath: '/usr/local/lib/livemig/restore-init', criuCheck: async () => ({ ok: true, message: 'Looks good.' }), log: () => undefined,
-      policy: DEFAULT_SPEC_POLICY,
+      policy: DEFAULT_SPEC_POLICY, leaseMs: 3000,
     };
   }
   const left = (): string[] => (fs.existsSync(migrationsDir(path.join(dir, 'state'))) ? fs.readdirSync(migrationsDir(path.join(dir, 'state'))) : []);
@@ -141,6 +167,7 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     imagePresent = true;
     restore.fails = false;
     restore.cancelled = 0;
+    fence.calls = [];
   });
 
   afterEach(() => {
@@ -175,6 +202,36 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     expect(ch.bodies()).toEqual([]);
     expect(calls).toEqual([]);
     expect(left()).toEqual([]);
+  });
+
+  it('resumes the copy only under the lease: its fence armed before, disarmed at Commit', async () => {
+    const ch = new FakeSource(await sourceRequests());
+    await serveMigration(context(), ch);
+    expect(fence.calls).toEqual(['start 4242', 'disarm']);
+    expect(migrationState(path.join(dir, 'state'), MIGRATION)).toBe('COMMITTED');
+  });
+
+  it('a source that echoes no beat: the copy never resumes, all is removed, the id answers NOT_COMMITTED', async () => {
+    const ch = new FakeSource(await sourceRequests(), { echo: false });
+    await expect(serveMigration(context(), ch)).rejects.toThrow(/no heartbeat echoed by the source within the lease \(1000 ms\)/);
+    expect(fence.calls).toEqual([]);
+    expect(calls.filter((c) => c.startsWith('rm'))).toEqual(['rm cid', 'rm volume data']);
+    expect(migrationState(path.join(dir, 'state'), MIGRATION)).toBe('NOT_COMMITTED');
+  });
+
+  it('the source going silent after Restored (a cut link): the lease runs out, the copy is removed', async () => {
+    const ch = new FakeSource(await sourceRequests(), { silentAt: 5 });
+    const started = performance.now();
+    await expect(serveMigration(context(), ch)).rejects.toThrow(/the lease ran out: no echo from the source for 1000 ms/);
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(ch.bodies()).toEqual(['prepared', 'precopyStored', 'restored']);
+    expect(fence.calls).toEqual(['start 4242', 'stop']);
+    expect(calls.filter((c) => c.startsWith('rm'))).toEqual(['rm cid', 'rm volume data']);
+    expect(migrationState(path.join(dir, 'state'), MIGRATION)).toBe('NOT_COMMITTED');
+  });
+
+  it('an id it never saw is UNKNOWN, not NOT_COMMITTED', () => {
+    expect(migrationState(path.join(dir, 'state'), 'never-seen')).toBe('UNKNOWN');
   });
 
   /** The script with request `at` replaced (or, with `undefined`, the stream ending there). */

@@ -20,6 +20,7 @@ export async function prepare(p: Push): Promise<Prepared> {
       precopyBytes: state.precopyBytes,
       lazyRestore: lazyRestoreFor(opts.lazyPages, f.memoryBytes, opts.serial),
       diskRounds: state.diskRounds,
+      leaseMs: ctx.leaseMs,
     },
   });
   const prepared = (await expectReply(ch, 'prepared', ctx.timeouts.prepareMs)).prepared;
