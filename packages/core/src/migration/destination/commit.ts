@@ -18,6 +18,10 @@ export async function commitTarget(
 ): Promise<void> {
   const commit = await commitNext;
   if (commit.body !== 'commit') throw new MigrationError('protocol', `expected Commit, got ${commit.body}`);
+  if (injectedFault('hold-commit')) {
+    ctx.log(`migration ${t.migrationId}: Commit came; held 2 s (fault hold-commit)`);
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
   // The fence stands down before the marker: a copy it killed is never committed, and once
   // disarmed nothing but a rollback removes it.
   await lease.confirm();
