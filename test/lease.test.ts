@@ -100,6 +100,7 @@ describe('never two copies: the lease', () => {
     try {
       if (phase === 'lazy') await waitFor('the copy running on node2 (lazy phase)', () => hasChild(helperPid), 30_000, 5);
       else await waitFor('Commit held on node2', () => fs.readFileSync(NODE2_LOG, 'utf8').slice(logStart).includes('held 2 s (fault hold-commit)'), 30_000, 10);
+      await sleep(4 * SAMPLE_MS); // the sampler sees node2's copy run before the fault
       await inflict(fault);
       const r = await pushing;
       expect(r.code, r.stdout).not.toBe(0);

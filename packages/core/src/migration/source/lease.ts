@@ -11,6 +11,8 @@ export class SourceLease {
   lastBeatAt: number | undefined;
   /** When anything was last read from the destination. */
   lastHeardAt = performance.now();
+  /** Largest gap between two beats read, for the log (how close a healthy link came to L). */
+  maxBeatGapMs = 0;
   private readonly queued: MigrateReply[] = [];
   private failure: unknown;
   private failed = false;
@@ -27,6 +29,7 @@ export class SourceLease {
         const r = await this.ch.reply();
         this.lastHeardAt = performance.now();
         if (r.body === 'heartbeat') {
+          if (this.lastBeatAt !== undefined) this.maxBeatGapMs = Math.max(this.maxBeatGapMs, this.lastHeardAt - this.lastBeatAt);
           this.lastBeatAt = this.lastHeardAt;
           // Echoed even after Commit went: until Committed, the destination's copy lives on it.
           if (!this.closed) this.ch.send({ body: 'heartbeat', heartbeat: { seq: r.heartbeat.seq } }).catch(() => undefined);

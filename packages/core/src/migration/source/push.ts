@@ -83,6 +83,7 @@ async function pushConnected(p: Push): Promise<Summary> {
     p.ch = p.state.lease.channel();
     const { restored, downtimeMs } = await awaitRestored(p, prepared, dumping.freezeAt);
     await commit(p, prepared);
+    p.ctx.log(`push of ${p.f.name}: lease ${p.ctx.leaseMs} ms, beats read at most ${p.state.lease.maxBeatGapMs.toFixed(0)} ms apart`);
     const sourceCleanupError = await cleanUpSource(p);
 
     const { ctx, opts, f, clock } = p;
