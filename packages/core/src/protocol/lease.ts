@@ -15,11 +15,12 @@
 // delay) and the kernel killing the copy's PID namespace. Once Commit is sent the lease no longer
 // decides for the source: the destination may have committed, so only its answer does.
 //
-// L, measured in the lab (README, "Never two copies"): beats on the loopback veth arrive ~0.1 ms
-// after they go, the largest gap the source saw between beats during a 1 GiB lazy restore was
-// the beat interval plus a few ms. L is not about the network: it bounds how long a stalled
-// agent (GC, fsync of a record on a slow disk) may go without losing a healthy migration, and
-// how long a cut link leaves neither copy running. 3 s: 12 beats.
+// L, measured in the lab (README, "Never two copies"): beats sent every 750 ms were read at most
+// 753 ms apart on both sides, through a 1 GiB lazy restore (4.1 s of lazy pages) and a 1 GiB eager
+// one. So L is not about the network or the restore: it bounds how long a stalled agent (a GC
+// pause, an fsync of a record on a slow disk) may go silent without failing a healthy migration
+// (3 of 4 beats may be lost: 2.25 s), against how long a cut link leaves neither copy running.
+// gRPC's keepalive (10 s + 10 s) would take 20 s to see the same silence.
 export const DEFAULT_LEASE_MS = 3_000;
 
 /** Past the lease, before the source may thaw: the fence firing late, the kernel's kill. */
