@@ -17,8 +17,12 @@
 # Checkpoint files (--checkpoint-only): memhog of each size checkpointed to a file on node1 and
 # restored from it there (the container removed in between), uncompressed and zstd fast, as
 # Podman's checkpoint --export / restore --import.
+# A warm JVM (--jvm-only): the OpenJDK service of scripts/servers/WarmService.java (seconds of
+# warm-up before READY) started cold with `docker run`, against `restore --image` of a checkpoint
+# taken with `checkpoint --when-log READY --image`: time from the command to the first answered
+# request, each on node1.
 #   scripts/bench.sh [--sizes "16 256 1024"] [--runs 3] [--compress fast] [--no-redis] [--no-churn]
-#                    [--no-precopy] [--lazy-pages auto|always|never] [--disk | --disk-only | --postgres-only | --checkpoint-only]
+#                    [--no-precopy] [--lazy-pages auto|always|never] [--disk | --disk-only | --postgres-only | --checkpoint-only | --jvm-only]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB="$ROOT/scripts/lab.sh"
@@ -31,6 +35,7 @@ MEM=1
 DISK=0
 PG_ONLY=0
 CKPT=0
+JVM=0
 PUSH_FLAGS=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,6 +43,7 @@ while [ $# -gt 0 ]; do
     --disk-only) DISK=1; MEM=0; shift ;;
     --postgres-only) DISK=1; MEM=0; PG_ONLY=1; shift ;;
     --checkpoint-only) CKPT=1; MEM=0; shift ;;
+    --jvm-only) JVM=1; MEM=0; shift ;;
     --no-precopy) PUSH_FLAGS+=" --no-precopy"; shift ;;
     --lazy-pages) PUSH_FLAGS+=" --lazy-pages $2"; shift 2 ;;
     --no-churn) CHURN=0; shift ;;
@@ -293,6 +299,42 @@ if [ "$CKPT" = 1 ]; then
   echo "| workload | compress | run | file | checkpoint (CLI) | frozen to file verified | restore (CLI) | criu restore | checkpoint + restore |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   for r in "${CKPT_RESULTS[@]}"; do echo "| $r |"; done
+fi
+
+JVM_RESULTS=()
+# first_answer PORT: seconds (ns) until GET /count on node1's PORT answers.
+first_answer() { until lab exec node1 curl -sf --max-time 1 "http://10.77.0.1:$1/count" >/dev/null 2>&1; do sleep 0.02; done; date +%s%N; }
+if [ "$JVM" = 1 ]; then
+  echo "JVM service, cold start vs restore --image:"
+  DOCKER_HOST=unix:///run/livemig-lab/node1/docker.sock bash "$ROOT/scripts/server-images.sh" >/dev/null
+  for ((i = 1; i <= RUNS; i++)); do
+    lab docker node1 rm -f bench-jvm bench-jvm-src >/dev/null 2>&1 || true
+    lab docker node1 rmi -f livemig-bench-jvm:warm >/dev/null 2>&1 || true
+    t0=$(date +%s%N)
+    lab docker node1 run -d --name bench-jvm -p 8090:8080 livemig-servers:latest livemig-jvm >/dev/null
+    t1=$(first_answer 8090)
+    lab docker node1 rm -f bench-jvm >/dev/null
+    # The checkpoint: taken the moment the service prints READY, into an image.
+    lab docker node1 run -d --name bench-jvm-src -p 8090:8080 livemig-servers:latest livemig-jvm >/dev/null
+    ck="$(lab cli node1 checkpoint bench-jvm-src --when-log '^READY' --image livemig-bench-jvm:warm --json)"
+    t2=$(date +%s%N)
+    lab cli node1 restore --image livemig-bench-jvm:warm --name bench-jvm >/dev/null
+    t3=$(first_answer 8090)
+    JVM_RESULTS+=("$(node -e '
+      const [run, ck, t0, t1, t2, t3] = process.argv.slice(1);
+      const k = JSON.parse(ck);
+      const s = (ns) => (Number(ns) / 1e9).toFixed(2) + " s";
+      const cold = BigInt(t1) - BigInt(t0), warm = BigInt(t3) - BigInt(t2);
+      console.log([run, s(cold), s(warm), (Number(cold) / Number(warm)).toFixed(1) + "x", (k.bytes / 1048576).toFixed(1) + " MiB"].join(" | "));
+    ' "$i" "$ck" "$t0" "$t1" "$t2" "$t3")")
+    echo "  ${JVM_RESULTS[-1]}"
+    lab docker node1 rm -f bench-jvm >/dev/null
+    lab docker node1 rmi -f livemig-bench-jvm:warm >/dev/null 2>&1 || true
+  done
+  echo
+  echo "| run | docker run to first answer | restore --image to first answer | faster | checkpoint file |"
+  echo "| --- | --- | --- | --- | --- |"
+  for r in "${JVM_RESULTS[@]}"; do echo "| $r |"; done
 fi
 
 if [ "$MEM" = 1 ]; then

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { DEFAULT_IDLE_TIMEOUT_MS, type SpecPolicyOptions, type Timeouts, type Transport } from '@livemig/core';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_LEASE_MS, type SpecPolicyOptions, type Timeouts, type Transport } from '@livemig/core';
 import path from 'node:path';
 import type { AccessPolicy } from './peer-access';
 
@@ -26,6 +26,8 @@ export interface AgentConfig {
   maxIncoming: number;
   /** A source silent this long before its checkpoint is in is cut off, its target removed (--idle-timeout). */
   idleTimeoutMs: number;
+  /** The lease (--lease-ms; protocol/lease.ts): a silent peer's copy lives this long. */
+  leaseMs: number;
 }
 
 export function defaultConfig(): Omit<AgentConfig, 'transport' | 'timeouts' | 'access' | 'specPolicy'> {
@@ -39,5 +41,6 @@ export function defaultConfig(): Omit<AgentConfig, 'transport' | 'timeouts' | 'a
     helperPath: path.resolve(__dirname, '../../restore-init/restore-init'),
     maxIncoming: 4,
     idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
+    leaseMs: DEFAULT_LEASE_MS,
   };
 }

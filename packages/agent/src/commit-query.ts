@@ -8,7 +8,10 @@ export function commitQuery(config: AgentConfig): CommitQuery {
       if (attempt > 0) await new Promise((r) => setTimeout(r, 2_000));
       const client = new AgentClient(destination, clientCredentials(config.transport));
       try {
-        return (await client.migrationStatus(migrationId)).committed;
+        const r = await client.migrationStatus(migrationId);
+        // An agent from before the state field knows committed or not only.
+        if (r.state === 'MIGRATION_STATE_UNSPECIFIED') return r.committed ? 'COMMITTED' : 'NOT_COMMITTED';
+        return r.state;
       } catch {
         // not reachable, or still busy with this migration: try again
       } finally {

@@ -18,6 +18,7 @@ import {
   ensureKdatDir,
   ensurePrivateDir,
   CERT_NAME,
+  MIN_LEASE_MS,
   type CommitQuery,
   type Timeouts,
 } from '@livemig/core';
@@ -31,6 +32,11 @@ function peerTimeouts(seconds: number | undefined): Timeouts {
   if (!(seconds > 0)) throw new Error(`--peer-timeout must be a positive number of seconds, not ${seconds}`);
   const ms = seconds * 1000;
   return { prepareMs: ms, stallMs: ms, restoreMs: ms, commitMs: ms };
+}
+
+function leaseMs(ms: number): number {
+  if (!(ms >= MIN_LEASE_MS)) throw new Error(`--lease-ms must be at least ${MIN_LEASE_MS}, not ${ms}`);
+  return ms;
 }
 
 /** --peers node1,node2 (repeatable): node names, or null when not given (any node). */
@@ -96,6 +102,11 @@ async function main(): Promise<void> {
       default: d.idleTimeoutMs / 1000,
       describe: 'seconds an incoming migration\'s source may send nothing before its checkpoint is in; then it is cut off and what it made here removed',
     })
+    .option('lease-ms', {
+      type: 'number',
+      default: d.leaseMs,
+      describe: 'the lease: a migrated copy that hears nothing from its source for this long is killed (README: never two copies)',
+    })
     .check((a) => {
       if (!(a['idle-timeout'] > 0)) throw new Error(`--idle-timeout must be a positive number of seconds, not ${a['idle-timeout']}`);
       if (!a.insecure && !a['tls-dir']) throw new Error('give --tls-dir DIR (mutual TLS) or, explicitly, --insecure');
@@ -119,6 +130,7 @@ async function main(): Promise<void> {
     specPolicy: { allowBindPrefixes: bindPrefixes(argv['allow-bind']), allowCaps: argv['allow-cap'] ?? [] },
     maxIncoming: argv['max-incoming'],
     idleTimeoutMs: argv['idle-timeout'] * 1000,
+    leaseMs: leaseMs(argv['lease-ms']),
   };
   // A certificate made before roles would have every peer denied: say how to re-issue it instead.
   if (!config.transport.insecure) checkNodeCertificate(config.transport.tls);

@@ -9,7 +9,7 @@ import {
   clientCredentials,
   criuFacts,
   injectedFault,
-  isCommitted,
+  migrationState,
   servingMigrations,
   serverCredentials,
   runPush,
@@ -88,7 +88,7 @@ async function connectDestination(destination: string, config: AgentConfig): Pro
 function sourceContext(config: AgentConfig, docker: DockerClient, inFlight: Set<string>): SourceContext {
   return {
     docker, inFlight, timeouts: config.timeouts, nodeName: config.nodeName, stateDir: config.stateDir, memScratchDir: config.memScratchDir,
-    criuPath: config.criuPath, log, askCommitted: commitQuery(config),
+    criuPath: config.criuPath, log, askCommitted: commitQuery(config), leaseMs: config.leaseMs,
   };
 }
 
@@ -107,6 +107,7 @@ function destinationContext(config: AgentConfig, docker: DockerClient): Destinat
     },
     policy: config.specPolicy,
     idleTimeoutMs: config.idleTimeoutMs,
+    leaseMs: config.leaseMs,
     log,
   };
 }
@@ -265,9 +266,13 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient, migrati
       const caller = admit(call, 'migrationStatus');
       if ('refusal' in caller) return cb(caller.refusal);
       if (injectedFault('refuse-status')) return cb({ code: grpc.status.UNAVAILABLE, details: 'injected fault: no status' });
-      // A migration still being served here answers once it committed or rolled back.
+      // A migration still being served here answers once it committed or rolled back (the lease
+      // bounds how long that takes).
       servingMigrations.settled(call.request.migrationId, 20_000).then(
-        () => cb(null, { committed: isCommitted(config.stateDir, call.request.migrationId) }),
+        () => {
+          const state = migrationState(config.stateDir, call.request.migrationId);
+          cb(null, { committed: state === 'COMMITTED', state });
+        },
         (err: Error) => cb({ code: grpc.status.UNAVAILABLE, details: err.message }),
       );
     },

@@ -20,7 +20,8 @@ export { compressName, DEFAULT_COMPRESS, parseCompress } from './stream/compress
 export { UnsupportedContainerError } from './migration/container-spec';
 export { DEFAULT_TIMEOUTS, type DestinationContext, type SourceContext, type Timeouts } from './migration/context';
 export type { CommitQuery } from './migration/commit-outcome';
-export { isCommitted } from './migration/migration-record';
+export { isCommitted, migrationState } from './migration/migration-record';
+export { DEFAULT_LEASE_MS, MIN_LEASE_MS } from './protocol/lease';
 export { recoverMigrations } from './migration/recover-migrations';
 export { clearScratch } from './migration/scratch-dir';
 export { MAX_PRECOPY_BYTES, runPush, type PushOptions } from './migration/source/push';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { MigrationState } from '../rpc/messages';
 import { commitOutcome, type CommitStep } from './commit-outcome';
 
-function step(commit: () => Promise<void>, answer: boolean | null | Error): CommitStep & { calls: string[] } {
+function step(commit: () => Promise<void>, answer: MigrationState | null | Error): CommitStep & { calls: string[] } {
   const calls: string[] = [];
   return {
     calls,
@@ -27,18 +28,23 @@ describe('commitOutcome', () => {
   });
 
   it('asks the destination, after cancelling the call, when its answer is lost', async () => {
-    const s = step(lost, true);
+    const s = step(lost, 'COMMITTED');
     expect(await commitOutcome(s)).toEqual({ state: 'committed', confirmedLate: true });
     expect(s.calls).toEqual(['commit', 'cancel', 'ask']);
   });
 
   it('is not committed when the destination says so', async () => {
-    const s = step(lost, false);
+    const s = step(lost, 'NOT_COMMITTED');
     expect(await commitOutcome(s)).toEqual({ state: 'not-committed', why: expect.stringMatching(/timed out/) });
   });
 
   it('is unknown when the destination cannot be asked', async () => {
     expect((await commitOutcome(step(lost, null))).state).toBe('unknown');
     expect((await commitOutcome(step(lost, new Error('UNAVAILABLE')))).state).toBe('unknown');
+  });
+
+  it('is unknown, not "not committed", when the destination has no trace of the migration', async () => {
+    const o = await commitOutcome(step(lost, 'UNKNOWN'));
+    expect(o).toEqual({ state: 'unknown', why: expect.stringMatching(/no trace of this migration/) });
   });
 });

@@ -27,8 +27,10 @@ export interface SourceContext extends HostContext {
   /** Containers being pushed from this agent, by ID: a second push of one is refused. */
   inFlight: Set<string>;
   timeouts: Timeouts;
-  /** MigrationStatus on a destination: for a Commit whose answer was lost. */
+  /** MigrationStatus on a destination: for a Commit whose answer was lost, or a lost destination. */
   askCommitted: CommitQuery;
+  /** The lease announced in Prepare (protocol/lease.ts): how long a silent destination's copy may live. */
+  leaseMs: number;
 }
 
 export interface DestinationContext extends HostContext {
@@ -39,4 +41,6 @@ export interface DestinationContext extends HostContext {
   policy: SpecPolicyOptions;
   /** A source silent this long before its checkpoint is all in is cut off (protocol/idle-cutoff.ts). */
   idleTimeoutMs: number;
+  /** This agent's lease (protocol/lease.ts); a source announcing a shorter one gets that. */
+  leaseMs: number;
 }

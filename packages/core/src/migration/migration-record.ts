@@ -2,6 +2,7 @@
 // mid-migration can finish or undo it when it starts again.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { MigrationState } from '../rpc/messages';
 import { makeDirDurably, writeFileDurably } from '../util/durable-write';
 
 export type MigrationRecord =
@@ -20,6 +21,7 @@ export type MigrationRecord =
       committed: boolean;
       keepSource: boolean;
       volumes: string[]; // named volumes that move with it: the source copies go once committed
+      leaseMs?: number; // the lease announced (protocol/lease.ts); records before it: none
     }
   /** Destination: remove what was made unless committed. */
   | { role: 'destination'; containerId: string; name: string; volumes: string[]; committed: boolean };
@@ -92,6 +94,24 @@ export function isCommitted(stateDir: string, migrationId: string): boolean {
 }
 
 /**
+ * Destination: a migration rolled back here, its container gone (written after the removal).
+ * What lets MigrationStatus say "not committed", a definite answer on which a source may thaw,
+ * rather than "unknown" (no trace of it: never seen here, or this state dir is not that one).
+ */
+export function markRolledBack(stateDir: string, migrationId: string): void {
+  const dir = path.join(stateDir, 'rolled-back');
+  makeDirDurably(dir);
+  writeFileDurably(path.join(dir, migrationId), '');
+}
+
+/** What this destination knows of a migration, for MigrationStatus. */
+export function migrationState(stateDir: string, migrationId: string): MigrationState {
+  if (!/^[a-zA-Z0-9-]{1,64}$/.test(migrationId)) return 'UNKNOWN';
+  if (isCommitted(stateDir, migrationId)) return 'COMMITTED';
+  return fs.existsSync(path.join(stateDir, 'rolled-back', migrationId)) ? 'NOT_COMMITTED' : 'UNKNOWN';
+}
+
+/**
  * A failed migration's work dir goes with its rollback; the CRIU log that says why is kept (a
  * copy, named by migration). Returns the sentence for the error message, or '' if there is none.
  */
@@ -106,10 +126,10 @@ export function keepCriuLog(stateDir: string, migrationId: string, logFile: stri
   }
 }
 
-/** Commit markers and kept CRIU logs older than `maxAgeMs` are no longer needed; trash never is. */
+/** Commit and rollback markers and kept CRIU logs older than `maxAgeMs` are no longer needed; trash never is. */
 export function pruneOldRecords(stateDir: string, maxAgeMs = 7 * 24 * 3600_000): void {
   fs.rmSync(path.join(stateDir, 'trash'), { recursive: true, force: true });
-  for (const sub of ['committed', 'criu-logs']) {
+  for (const sub of ['committed', 'rolled-back', 'criu-logs']) {
     const dir = path.join(stateDir, sub);
     if (!fs.existsSync(dir)) continue;
     for (const f of fs.readdirSync(dir)) {

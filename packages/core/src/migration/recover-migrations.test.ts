@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ContainerInspect, DockerClient } from '../docker/docker-client';
-import { discardWorkDir, isCommitted, markCommitted, migrationsDir, writeRecord, type MigrationRecord } from './migration-record';
+import type { MigrationState } from '../rpc/messages';
+import { discardWorkDir, isCommitted, markCommitted, migrationState, migrationsDir, writeRecord, type MigrationRecord } from './migration-record';
 import type { CommitQuery } from './commit-outcome';
 import { recoverMigrations } from './recover-migrations';
 
@@ -54,11 +55,11 @@ describe('recoverMigrations', () => {
 
   function sourceRecord(commitSent: boolean, committed = false, volumes: string[] = []): void {
     const r: MigrationRecord = { role: 'source', migrationId: 'm1', destination: 'node2', containerId: 'c1', name: 'web',
-      cgroupDir, commitSent, committed, keepSource: false, volumes };
+      cgroupDir, commitSent, committed, keepSource: false, volumes, leaseMs: 300 };
     writeRecord(path.join(migrationsDir(stateDir), 'm1'), r);
   }
 
-  async function recover(answer: boolean | null): Promise<{ calls: string[]; asked: string[] }> {
+  async function recover(answer: MigrationState | null): Promise<{ calls: string[]; asked: string[] }> {
     const calls: string[] = [];
     const asked: string[] = [];
     const ask: CommitQuery = async (dest, id) => {
@@ -69,19 +70,30 @@ describe('recoverMigrations', () => {
     return { calls, asked };
   }
 
-  it('resumes a source frozen before Commit was sent, without asking anyone', async () => {
+  it('resumes a source frozen before Commit was sent at once when the destination says it rolled back', async () => {
     sourceRecord(false);
-    const { calls, asked } = await recover(true);
-    expect(asked).toEqual([]);
+    const started = performance.now();
+    const { calls, asked } = await recover('NOT_COMMITTED');
+    expect(performance.now() - started).toBeLessThan(300);
+    expect(asked).toEqual(['node2 m1']);
     expect(calls).toEqual([]);
     expect(freezer()).toBe('THAWED');
     expect(alive(frozen.pid ?? 0)).toBe(true);
     expect(fs.readdirSync(migrationsDir(stateDir))).toEqual([]);
   });
 
+  it.each<[MigrationState | null]>([[null], ['UNKNOWN']])('resumes a source frozen before Commit was sent once the lease has run out, when the answer is %s', async (answer) => {
+    sourceRecord(false);
+    const started = performance.now();
+    const { calls } = await recover(answer);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(300 + 500); // the record's lease + the margin
+    expect(calls).toEqual([]);
+    expect(freezer()).toBe('THAWED');
+  });
+
   it('removes the source when the destination says the migration committed', async () => {
     sourceRecord(true);
-    const { calls, asked } = await recover(true);
+    const { calls, asked } = await recover('COMMITTED');
     expect(asked).toEqual(['node2 m1']);
     expect(calls).toEqual(['kill c1', 'rm c1']);
     await new Promise((r) => frozen.once('exit', r)); // SIGKILLed before the thaw
@@ -90,24 +102,39 @@ describe('recoverMigrations', () => {
 
   it('removes the moved named volumes with the source copy, unless another container uses one', async () => {
     sourceRecord(true, false, ['data', 'shared']);
-    const { calls } = await recover(true);
+    const { calls } = await recover('COMMITTED');
     expect(calls).toEqual(['kill c1', 'rm c1', 'rm volume data']);
   });
 
   it('resumes the source when the destination did not commit', async () => {
     sourceRecord(true);
-    const { calls } = await recover(false);
+    const { calls } = await recover('NOT_COMMITTED');
     expect(calls).toEqual([]);
     expect(freezer()).toBe('THAWED');
     expect(alive(frozen.pid ?? 0)).toBe(true);
   });
 
-  it('leaves the source frozen, and the record, when the destination cannot be asked', async () => {
+  it.each<[MigrationState | null]>([[null], ['UNKNOWN']])('leaves the source frozen after Commit, and the record, when the answer is %s', async (answer) => {
     sourceRecord(true);
-    const { calls } = await recover(null);
+    const { calls } = await recover(answer);
     expect(calls).toEqual([]);
     expect(freezer()).toBe('FROZEN');
     expect(fs.readdirSync(migrationsDir(stateDir))).toEqual(['m1']);
+  });
+
+  it('a crash between the record saying committed and the commit marker: the marker decides, the copy is removed, NOT_COMMITTED', async () => {
+    writeRecord(path.join(migrationsDir(stateDir), 'm5'), { role: 'destination', containerId: 'c9', name: 'web', volumes: [], committed: true });
+    const { calls } = await recover(null);
+    expect(calls).toEqual(['rm c9']);
+    expect(migrationState(stateDir, 'm5')).toBe('NOT_COMMITTED');
+  });
+
+  it('keeps a destination container whose commit marker is written', async () => {
+    writeRecord(path.join(migrationsDir(stateDir), 'm6'), { role: 'destination', containerId: 'c9', name: 'web', volumes: [], committed: false });
+    markCommitted(stateDir, 'm6');
+    const { calls } = await recover(null);
+    expect(calls).toEqual([]);
+    expect(migrationState(stateDir, 'm6')).toBe('COMMITTED');
   });
 
   it('removes a half-made destination container and its volumes', async () => {

@@ -13,7 +13,7 @@ const header: CheckpointHeader = {
 
 const requests: MigrateRequest[] = [
   { body: 'prepare', prepare: { protocolVersion: 7, migrationId: 'm1', sourceNode: 'node1', specJson: '{}', estimatedBytes: 5, compressLevel: 1,
-    precopyBytes: 0, lazyRestore: 'LAZY_RESTORE_NO', diskRounds: false, fileBytes: 0 } },
+    precopyBytes: 0, lazyRestore: 'LAZY_RESTORE_NO', diskRounds: false, fileBytes: 0, leaseMs: 0 } },
   { body: 'chunk', chunk: { seq: 0, data: Buffer.alloc(300_000, 7), crc32: 42, segment: 0 } },
   { body: 'chunk', chunk: { seq: 1, data: Buffer.from('tail'), crc32: 43, segment: 0 } },
   { body: 'end', end: { chunks: 2, wireBytes: 300_004, rawBytes: 400_000, crc32: 43 } },

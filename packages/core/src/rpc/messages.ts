@@ -107,6 +107,13 @@ export interface Prepare {
   lazyRestore: LazyRestore;
   diskRounds: boolean;
   fileBytes: number;
+  /** The lease (protocol/lease.ts); 0 from a source without one. */
+  leaseMs: number;
+}
+
+/** The lease's beat (destination -> source) and its echo (source -> destination). */
+export interface Heartbeat {
+  seq: number;
 }
 
 export interface Chunk {
@@ -133,7 +140,8 @@ export type MigrateRequest =
   | { body: 'precopyEnd'; precopyEnd: End }
   | { body: 'disk'; disk: Chunk }
   | { body: 'diskEnd'; diskEnd: End }
-  | { body: 'diskDone'; diskDone: Record<string, never> };
+  | { body: 'diskDone'; diskDone: Record<string, never> }
+  | { body: 'heartbeat'; heartbeat: Heartbeat };
 
 export interface Prepared {
   containerId: string;
@@ -167,14 +175,20 @@ export type MigrateReply =
   | { body: 'resumed'; resumed: Resumed }
   | { body: 'restored'; restored: Restored }
   | { body: 'committed'; committed: Record<string, never> }
-  | { body: 'diskStored'; diskStored: DiskStored };
+  | { body: 'diskStored'; diskStored: DiskStored }
+  | { body: 'heartbeat'; heartbeat: Heartbeat };
 
 export interface MigrationStatusRequest {
   migrationId: string;
 }
 
+/** What a destination knows of a migration (see the .proto: UNKNOWN is not NOT_COMMITTED). */
+export type MigrationState = 'UNKNOWN' | 'NOT_COMMITTED' | 'COMMITTED';
+
 export interface MigrationStatusReply {
   committed: boolean;
+  /** 'MIGRATION_STATE_UNSPECIFIED' from an agent before this field: read `committed` then. */
+  state: MigrationState | 'MIGRATION_STATE_UNSPECIFIED';
 }
 
 export interface CheckpointRequest {

@@ -3,7 +3,9 @@
 export type Fault =
   | 'lose-committed' // destination: commits, then never sends Committed (the call fails)
   | 'refuse-status' // destination: MigrationStatus fails as if unreachable
-  | 'fail-source-cleanup'; // source: removing its copy after the commit fails
+  | 'fail-source-cleanup' // source: removing its copy after the commit fails
+  | 'crash-before-commit-marker' // destination: SIGKILLs itself after the record says committed, before the marker
+  | 'hold-commit'; // destination: waits 2 s after Commit came, before it commits (the lease tests act then)
 
 export function injectedFault(name: Fault): boolean {
   return (process.env.LIVEMIG_FAULT ?? '').split(',').includes(name);

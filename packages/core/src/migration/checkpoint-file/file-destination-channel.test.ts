@@ -11,7 +11,7 @@ const header = { container: 'web', containerId: 'c', image: 'busybox', imageId: 
   arch: 'x64', protocolVersion: 7, compressLevel: 0, processes: [] } satisfies CheckpointHeader;
 const prepare: MigrateRequest = { body: 'prepare', prepare: { protocolVersion: 7, migrationId: 'original', sourceNode: 'node1',
   specJson: JSON.stringify({ container: { name: 'web', specVersion: 1 }, tree: {} }), estimatedBytes: 0, compressLevel: 0, precopyBytes: 0,
-  lazyRestore: 'LAZY_RESTORE_NO', diskRounds: false, fileBytes: 0 } };
+  lazyRestore: 'LAZY_RESTORE_NO', diskRounds: false, fileBytes: 0, leaseMs: 0 } };
 const end: MigrateRequest = { body: 'end', end: { chunks: 0, wireBytes: 0, rawBytes: 0, crc32: 0 } };
 
 let dir: string;

@@ -32,7 +32,7 @@ async function checkpointFile(entries: Array<[string, number]>): Promise<string>
   const writer = new CheckpointFileWriter(file, migrateCodec());
   const ch = new FileSourceChannel(writer, () => header);
   await ch.send({ body: 'prepare', prepare: { protocolVersion: 7, migrationId: 'm', sourceNode: 'node1', specJson: JSON.stringify(spec), estimatedBytes: 0,
-    compressLevel: 3, precopyBytes: 0, lazyRestore: 'LAZY_RESTORE_NO', diskRounds: false, fileBytes: 0 } });
+    compressLevel: 3, precopyBytes: 0, lazyRestore: 'LAZY_RESTORE_NO', diskRounds: false, fileBytes: 0, leaseMs: 0 } });
   const out = new SealedSender({ ch, stream: 'checkpoint', compressLevel: 3, stallMs: 10_000, rawTotal: 0, emit: () => undefined });
   const pack = tar.pack();
   for (const [name, size] of entries) pack.entry({ name, size }, Buffer.alloc(size, 1));

@@ -39,6 +39,12 @@ export interface RestoredTree {
 }
 
 /**
+ * Awaited after criu restore, right before the tree is let run (the helper told): the lease
+ * (destination/lease.ts) arms its fence on the helper, the PID namespace's init, here.
+ */
+export type ResumeGate = (helperPid: number) => Promise<void>;
+
+/**
  * criu restore into the container, started before the images are in: its process chain (join
  * the cgroups, enter the PID namespace, a mount namespace with its own /proc) waits at a gate,
  * so that what is left inside the downtime is criu itself.
@@ -50,7 +56,7 @@ export interface PendingRestore {
    * the only copy of that memory. What `resumed` returns rejects when the restore must stop
    * (the daemon is killed; the caller removes the container).
    */
-  run(resumed?: (resumeMs: number) => Promise<never>): Promise<RestoredTree>;
+  run(resumed?: (resumeMs: number) => Promise<never>, gate?: ResumeGate): Promise<RestoredTree>;
   /** The restore will not run: its waiting processes exit. */
   cancel(): Promise<void>;
 }
@@ -144,7 +150,7 @@ function pending(hp: number, criu: CriuProcess, daemon: CriuProcess | undefined,
     await Promise.all([criu.cancel(), daemon?.cancel()]);
   };
   return {
-    run: async (resumed) => {
+    run: async (resumed, gate) => {
       const started = performance.now();
       let running = false; // the tree runs, lazily: its memory is not all in
       try {
@@ -160,6 +166,7 @@ function pending(hp: number, criu: CriuProcess, daemon: CriuProcess | undefined,
         // criu exited: the restored root task is now the helper's only child. Tell the helper.
         const kids = childrenOf(hp);
         if (kids.length !== 1) throw new Error(`restore left ${kids.length} processes under the helper, expected 1`);
+        await gate?.(hp);
         process.kill(hp, 'SIGUSR1');
         running = daemon !== undefined;
         const resumedAt = performance.now();

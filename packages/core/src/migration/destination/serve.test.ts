@@ -16,7 +16,7 @@ import { ChunkSealer } from '../../stream/chunk-stream';
 import { PROTOCOL_VERSION } from '../../version';
 import { SPEC_VERSION, type ContainerSpec } from '../container-spec';
 import type { DestinationContext } from '../context';
-import { isCommitted, migrationsDir } from '../migration-record';
+import { isCommitted, migrationState, migrationsDir } from '../migration-record';
 import type { PrepareSpec } from '../prepare-spec';
 import { DEFAULT_SPEC_POLICY } from '../spec-policy';
 import { serveMigration } from './serve';
@@ -24,12 +24,22 @@ import { serveMigration } from './serve';
 const restore = vi.hoisted(() => ({ fails: false, cancelled: 0 }));
 vi.mock('./restore-into-container', () => ({
   prepareRestore: () => ({
-    run: async () => {
+    run: async (_resumed: unknown, gate?: (helperPid: number) => Promise<void>) => {
       if (restore.fails) throw new Error('criu restore failed (exit 1): stub');
+      await gate?.(4242);
       return { appPid: 7, resumeMs: 1, lazyPages: false, pagesInMs: 0 };
     },
     cancel: async () => void restore.cancelled++,
   }),
+}));
+
+/** The fence, faked: what the lease told it. */
+const fence = vi.hoisted(() => ({ calls: [] as string[] }));
+vi.mock('./fence', () => ({
+  startFence: (pid: number) => {
+    fence.calls.push(`start ${pid}`);
+    return { extend: () => undefined, disarm: async () => (fence.calls.push('disarm'), true), stop: () => void fence.calls.push('stop') };
+  },
 }));
 
 const MIGRATION = 'm-1';
@@ -57,7 +67,7 @@ async function sourceRequests(hostConfig: Record<string, unknown> = {}): Promise
   const spec: PrepareSpec = { container, tree: { externalMounts: '', stdio: [] } };
   const prepare: Prepare = {
     protocolVersion: PROTOCOL_VERSION, migrationId: MIGRATION, sourceNode: 'node1', specJson: JSON.stringify(spec),
-    estimatedBytes: 1 << 20, compressLevel: 0, precopyBytes: 2 * PAGE.length, lazyRestore: 'LAZY_RESTORE_NO', diskRounds: false, fileBytes: 64,
+    estimatedBytes: 1 << 20, compressLevel: 0, precopyBytes: 2 * PAGE.length, lazyRestore: 'LAZY_RESTORE_NO', diskRounds: false, fileBytes: 64, leaseMs: 1000,
   };
   const pre = new ChunkSealer();
   const precopy = pre.seal(Buffer.concat([PAGE, PAGE]), 0);
@@ -74,19 +84,37 @@ async function sourceRequests(hostConfig: Record<string, unknown> = {}): Promise
   ];
 }
 
+/** Plays the script; echoes each beat (as the source's lease does), ahead of what is left. */
 class FakeSource implements DestinationChannel {
   readonly replies: MigrateReply[] = [];
   readonly requests: AsyncIterator<MigrateRequest>;
+  private readonly echoes: MigrateRequest[] = [];
 
-  /** `stall`: after the script, the source sends nothing more and never goes. */
-  constructor(script: MigrateRequest[], stall = false) {
+  /**
+   * `silentAt`: from that request on, nothing more (a cut link): no echo, no end. `stall`: after
+   * the script, the source sends nothing more and never goes.
+   */
+  constructor(script: MigrateRequest[], o: { echo?: boolean; silentAt?: number; stall?: boolean } = {}) {
+    const echoes = this.echoes;
+    this.echo = o.echo ?? true;
     this.requests = (async function* () {
-      yield* script;
-      if (stall) await new Promise(() => undefined);
+      for (const [i, r] of script.entries()) {
+        for (let wait = 0; wait < 5 && echoes.length === 0; wait++) await new Promise((w) => setTimeout(w, 5));
+        while (echoes.length > 0) yield echoes.shift() as MigrateRequest;
+        if (i === o.silentAt) await new Promise(() => undefined);
+        yield r;
+      }
+      if (o.stall) await new Promise(() => undefined);
     })();
   }
 
+  private readonly echo: boolean;
+
   send(reply: MigrateReply): void {
+    if (reply.body === 'heartbeat') {
+      if (this.echo) this.echoes.push({ body: 'heartbeat', heartbeat: { seq: reply.heartbeat.seq } });
+      return;
+    }
     this.replies.push(reply);
   }
 
@@ -124,13 +152,13 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
         if (failStart) throw new Error('cannot start: fake');
         calls.push('start');
       },
-      removeContainer: async (id) => void calls.push(`rm ${id}`),
+      removeContainer: async (id) => void ((created = false), calls.push(`rm ${id}`)),
       removeVolume: async (v) => void calls.push(`rm volume ${v}`),
     };
     return {
       docker: docker as DockerClient, nodeName: 'node2', stateDir: path.join(dir, 'state'), memScratchDir: '', criuPath: 'criu',
       helperPath: '/usr/local/lib/livemig/restore-init', criuCheck: async () => ({ ok: true, message: 'Looks good.' }), log: () => undefined,
-      policy: DEFAULT_SPEC_POLICY, idleTimeoutMs,
+      policy: DEFAULT_SPEC_POLICY, idleTimeoutMs, leaseMs: 3000,
     };
   }
   const left = (): string[] => (fs.existsSync(migrationsDir(path.join(dir, 'state'))) ? fs.readdirSync(migrationsDir(path.join(dir, 'state'))) : []);
@@ -146,6 +174,7 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     idleTimeoutMs = 5_000;
     restore.fails = false;
     restore.cancelled = 0;
+    fence.calls = [];
   });
 
   afterEach(() => {
@@ -182,6 +211,36 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     expect(left()).toEqual([]);
   });
 
+  it('resumes the copy only under the lease: its fence armed before, disarmed at Commit', async () => {
+    const ch = new FakeSource(await sourceRequests());
+    await serveMigration(context(), ch);
+    expect(fence.calls).toEqual(['start 4242', 'disarm']);
+    expect(migrationState(path.join(dir, 'state'), MIGRATION)).toBe('COMMITTED');
+  });
+
+  it('a source that echoes no beat: the copy never resumes, all is removed, the id answers NOT_COMMITTED', async () => {
+    const ch = new FakeSource(await sourceRequests(), { echo: false });
+    await expect(serveMigration(context(), ch)).rejects.toThrow(/no heartbeat echoed by the source within the lease \(1000 ms\)/);
+    expect(fence.calls).toEqual([]);
+    expect(calls.filter((c) => c.startsWith('rm'))).toEqual(['rm cid', 'rm volume data']);
+    expect(migrationState(path.join(dir, 'state'), MIGRATION)).toBe('NOT_COMMITTED');
+  });
+
+  it('the source going silent after Restored (a cut link): the lease runs out, the copy is removed', async () => {
+    const ch = new FakeSource(await sourceRequests(), { silentAt: 5 });
+    const started = performance.now();
+    await expect(serveMigration(context(), ch)).rejects.toThrow(/the lease ran out: no echo from the source for 1000 ms/);
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(ch.bodies()).toEqual(['prepared', 'precopyStored', 'restored']);
+    expect(fence.calls).toEqual(['start 4242', 'stop']);
+    expect(calls.filter((c) => c.startsWith('rm'))).toEqual(['rm cid', 'rm volume data']);
+    expect(migrationState(path.join(dir, 'state'), MIGRATION)).toBe('NOT_COMMITTED');
+  });
+
+  it('an id it never saw is UNKNOWN, not NOT_COMMITTED', () => {
+    expect(migrationState(path.join(dir, 'state'), 'never-seen')).toBe('UNKNOWN');
+  });
+
   /** The script with request `at` replaced (or, with `undefined`, the stream ending there). */
   async function broken(at: number, req?: (r: MigrateRequest) => MigrateRequest): Promise<MigrateRequest[]> {
     const script = await sourceRequests();
@@ -213,7 +272,7 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     ['after the pre-copy, before the checkpoint', 3, ['prepared', 'precopyStored']],
   ])('a source silent for the idle timeout %s is cut off, and all it made here removed', async (_when, sent, replies) => {
     idleTimeoutMs = 200;
-    const ch = new FakeSource((await sourceRequests()).slice(0, sent), true);
+    const ch = new FakeSource((await sourceRequests()).slice(0, sent), { stall: true });
     const t0 = performance.now();
     const err = await serveMigration(context(), ch).catch((e: unknown) => e);
     expect(performance.now() - t0).toBeLessThan(2_000);
@@ -249,7 +308,7 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     pack.entry({ name: 'criu/pages-1.img', size: withGrowth(prepare.estimatedBytes) + 1 }, () => undefined).write(Buffer.alloc(4096));
     await new Promise((r) => setTimeout(r, 20));
     const chunk = new ChunkSealer().seal(Buffer.concat(parts));
-    const ch = new FakeSource([...script.slice(0, 3), { body: 'chunk', chunk }], true);
+    const ch = new FakeSource([...script.slice(0, 3), { body: 'chunk', chunk }], { stall: true });
     const err = await serveMigration(context(), ch).catch((e: unknown) => e);
     expect((err as Error).message).toBe(`unsafe tar entry "pages-1.img": size ${withGrowth(prepare.estimatedBytes) + 1} exceeds the byte budget (limit ${withGrowth(prepare.estimatedBytes)})`);
     expect(ch.bodies()).toEqual(['prepared', 'precopyStored']);

@@ -7,8 +7,10 @@
 //   checkpoint  Chunk* -> End: CRIU images, rootfs diff, volume data, log
 //   restored    criu restore into the target             -> Resumed (lazily), Restored
 //   commit      Commit -> keep it                        -> Committed
-// Anything else (an error, the stream ending early, the source silent for the idle timeout
-// before the checkpoint is in) removes everything this migration made.
+// Up to End, a source silent for the idle timeout is cut off (protocol/idle-cutoff.ts); from End
+// on, the lease (lease.ts): Heartbeat out, its echo in; silence for L kills the copy.
+// Anything else (an error, the stream ending early, the lease running out) removes everything
+// this migration made; a rolled-back marker then answers a recovering source (MigrationStatus).
 import { CriuError } from '../../criu/criu-runner';
 import { nextRequest, type DestinationChannel } from '../../protocol/channels';
 import { cutOffWhenIdle } from '../../protocol/idle-cutoff';
@@ -16,13 +18,16 @@ import { MigrationError } from '../../protocol/migration-error';
 import type { Prepare } from '../../rpc/messages';
 import type { DestinationContext } from '../context';
 import { InProgress } from '../in-progress';
-import { keepCriuLog } from '../migration-record';
+import { keepCriuLog, markRolledBack } from '../migration-record';
 import { parseSpec, type PrepareSpec } from '../prepare-spec';
 import { receiveCheckpoint } from './checkpoint';
 import { commitTarget } from './commit';
 import { receiveDisk } from './disk';
 import { checkPrepare } from './prepare';
 import { receivePrecopy } from './precopy';
+import { startFence } from './fence';
+import { DestinationLease } from './lease';
+import { leaseFor } from '../../protocol/lease';
 import { restoreAndReport } from './restored';
 import { Target } from './target';
 
@@ -41,6 +46,7 @@ async function servePrepared(ctx: DestinationContext, ch: DestinationChannel, pr
   const quiet = cutOffWhenIdle(ch, ctx.idleTimeoutMs); // up to the checkpoint's End
   const place = await checkPrepare(ctx, prepare, spec);
   const t = new Target(ctx, prepare, spec, place);
+  const lease = new DestinationLease({ leaseMs: leaseFor(prepare.leaseMs, ctx.leaseMs), send: (r) => ch.send(r), startFence });
   try {
     const id = await t.create();
     ctx.log(`migration ${prepare.migrationId}: ${t.name} created as ${id.slice(0, 12)}, waiting for the stream`);
@@ -48,15 +54,20 @@ async function servePrepared(ctx: DestinationContext, ch: DestinationChannel, pr
     await receiveDisk(quiet, prepare, t);
     await receivePrecopy(quiet, prepare, t);
     const { receiveMs } = await receiveCheckpoint(quiet, prepare, t);
-    const { commitNext } = await restoreAndReport(ctx, ch, t, receiveMs);
-    await commitTarget(ctx, ch, t, commitNext);
+    lease.startBeats();
+    const leased = lease.requests(ch);
+    const { commitNext } = await restoreAndReport(ctx, leased, t, receiveMs, lease);
+    await commitTarget(ctx, leased, t, Promise.race([commitNext, lease.expired]), lease);
+    ctx.log(`migration ${prepare.migrationId}: lease ${lease.leaseMs} ms, echoes at most ${lease.maxEchoGapMs.toFixed(0)} ms apart`);
   } catch (err) {
     if (err instanceof CriuError) err.message += keepCriuLog(ctx.stateDir, prepare.migrationId, err.logFile);
     throw err;
   } finally {
+    lease.stop();
     if (!t.committed) {
       ctx.log(`migration ${prepare.migrationId}: rolling back ${t.name}`);
-      await t.rollback();
+      // Only once the copy is provably gone may a source asking be told "not committed".
+      if (await t.rollback()) markRolledBack(ctx.stateDir, prepare.migrationId);
     }
   }
 }

@@ -12,7 +12,7 @@ import { makeMigrationScratch } from '../scratch-dir';
 import type { PrepareSpec } from '../prepare-spec';
 import type { TargetPlace } from './prepare';
 import type { PrecopyStore } from './precopy-store';
-import { prepareRestore, type PendingRestore, type RestoredTree } from './restore-into-container';
+import { prepareRestore, type PendingRestore, type ResumeGate, type RestoredTree } from './restore-into-container';
 import { TreeAppliers } from './tree-appliers';
 
 export type { TreeAppliers } from './tree-appliers';
@@ -110,12 +110,12 @@ export class Target {
   }
 
   /** criu restore into the target; a lazy one calls `resumed` when the tree runs (see PendingRestore.run). */
-  async restore(resumed?: (restoreMs: number) => Promise<never>): Promise<RestoredTree> {
+  async restore(resumed?: (restoreMs: number) => Promise<never>, gate?: ResumeGate): Promise<RestoredTree> {
     const target = this.started();
     trace('dst: restore start');
     const pending = this.pendingRestore ?? this.startRestore(target);
     this.pendingRestore = undefined;
-    const restored = await pending.run(resumed);
+    const restored = await pending.run(resumed, gate);
     // The helper read the marker when it started; a later start must run the original command.
     trace('dst: restored');
     fs.rmSync(path.join(overlayDirs(target).merged, RESTORE_MARKER), { force: true });
@@ -140,8 +140,8 @@ export class Target {
     discardWorkDir(this.ctx.stateDir, this.workDir, this.scratch);
   }
 
-  /** Anything failed before Commit: remove all that this migration made here. */
-  async rollback(): Promise<void> {
+  /** Anything failed before Commit: remove all that this migration made here; true once its container is gone. */
+  async rollback(): Promise<boolean> {
     const { docker } = this.ctx;
     // Its waiting processes are in the container's cgroups: gone before the container goes.
     await this.pendingRestore?.cancel();
@@ -149,5 +149,6 @@ export class Target {
     if (this.containerId) await docker.removeContainer(this.containerId, { force: true }).catch(() => undefined);
     for (const v of this.createdVolumes) await docker.removeVolume(v).catch(() => undefined);
     this.finish();
+    return !this.containerId || (await docker.inspectContainer(this.containerId).catch(() => undefined)) === null;
   }
 }

@@ -60,6 +60,7 @@ export async function freezeAndDump(p: Push): Promise<Dumping> {
     commitSent: false,
     committed: false,
     keepSource: opts.keepSource,
+    leaseMs: ctx.leaseMs,
     volumes: f.prepare.container.mounts.filter((m) => m.type === 'volume').map((m) => m.name),
   };
   writeRecord(state.workDir, state.record); // before the freeze

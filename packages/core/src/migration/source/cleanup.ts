@@ -6,6 +6,7 @@ import { injectedFault } from '../../util/fault';
 import { thawCgroup } from '../cgroup-freezer';
 import { discardWorkDir, keepCriuLog } from '../migration-record';
 import { removeSourceCopy } from '../source-copy';
+import { untilCopyGone } from './lease';
 import type { Push } from './one-push';
 
 /**
@@ -33,7 +34,8 @@ export async function cleanUpSource(p: Push): Promise<string> {
 
 /**
  * A failure before the commit: the destination is told (the stream is cancelled: it removes its
- * copy), the frozen tree resumes here once CRIU has let go of it, the checkpoint goes (CRIU's
+ * copy), the frozen tree resumes here once CRIU has let go of it and (after End) the destination's
+ * copy is provably gone, the checkpoint goes (CRIU's
  * log is kept when CRIU failed). Returns the error to throw. After an unknown commit outcome
  * nothing is undone: the tree stays frozen until the destination answers.
  */
@@ -44,6 +46,13 @@ export async function rollBack(p: Push, err: unknown): Promise<unknown> {
   // CRIU puts the freezer back as it found it (FROZEN) when it exits: thaw after that.
   await state.dumping?.catch(() => undefined);
   if (state.frozen) {
+    const lease = state.lease;
+    if (lease && !state.copyGone) {
+      // The destination may run its copy: resume here only once it is gone (protocol/lease.ts).
+      const t0 = performance.now();
+      const why = await untilCopyGone(lease.thawAt(), () => ctx.askCommitted(p.opts.destination, state.migrationId));
+      ctx.log(`push of ${f.name}: ${why === 'lease' ? 'the lease ran out' : 'the destination rolled back'} ${(performance.now() - t0).toFixed(0)} ms after the failure; resuming it here`);
+    }
     thawCgroup(f.freezerDir);
     ctx.log(`push of ${f.name} failed after the freeze; resumed it here`);
   }

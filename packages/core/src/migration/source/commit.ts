@@ -7,6 +7,7 @@ import type { Prepared } from '../../rpc/messages';
 import { commitOutcome } from '../commit-outcome';
 import { writeRecord } from '../migration-record';
 import type { Push } from './one-push';
+import { settleLater } from './undecided';
 
 export async function commit(p: Push, prepared: Prepared): Promise<void> {
   const { ctx, opts, f, ch, state } = p;
@@ -22,11 +23,13 @@ export async function commit(p: Push, prepared: Prepared): Promise<void> {
     cancel: () => ch.cancel(),
     ask: () => ctx.askCommitted(opts.destination, state.migrationId),
   });
+  if (outcome.state === 'not-committed') state.copyGone = true;
   if (outcome.state === 'not-committed') throw new MigrationError('failed', `${outcome.why} (${prepared.nodeName} did not commit)`);
   if (outcome.state === 'unknown') {
     state.undecided = true;
+    settleLater(p);
     throw new MigrationError('failed', `${outcome.why}; cannot tell whether ${prepared.nodeName} committed, so ${f.name} stays frozen on ${ctx.nodeName} ` +
-      `(never running on both): restart the agent on ${ctx.nodeName} once ${prepared.nodeName} answers, and it resumes or removes it`);
+      `(never running on both) until ${prepared.nodeName} answers: asked every few seconds, and at the agent's next start; then resumed or removed`);
   }
   if (outcome.confirmedLate) ctx.log(`push of ${f.name}: the answer to Commit was lost; ${prepared.nodeName} confirmed it`);
   state.committed = true;

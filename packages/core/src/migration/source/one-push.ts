@@ -6,6 +6,7 @@ import type { LazyPagesMode, PushEvent } from '../../rpc/messages';
 import type { SourceContext } from '../context';
 import type { SourceRecord } from '../migration-record';
 import type { SourceFacts } from './facts';
+import type { SourceLease } from './lease';
 import type { PhaseClock } from './phase-clock';
 
 export interface PushOptions {
@@ -48,6 +49,10 @@ export interface PushState {
   committed: boolean;
   /** Commit sent, the destination's answer unknown: the tree stays frozen. */
   undecided: boolean;
+  /** From the checkpoint's End on: the beats read and echoed (source/lease.ts). */
+  lease?: SourceLease;
+  /** The destination said NOT_COMMITTED: its copy is gone, this one may resume at once. */
+  copyGone?: boolean;
 }
 
 export interface Push {

@@ -21,6 +21,7 @@ export async function prepare(p: Push): Promise<Prepared> {
       lazyRestore: lazyRestoreFor(opts.lazyPages, f.memoryBytes, opts.serial),
       diskRounds: state.diskRounds,
       fileBytes: f.fileBytes + f.logBytes,
+      leaseMs: ctx.leaseMs,
     },
   });
   const prepared = (await expectReply(ch, 'prepared', ctx.timeouts.prepareMs)).prepared;

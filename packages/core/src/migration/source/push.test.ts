@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ContainerInspect, DockerClient } from '../../docker/docker-client';
 import type { SourceChannel } from '../../protocol/channels';
 import { MigrationError } from '../../protocol/migration-error';
-import type { MigrateReply, MigrateRequest, PushEvent } from '../../rpc/messages';
+import type { MigrateReply, MigrateRequest, MigrationState, PushEvent } from '../../rpc/messages';
 import { DEFAULT_TIMEOUTS, type SourceContext } from '../context';
 import { migrationsDir } from '../migration-record';
 import type { SourceFacts } from './facts';
@@ -58,17 +58,24 @@ class FakeDestination implements SourceChannel {
   private precopyBytes = 0;
   private disk: Buffer[] = [];
 
-  /** `onSend`: called with each request as it is sent (a test stopping the agent there). */
-  constructor(private readonly failure?: Failure, private readonly onSend?: (req: MigrateRequest) => void) {}
+  /**
+   * `beats`: a Heartbeat once End is in (as a real destination's lease sends them). `onSend`:
+   * called with each request as it is sent (a test stopping the agent there).
+   */
+  constructor(
+    private readonly failure?: Failure,
+    private readonly o: { beats?: boolean; onSend?: (req: MigrateRequest) => void } = {},
+  ) {}
 
   async send(req: MigrateRequest): Promise<void> {
     if (this.cancelled) throw new Error('the fake call is cancelled');
-    this.onSend?.(req);
+    this.o.onSend?.(req);
     const f = this.failure;
     if (f && 'send' in f && f.on === req.body) throw new Error(`the fake destination refuses ${req.body}`);
     this.sent.push(req);
     if (req.body === 'precopy') this.precopyBytes += req.precopy.data.length; // uncompressed (level 0)
 
+    if (req.body === 'end' && this.o.beats) this.queue({ body: 'heartbeat', heartbeat: { seq: 1 } });
     const fails = f && 'reply' in f && f.on === req.body;
     if (fails && f.reply === 'error') return this.queue(new MigrationError('failed', `the fake destination fails at ${req.body}`));
     if (req.body === 'disk') this.disk.push(req.disk.data);
@@ -128,8 +135,9 @@ describe('runPush (source orchestrator, fake destination)', () => {
   const freezer = (): string => fs.readFileSync(path.join(cgroupDir, 'freezer.state'), 'utf8').trim();
   const records = (): string[] => (fs.existsSync(migrationsDir(path.join(dir, 'state'))) ? fs.readdirSync(migrationsDir(path.join(dir, 'state'))) : []);
 
-  function context(criuPath: string, askCommitted: SourceContext['askCommitted'] = async () => false): SourceContext {
+  function context(criuPath: string, askCommitted: SourceContext['askCommitted'] = async () => 'NOT_COMMITTED'): SourceContext {
     const docker: Partial<DockerClient> = {
+      inspectContainer: async (id) => ({ Id: id }) as ContainerInspect,
       killContainer: async (id) => void dockerCalls.push(`kill ${id}`),
       removeContainer: async (id) => void dockerCalls.push(`rm ${id}`),
       containersUsingVolume: async () => [],
@@ -145,6 +153,7 @@ describe('runPush (source orchestrator, fake destination)', () => {
       inFlight: new Set(),
       timeouts: { ...DEFAULT_TIMEOUTS, commitMs: 2_000 },
       askCommitted,
+      leaseMs: 300,
     };
   }
 
@@ -254,13 +263,55 @@ describe('runPush (source orchestrator, fake destination)', () => {
     expect(fs.readFileSync(kept as string, 'utf8')).toMatch(/fake dump failed/);
   });
 
-  it('leaves the container frozen, and its record, when the commit outcome cannot be known', async () => {
+  it('leaves the container frozen, and its record, when the commit outcome cannot be known; resumes it once the destination says NOT_COMMITTED', async () => {
     const ch = new FakeDestination({ on: 'commit', reply: 'error' });
-    const err = await runPush(context(dumps(), async () => null), options(ch)).catch((e: unknown) => e);
+    const answers: Array<MigrationState | null> = [null, 'UNKNOWN'];
+    const err = await runPush(context(dumps(), async () => (answers.length > 0 ? (answers.shift() as MigrationState | null) : 'NOT_COMMITTED')), options(ch)).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/cannot tell whether node2 committed, so web stays frozen on node1/);
     expect(freezer()).toBe('FROZEN');
     expect(records()).toHaveLength(1);
     expect(dockerCalls).toEqual([]);
+    // Asked again in the background: UNKNOWN is no answer either, NOT_COMMITTED is.
+    for (let i = 0; freezer() === 'FROZEN'; i++) {
+      expect(i, 'thawed once the destination answers').toBeLessThan(100);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(answers).toEqual([]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(records()).toEqual([]);
+  });
+
+  describe('the lease', () => {
+    it('echoes each beat the destination sends from End on', async () => {
+      const ch = new FakeDestination(undefined, { beats: true });
+      await runPush(context(dumps()), options(ch));
+      expect(ch.sent.filter((r) => r.body === 'heartbeat')).toEqual([{ body: 'heartbeat', heartbeat: { seq: 1 } }]);
+      expect(ch.sent.findIndex((r) => r.body === 'heartbeat')).toBeGreaterThan(ch.sent.findIndex((r) => r.body === 'end'));
+    });
+
+    it.each<[string, MigrationState | null, number, number]>([
+      ['cannot be asked: resumes only once the lease (300 ms) + margin (500) have run out', null, 800, 5000],
+      ['has no trace of it (UNKNOWN): the same', 'UNKNOWN', 800, 5000],
+      ['says it rolled back (NOT_COMMITTED): resumes at once', 'NOT_COMMITTED', 0, 400],
+    ])('a failure after a beat, before Commit; the destination %s', async (_case, answer, atLeast, below) => {
+      const ch = new FakeDestination({ on: 'end', reply: 'error' }, { beats: true });
+      const frozenFor: number[] = [];
+      let failedAt = 0;
+      const err = await runPush(context(dumps(), async () => ((failedAt = performance.now()), answer)), options(ch)).catch((e: unknown) => e);
+      frozenFor.push(performance.now() - failedAt);
+      expect((err as Error).message).toMatch(/fails at end.*rolled back: web is running on node1$/);
+      expect(freezer()).toBe('THAWED');
+      expect(frozenFor[0]).toBeGreaterThanOrEqual(atLeast - 20); // the ask starts right after the failure
+      expect(frozenFor[0]).toBeLessThan(below);
+    });
+
+    it('a failure after End with no beat read: the destination cannot have resumed, so no wait', async () => {
+      const ch = new FakeDestination({ on: 'end', reply: 'error' });
+      const started = performance.now();
+      await expect(runPush(context(dumps(), async () => null), options(ch))).rejects.toThrow(/rolled back/);
+      expect(performance.now() - started).toBeLessThan(800);
+      expect(freezer()).toBe('THAWED');
+    });
   });
 
   // SIGTERM to the agent: before Commit the push rolls back (nothing frozen is left frozen); once
@@ -272,10 +323,12 @@ describe('runPush (source orchestrator, fake destination)', () => {
   ])('the agent stopping during %s rolls back: running here, nothing left', async (_when, at, stateThen) => {
     const stopping = new AbortController();
     let freezerThen = '';
-    const ch = new FakeDestination(undefined, (req) => {
-      if (req.body !== at || stopping.signal.aborted) return;
-      freezerThen = freezer();
-      stopping.abort();
+    const ch = new FakeDestination(undefined, {
+      onSend: (req) => {
+        if (req.body !== at || stopping.signal.aborted) return;
+        freezerThen = freezer();
+        stopping.abort();
+      },
     });
     const err = await runPush(context(dumps()), { ...options(ch), signal: stopping.signal }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/^the agent on node1 is stopping \(SIGTERM\)/);
@@ -291,7 +344,7 @@ describe('runPush (source orchestrator, fake destination)', () => {
 
   it('the agent stopping once Commit is on its way: the push finishes', async () => {
     const stopping = new AbortController();
-    const ch = new FakeDestination(undefined, (req) => req.body === 'commit' && stopping.abort());
+    const ch = new FakeDestination(undefined, { onSend: (req) => req.body === 'commit' && stopping.abort() });
     const summary = await runPush(context(dumps()), { ...options(ch), signal: stopping.signal });
     expect(summary.destinationNode).toBe('node2');
     expect(ch.cancelled).toBe(false);

@@ -8,7 +8,8 @@
 //   restored  the destination restores it (Resumed, when lazily) -> Restored
 //   commit    Commit -> Committed
 //   cleanup   the source copy goes; or, on a failure before the commit, the rollback
-// A failure after the freeze resumes the frozen tree: the container keeps running here.
+// A failure after the freeze resumes the frozen tree: the container keeps running here; after
+// the checkpoint's End only once the destination's copy is provably gone (the lease: lease.ts).
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { MigrationError } from '../../protocol/migration-error';
@@ -24,6 +25,7 @@ import { commit } from './commit';
 import { gatherFacts, scratchFor } from './facts';
 import type { Push, PushOptions, PushState } from './one-push';
 import { PhaseClock } from './phase-clock';
+import { SourceLease } from './lease';
 import { precopy } from './precopy';
 import { prepare } from './prepare';
 import { awaitRestored } from './restored';
@@ -80,10 +82,14 @@ async function pushConnected(p: Push): Promise<Summary> {
     const pre = p.state.precopyBytes > 0 ? await precopy(p) : undefined;
     const dumping = await freezeAndDump(p);
     const sent = await sendCheckpoint(p, dumping, pre?.index, disk);
+    // From End on the destination may resume, under the lease: beats read and echoed from now.
+    p.state.lease = new SourceLease(p.ch, p.ctx.leaseMs);
+    p.ch = p.state.lease.channel();
     const { restored, downtimeMs } = await awaitRestored(p, prepared, dumping.freezeAt);
     if (stop.stopped()) throw agentStopping(p.ctx); // Restored came as the agent began to stop
     p.state.committing = true;
     await commit(p, prepared);
+    p.ctx.log(`push of ${p.f.name}: lease ${p.ctx.leaseMs} ms, beats read at most ${p.state.lease.maxBeatGapMs.toFixed(0)} ms apart`);
     const sourceCleanupError = await cleanUpSource(p);
 
     const { ctx, opts, f, clock } = p;
