@@ -42,7 +42,7 @@ describe('fileDestinationChannel', () => {
     expect(ids.has('original')).toBe(false);
   });
 
-  it('says Commit at the file\'s end only after Restored; without it the stream ends (a rollback)', async () => {
+  it('says Commit at the file\'s end only after Restored; until then echoes the lease\'s beats; a file ending before End ends the stream (a rollback)', async () => {
     const ch = fileDestinationChannel(await reader([prepare, end]), undefined);
     await ch.requests.next();
     expect((await ch.requests.next()).value).toEqual(end);
@@ -50,8 +50,18 @@ describe('fileDestinationChannel', () => {
     expect((await ch.requests.next()).value).toEqual({ body: 'commit', commit: {} });
     expect((await ch.requests.next()).done).toBe(true);
 
-    const early = fileDestinationChannel(await reader([prepare, end]), undefined);
-    await early.requests.next();
+    const waiting = fileDestinationChannel(await reader([prepare, end]), undefined);
+    await waiting.requests.next();
+    await waiting.requests.next();
+    const after = waiting.requests.next();
+    let settled = false;
+    void after.then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBe(false); // End read, no Restored yet: no Commit, and no end either
+    waiting.send({ body: 'heartbeat', heartbeat: { seq: 7 } });
+    expect((await after).value).toEqual({ body: 'heartbeat', heartbeat: { seq: 7 } });
+
+    const early = fileDestinationChannel(await reader([prepare]), undefined);
     await early.requests.next();
     expect((await early.requests.next()).done).toBe(true);
   });
