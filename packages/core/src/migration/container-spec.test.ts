@@ -3,8 +3,10 @@ import type { ContainerInspect } from '../docker/docker-client';
 import recorded from './testdata/busybox-inspect.json';
 import {
   HELPER_IN_CONTAINER,
+  DOCKER_INIT_IN_CONTAINER,
   checkSupported,
   createOptionsFor,
+  endpointConfig,
   isRestoredContainer,
   originalEntrypoint,
   specFromInspect,
@@ -31,8 +33,6 @@ describe('checkSupported', () => {
     ['devices', (c: ContainerInspect & { HostConfig: Record<string, unknown> }) => {
       c.HostConfig.Devices = [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }];
     }],
-    ['--init', (c: ContainerInspect & { HostConfig: Record<string, unknown> }) => { c.HostConfig.Init = true; }],
-    ['--read-only', (c: ContainerInspect & { HostConfig: Record<string, unknown> }) => { c.HostConfig.ReadonlyRootfs = true; }],
   ])('refuses %s, naming it', (what, patch) => {
     expect(() => checkSupported(inspect(patch))).toThrow(new RegExp(`uses .*${what.replace(/[-]/g, '\\-')}.*cannot be migrated`));
   });
@@ -47,7 +47,7 @@ describe('container spec', () => {
   it('recreates the original command behind the helper, and undoes that on the next move', () => {
     const spec = specFromInspect(inspect(), 'busybox:latest');
     expect(spec.cmd).toEqual(['sleep', '100']);
-    const opts = createOptionsFor(spec, '/opt/restore-init', 'busybox:latest');
+    const opts = createOptionsFor(spec, { helper: '/opt/restore-init' }, 'busybox:latest');
     expect(opts.Entrypoint).toEqual([HELPER_IN_CONTAINER, '--']);
     expect(opts.Cmd).toEqual(['sleep', '100']);
     expect(opts.Hostname).toBe(recorded.Config.Hostname);
@@ -61,5 +61,49 @@ describe('container spec', () => {
     expect(isRestoredContainer(moved)).toBe(true);
     expect(specFromInspect(moved, 'busybox:latest').entrypoint).toEqual([]);
     expect(originalEntrypoint([HELPER_IN_CONTAINER, '--', '/entry.sh'])).toEqual(['/entry.sh']);
+  });
+});
+
+describe('--init', () => {
+  it('runs tini behind the helper, from the host\'s docker-init, and reads that back as --init', () => {
+    const spec = specFromInspect(inspect((c) => { c.HostConfig.Init = true; }), 'busybox:latest');
+    expect(spec.hostConfig.Init).toBe(true);
+    expect(() => createOptionsFor(spec, { helper: '/opt/restore-init' }, 'busybox:latest')).toThrow(/docker-init/);
+    const opts = createOptionsFor(spec, { helper: '/opt/restore-init', dockerInit: '/usr/bin/tini-static' }, 'busybox:latest');
+    expect(opts.Entrypoint).toEqual([HELPER_IN_CONTAINER, '--', DOCKER_INIT_IN_CONTAINER, '--']);
+    const hc = opts.HostConfig as { Init: boolean; Mounts: Array<{ Source: string; Target: string; ReadOnly: boolean }> };
+    expect(hc.Init).toBe(false); // Docker's own would put tini where the helper must be: PID 1
+    expect(hc.Mounts).toContainEqual({ Type: 'bind', Source: '/usr/bin/tini-static', Target: DOCKER_INIT_IN_CONTAINER, ReadOnly: true });
+
+    const moved = inspect((c) => {
+      c.Path = HELPER_IN_CONTAINER;
+      c.Config.Entrypoint = opts.Entrypoint as string[];
+      c.Mounts = [{ Type: 'bind', Source: '/usr/bin/tini-static', Destination: DOCKER_INIT_IN_CONTAINER, RW: false } as ContainerInspect['Mounts'][number]];
+    });
+    const again = specFromInspect(moved, 'busybox:latest');
+    expect(again.hostConfig.Init).toBe(true);
+    expect(again.entrypoint).toEqual([]);
+    expect(again.mounts).toEqual([]);
+  });
+});
+
+describe('networks', () => {
+  it('carries fixed addresses and aliases, without the ID alias Docker adds, and asks for them again', () => {
+    const c = inspect((x) => {
+      x.NetworkSettings.Networks = {
+        app: { IPAMConfig: { IPv4Address: '172.31.78.50' }, Aliases: [x.Id.slice(0, 12), 'web'] },
+        back: { IPAMConfig: null, Aliases: null },
+      } as unknown as ContainerInspect['NetworkSettings']['Networks'];
+    });
+    const spec = specFromInspect(c, 'busybox:latest');
+    expect(spec.networks).toEqual([
+      { name: 'app', ipv4Address: '172.31.78.50', ipv6Address: '', aliases: ['web'] },
+      { name: 'back', ipv4Address: '', ipv6Address: '', aliases: [] },
+    ]);
+    expect(() => checkSupported(c)).not.toThrow();
+    const opts = createOptionsFor(spec, { helper: '/opt/restore-init' }, 'busybox:latest');
+    expect(opts.HostConfig?.NetworkMode).toBe('app');
+    expect(opts.NetworkingConfig).toEqual({ EndpointsConfig: { app: { IPAMConfig: { IPv4Address: '172.31.78.50' }, Aliases: ['web'] } } });
+    expect(endpointConfig(spec.networks[1])).toEqual({});
   });
 });

@@ -13,6 +13,8 @@ export interface DumpedTreeFacts {
   externalMounts: string;
   /** Source log pipes to re-attach: "pipe:[inode]" of fd 1 and fd 2. */
   stdio: Array<{ key: string; fd: 1 | 2 }>;
+  /** --init: SHA-256 of the docker-init the tree's tini runs (the destination needs the same). */
+  dockerInitSha256?: string;
 }
 
 /** What the source sends in Prepare.specJson. */
