@@ -76,9 +76,9 @@ describe('push moves everyday container shapes', () => {
     counted('node2', 'shape-init'); // 1..n without a gap or a restart, over three moves
   });
 
-  it('--read-only with --tmpfs: the tmpfs content moves, stays writable, the root stays read-only', async () => {
+  it('--read-only with --tmpfs and --mount type=tmpfs: the tmpfs content moves, stays writable, the root stays read-only', async () => {
     // The counter lives on the tmpfs: it goes on from there only if the tmpfs content moved.
-    docker('node1', 'run', '-d', '--read-only', '--tmpfs', '/tmp', '--tmpfs', '/run:size=8m', '--name', 'shape-ro',
+    docker('node1', 'run', '-d', '--read-only', '--tmpfs', '/tmp', '--mount', 'type=tmpfs,destination=/run,tmpfs-size=8388608', '--name', 'shape-ro',
       'busybox:latest', 'sh', '-c',
       'echo kept-on-tmpfs > /run/mark; echo 0 > /tmp/count; while true; do ' +
       'i=$(($(cat /tmp/count)+1)); echo $i > /tmp/count; ' +
@@ -89,7 +89,7 @@ describe('push moves everyday container shapes', () => {
     const line = logs('node2', 'shape-ro').filter((l) => /^\d+ /.test(l))[n - 1];
     expect(line).toBe(`${n} kept-on-tmpfs ro`);
     expect(docker('node2', 'inspect', '-f', '{{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.Tmpfs}}', 'shape-ro'))
-      .toBe('true {"/run":"size=8m","/tmp":""}');
+      .toBe('true {"/run":"size=8388608","/tmp":""}'); // --mount type=tmpfs carried as --tmpfs
   });
 
   it('a fixed --ip on user networks: same addresses, alias and a server on the address answer', async () => {

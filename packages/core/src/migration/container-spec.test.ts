@@ -107,3 +107,18 @@ describe('networks', () => {
     expect(endpointConfig(spec.networks[1])).toEqual({});
   });
 });
+
+describe('tmpfs', () => {
+  it('carries --mount type=tmpfs as --tmpfs, next to those given as --tmpfs', () => {
+    const spec = specFromInspect(inspect((c) => {
+      c.HostConfig.Tmpfs = { '/run': 'size=8m' };
+      c.HostConfig.Mounts = [
+        { Type: 'tmpfs', Source: '', Target: '/cache', TmpfsOptions: { SizeBytes: 1048576, Mode: 0o1777 } },
+        { Type: 'tmpfs', Source: '', Target: '/empty', ReadOnly: true },
+        { Type: 'volume', Source: 'v', Target: '/data' },
+      ];
+    }), 'busybox:latest');
+    expect(spec.hostConfig.Tmpfs).toEqual({ '/run': 'size=8m', '/cache': 'size=1048576,mode=1777', '/empty': 'ro' });
+    expect(spec.hostConfig.Mounts).toBeUndefined();
+  });
+});

@@ -131,6 +131,32 @@ type EndpointInspect = {
   Aliases?: string[] | null;
 };
 
+interface HostMount {
+  Type?: string;
+  Target?: string;
+  ReadOnly?: boolean;
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+}
+
+/**
+ * `--tmpfs` and `--mount type=tmpfs` as one `--tmpfs` map (path -> options), which is what the
+ * destination creates (HostConfig.Mounts is not carried): CRIU restores the mounts and content
+ * the application sees; this is the tmpfs a later restart of the container gets.
+ */
+function tmpfsOf(hc: HostConfig): Record<string, string> | undefined {
+  const tmpfs: Record<string, string> = { ...((hc.Tmpfs as Record<string, string> | undefined) ?? {}) };
+  for (const m of (hc.Mounts as HostMount[] | undefined) ?? []) {
+    if (m.Type !== 'tmpfs' || !m.Target) continue;
+    const o = m.TmpfsOptions ?? {};
+    tmpfs[m.Target] = [
+      ...(m.ReadOnly ? ['ro'] : []),
+      ...(o.SizeBytes ? [`size=${o.SizeBytes}`] : []),
+      ...(o.Mode !== undefined ? [`mode=${o.Mode.toString(8)}`] : []),
+    ].join(',');
+  }
+  return Object.keys(tmpfs).length ? tmpfs : undefined;
+}
+
 /** The container's networks, with the addresses and aliases asked for (not those Docker chose). */
 function networksOf(c: ContainerInspect): NetworkSpec[] {
   const ownAlias = c.Id.slice(0, 12); // Docker adds it to every user network: the new container has its own
@@ -149,6 +175,8 @@ export function specFromInspect(c: ContainerInspect, imageRef: string): Containe
   for (const k of CARRIED_HOST_CONFIG) if (hc[k] !== undefined && hc[k] !== null) hostConfig[k] = hc[k];
   const { entrypoint, init } = unwrapEntrypoint(cfg.Entrypoint as string[] | null);
   if (init) hostConfig.Init = true;
+  const tmpfs = tmpfsOf(hc);
+  if (tmpfs) hostConfig.Tmpfs = tmpfs;
   const ours = new Set([HELPER_IN_CONTAINER, ...(init ? [DOCKER_INIT_IN_CONTAINER] : [])]);
   const mounts: MountSpec[] = (c.Mounts ?? [])
     .filter((m) => m.Type === 'volume' || m.Type === 'bind')
