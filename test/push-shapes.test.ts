@@ -88,6 +88,11 @@ describe('push moves everyday container shapes', () => {
     const n = await countsPast('node2', 'shape-ro', counted('node2', 'shape-ro'));
     const line = logs('node2', 'shape-ro').filter((l) => /^\d+ /.test(l))[n - 1];
     expect(line).toBe(`${n} kept-on-tmpfs ro`);
+    // docker exec sees the application's tmpfs, not a fresh one: one tmpfs, written from either side.
+    expect(Number(docker('node2', 'exec', 'shape-ro', 'cat', '/tmp/count'))).toBeGreaterThanOrEqual(n);
+    docker('node2', 'exec', 'shape-ro', 'sh', '-c', 'echo written-by-exec > /run/mark');
+    await waitFor('the app reading what docker exec wrote', () => logs('node2', 'shape-ro').some((l) => l.endsWith(' written-by-exec ro')));
+    expect(tryDocker('node2', 'exec', 'shape-ro', 'touch', '/x').stderr).toMatch(/Read-only file system/);
     expect(docker('node2', 'inspect', '-f', '{{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.Tmpfs}}', 'shape-ro'))
       .toBe('true {"/run":"size=8388608","/tmp":""}'); // --mount type=tmpfs carried as --tmpfs
   });

@@ -10,6 +10,7 @@ import { scratchRoot } from '../scratch-dir';
 import { checkSpecPolicy } from '../spec-policy';
 import { findDockerInit, sha256File } from '../../host/docker-init';
 import { fixedAddressRefusal } from '../network-addresses';
+import { shareMountsTool } from './restore-into-container';
 
 export interface TargetPlace {
   /** Where the pre-copy store and CRIU's images go, side by side (a dir per migration below it). */
@@ -26,6 +27,8 @@ export async function checkPrepare(ctx: DestinationContext, prepare: Prepare, sp
   const here = `on ${ctx.nodeName}`;
   // The peer's spec is a request: this host's policy decides (the same function as the source's).
   checkSpecPolicy(c, ctx.policy, here);
+  const tool = shareMountsTool(ctx.helperPath);
+  if (!isExecutable(tool)) throw new MigrationError('precondition', `${tool} is missing ${here} (make -C packages/restore-init)`);
   const criu = await ctx.criuCheck();
   if (!criu.ok) throw new MigrationError('precondition', `criu check fails ${here}: ${criu.message}`);
   const image = await docker.inspectImage(c.imageId);
@@ -62,6 +65,15 @@ function sameDockerInit(spec: PrepareSpec, here: string): string {
     throw new MigrationError('precondition', `docker-init ${here} (${found}) is not the binary the container's --init runs on the source`);
   }
   return found;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function lazyRestoreHere(ctx: DestinationContext, prepare: Prepare, here: string): Promise<boolean> {

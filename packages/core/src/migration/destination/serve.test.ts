@@ -29,6 +29,7 @@ vi.mock('./restore-into-container', () => ({
     },
     cancel: async () => void restore.cancelled++,
   }),
+  shareMountsTool: () => '/bin/true',
 }));
 
 const MIGRATION = 'm-1';
@@ -114,6 +115,8 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
       inspectContainer: async (id) => (created && id === 'cid' ? target() : null),
       volumeExists: async () => false,
       networkExists: async () => true,
+      networkAddresses: async () => ({ subnets: [], used: [] }),
+      connectNetwork: async () => undefined,
       createVolume: async (v) => (calls.push(`create volume ${v}`), v),
       createContainer: async () => ((created = true), calls.push('create'), 'cid'),
       startContainer: async () => {

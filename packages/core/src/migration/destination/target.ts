@@ -12,7 +12,7 @@ import { makeMigrationScratch } from '../scratch-dir';
 import type { PrepareSpec } from '../prepare-spec';
 import type { TargetPlace } from './prepare';
 import type { PrecopyStore } from './precopy-store';
-import { prepareRestore, type PendingRestore, type RestoredTree } from './restore-into-container';
+import { prepareRestore, shareMountsTool, type PendingRestore, type RestoredTree } from './restore-into-container';
 import { TreeAppliers } from './tree-appliers';
 
 export type { TreeAppliers } from './tree-appliers';
@@ -109,6 +109,10 @@ export class Target {
       imagesDir: this.imagesDir,
       tree: this.spec.tree,
       lazyPages: this.place.lazyPages,
+      tmpfs: {
+        paths: [...Object.keys((this.spec.container.hostConfig.Tmpfs as Record<string, string> | undefined) ?? {}), '/dev/shm'],
+        shareMountsPath: shareMountsTool(this.ctx.helperPath),
+      },
     });
   }
 
