@@ -74,6 +74,10 @@ describe('push moves everyday container shapes', () => {
     const last = logs('node2', 'shape-init').pop();
     expect(last).toMatch(/^stopped at \d+$/);
     counted('node2', 'shape-init'); // 1..n without a gap or a restart, over three moves
+
+    // A later start runs the original command fresh, with tini as PID 1 as Docker's --init has it.
+    docker('node2', 'start', 'shape-init');
+    expect(docker('node2', 'exec', 'shape-init', 'cat', '/proc/1/cmdline').replace(/\0/g, ' ')).toMatch(/^\/sbin\/docker-init -- sh -c trap/);
   });
 
   it('--read-only with --tmpfs and --mount type=tmpfs: the tmpfs content moves, stays writable, the root stays read-only', async () => {
