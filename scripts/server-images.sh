@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# livemig-servers:latest: Debian 12 (minbase) with PostgreSQL 15, nginx-light and python3, the
-# real servers that end-to-end tests and the benchmark move. Made with debootstrap from Debian's
+# livemig-servers:latest: Debian 12 (minbase) with PostgreSQL 15, nginx-light, python3 and
+# OpenJDK 17 (with scripts/servers/WarmService.java compiled in), the real servers that
+# end-to-end tests and the benchmark move. Made with debootstrap from Debian's
 # packages (no registry) once per host, kept as a `docker save` archive in CACHE, and loaded into
 # the Docker daemon of DOCKER_HOST where missing: every daemon that loads the same archive has the
 # same image ID, which a migration needs.
@@ -9,10 +10,14 @@
 #   server-images.sh --rebuild  build the archive anew
 set -euo pipefail
 CACHE="${LIVEMIG_CACHE:-/var/cache/livemig}"
-ARCHIVE="$CACHE/livemig-servers.tar"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# The archive is named for what it is built from: a change to this script or to the servers'
+# sources builds a new one (and an older archive is removed).
+KEY="$(cat "${BASH_SOURCE[0]}" "$HERE"/servers/* | sha256sum | cut -c1-12)"
+ARCHIVE="$CACHE/livemig-servers-$KEY.tar"
 TAG=livemig-servers:latest
 MIRROR="${LIVEMIG_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-PACKAGES=postgresql,nginx-light,python3,procps,util-linux
+PACKAGES=postgresql,nginx-light,python3,openjdk-17-jdk-headless,procps,util-linux,curl
 DOCKER="$(command -v /usr/bin/docker || command -v docker)"
 die() { echo "server-images: $*" >&2; exit 1; }
 
@@ -38,6 +43,18 @@ build() {
     { tail -20 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
   # Not a system: no package caches, no services started by the package scripts' leftovers.
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/lib/postgresql/15/main
+  # The JVM service, compiled by the image's own javac (nothing from the host's JDK).
+  install -d "$rootfs/opt/livemig"
+  install -m 644 "$HERE/servers/WarmService.java" "$rootfs/opt/livemig/"
+  mount -t proc proc "$rootfs/proc"
+  chroot "$rootfs" javac -d /opt/livemig /opt/livemig/WarmService.java > "$work/javac.log" 2>&1 ||
+    { umount "$rootfs/proc"; cat "$work/javac.log" >&2; die "javac WarmService.java failed"; }
+  umount "$rootfs/proc"
+  # Serial GC and no perf data file: fewer threads and no shared hsperfdata mapping to move.
+  install -m 755 /dev/stdin "$rootfs/usr/local/bin/livemig-jvm" <<'EOF'
+#!/bin/sh
+exec java -XX:+UseSerialGC -XX:-UsePerfData -cp /opt/livemig WarmService "$@"
+EOF
   # The containers' own entry points (servers as non-root users, data in volumes).
   install -m 755 /dev/stdin "$rootfs/usr/local/bin/livemig-postgres" <<'EOF'
 #!/bin/sh
@@ -67,6 +84,7 @@ EOF
   mkdir -p "$CACHE"
   chmod 700 "$CACHE"
   tar -C "$work/img" -cf "$ARCHIVE.tmp" . && mv "$ARCHIVE.tmp" "$ARCHIVE"
+  find "$CACHE" -maxdepth 1 -name 'livemig-servers*.tar' ! -name "${ARCHIVE##*/}" -delete
 }
 
 [ -s "$ARCHIVE" ] || build

@@ -151,3 +151,12 @@ export function consecutiveFromOne(lines: string[]): number {
   });
   return lines.length;
 }
+
+/** Loads livemig-servers:latest (scripts/server-images.sh: Debian's PostgreSQL, nginx, OpenJDK)
+ *  into both nodes' daemons; built once per host, so the first call can take minutes. */
+export function loadServerImage(): void {
+  for (const node of ['node1', 'node2']) {
+    const r = sh('env', [`DOCKER_HOST=unix:///run/livemig-lab/${node}/docker.sock`, 'bash', path.join(ROOT, 'scripts/server-images.sh')], undefined, 1_200_000);
+    if (r.code !== 0) throw new Error(`server-images.sh on ${node} failed:\n${r.stderr}`);
+  }
+}

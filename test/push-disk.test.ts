@@ -3,7 +3,7 @@
 // the push ends up on the destination exactly as a replay of the same steps makes them.
 import fs from 'node:fs';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { docker, lab, pushInBackground, removeEverywhere, state, tryDocker, waitFor, type PushSummary } from './lab';
+import { docker, lab, pushInBackground, removeEverywhere, sh, state, tryDocker, waitFor, type PushSummary } from './lab';
 
 /**
  * A deterministic writer: step i changes the volume (/data) and the upper dir (/work) in one of
@@ -117,5 +117,30 @@ describe('disk state in rounds while the container runs', () => {
     // node2's agent comes back and removes its half-made container and volume.
     expect(lab('up').code).toBe(0);
     await waitFor('node2 clean', () => state('node2', 'rounds') === null && tryDocker('node2', 'volume', 'inspect', 'rounds-data').code !== 0, 30_000);
+  }, 300_000);
+  it('the destination disk full during a round: never frozen, the source runs on with its data, nothing left', async () => {
+    docker('node1', 'run', '-d', '--name', 'rounds', '-v', 'rounds-data:/data', 'busybox:latest', 'sh', '-c',
+      'head -c 200000000 /dev/urandom > /data/rand && sha256sum /data/rand > /data/sum.tmp && mv /data/sum.tmp /data/sum && exec sleep 3600');
+    await waitFor('its data written', () => tryDocker('node1', 'exec', 'rounds', 'cat', '/data/sum').code === 0, 120_000);
+    const sum = docker('node1', 'exec', 'rounds', 'cat', '/data/sum');
+    const startedAt = state('node1', 'rounds')?.startedAt;
+    // node2's volumes on a 64 MiB filesystem, for this test only: the 200 MB (incompressible)
+    // first round fills it. Docker keeps its volume database open underneath, so it goes on.
+    const volumes = '/var/lib/livemig-lab/node2/docker/volumes';
+    expect(sh('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0701', 'livemig-test-full', volumes]).code).toBe(0);
+    try {
+      const r = await pushInBackground('node1', 'rounds', 'node2');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/no space left|ENOSPC/i);
+      expect(r.stdout).not.toMatch(/dump\.\.\./); // it never got to the freeze
+      await waitFor('node2 clean', () => state('node2', 'rounds') === null && tryDocker('node2', 'volume', 'inspect', 'rounds-data').code !== 0, 30_000);
+      expect(fs.readdirSync(volumes)).toEqual([]);
+    } finally {
+      sh('umount', [volumes]);
+    }
+    expect(state('node1', 'rounds')?.running).toBe(true);
+    expect(state('node1', 'rounds')?.startedAt).toBe(startedAt);
+    expect(docker('node1', 'exec', 'rounds', 'sha256sum', '/data/rand')).toBe(sum);
   }, 300_000);
 });

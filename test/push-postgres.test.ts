@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, docker, inNode, lab, removeEverywhere, sh, tryDocker, waitFor, type PushSummary } from './lab';
+import { ROOT, docker, inNode, lab, loadServerImage, removeEverywhere, sh, tryDocker, waitFor, type PushSummary } from './lab';
 
 const NODES = { node1: '10.77.0.1', node2: '10.77.0.2' };
 
@@ -12,14 +12,6 @@ const NODES = { node1: '10.77.0.1', node2: '10.77.0.2' };
 function psql(host: string, sql: string): { code: number; out: string } {
   const r = inNode('node1', 'env', 'PGCONNECT_TIMEOUT=2', 'psql', '-h', host, '-U', 'postgres', '-qtAX', '-v', 'ON_ERROR_STOP=1', '-c', sql);
   return { code: r.code, out: r.stdout.trim() };
-}
-
-/** Loads livemig-servers:latest into both nodes' daemons (built once per host). */
-function loadServerImage(): void {
-  for (const node of Object.keys(NODES)) {
-    const r = sh('env', [`DOCKER_HOST=unix:///run/livemig-lab/${node}/docker.sock`, 'bash', path.join(ROOT, 'scripts/server-images.sh')], undefined, 1_200_000);
-    expect(r.code, r.stderr).toBe(0);
-  }
 }
 
 describe('PostgreSQL with its data in a named volume, written to during the push', () => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runCommand } from '../util/exec';
 import { checkId, checkRelPath, readPax, toBuffer, UnsafeEntryError } from './entry-checks';
-import { setXattr } from './xattrs';
+import { removeXattr, setXattr } from './xattrs';
 import {
   DELTA_PAX,
   OPAQUE_PAX_KEY,
@@ -98,6 +98,8 @@ export class DiffApplier implements TreeApplier {
    * that entries writing at an offset or giving a final size may touch.
    */
   private readonly made = new Set<string>();
+  /** Per inode, the xattr names this applier set there (so a later round can remove them). */
+  private readonly xattrsSet = new Map<number, Set<string>>();
   /** Opaque directories already made so: a later round's entry for one must not empty it again. */
   private readonly opaqueMade = new Set<string>();
 
@@ -177,6 +179,7 @@ export class DiffApplier implements TreeApplier {
 
   private async applyDirectory(entryName: string, rel: string, meta: EntryMeta): Promise<void> {
     const abs = this.abs(rel);
+    let kept = true;
     if (rel === '.') {
       if (meta.opaque) throw new UnsafeEntryError(entryName, 'the tree root cannot be opaque');
     } else {
@@ -186,12 +189,13 @@ export class DiffApplier implements TreeApplier {
       // created where one was removed is made opaque by the kernel.
       const emptied = meta.opaque && !this.opaqueMade.has(rel); // once: later rounds add to it
       if (existing !== null && (emptied || !existing.isDirectory())) await this.remove(rel, existing);
-      if (existing === null || emptied || !existing.isDirectory()) await fs.promises.mkdir(abs, { mode: 0o700 });
+      kept = existing !== null && !emptied && existing.isDirectory();
+      if (!kept) await fs.promises.mkdir(abs, { mode: 0o700 });
       if (meta.opaque) this.opaqueMade.add(rel);
       this.rememberSafeDir(rel);
     }
     await fs.promises.lchown(abs, meta.uid, meta.gid);
-    await this.setXattrs(abs, meta.xattrs);
+    await this.setXattrs(abs, meta.xattrs, kept);
     this.deferredDirs.set(rel, { mode: meta.mode, mtime: meta.mtime });
   }
 
@@ -308,6 +312,7 @@ export class DiffApplier implements TreeApplier {
     } else {
       await fs.promises.unlink(abs);
     }
+    if (existing.isDirectory() || existing.nlink <= 1) this.xattrsSet.delete(existing.ino);
     this.made.delete(rel);
   }
 
@@ -361,7 +366,7 @@ export class DiffApplier implements TreeApplier {
       await fh.truncate(d.n);
       await fh.chown(meta.uid, meta.gid);
       await fh.chmod(meta.mode); // after chown, which clears setuid/setgid
-      await this.setXattrs(this.abs(rel), meta.xattrs);
+      await this.setXattrs(this.abs(rel), meta.xattrs, true); // the file was kept: drop what the source removed
       await fh.utimes(meta.mtime, meta.mtime);
     } finally {
       await fh.close();
@@ -438,7 +443,23 @@ export class DiffApplier implements TreeApplier {
     for await (const chunk of body) this.countBytes(entryName, toBuffer(entryName, chunk).length);
   }
 
-  private async setXattrs(abs: string, xattrs: Map<string, Buffer>): Promise<void> {
+  /**
+   * Sets the entry's xattrs. On an inode kept from an earlier round (a directory, a file updated
+   * in place) the source may have removed some of what was set then: those go too. What this
+   * applier set is remembered per inode (not read back: a getfattr per changed path would cost
+   * the frozen pass), and only inodes that had any are remembered.
+   */
+  private async setXattrs(abs: string, xattrs: Map<string, Buffer>, kept = false): Promise<void> {
+    // New inodes without xattrs, most of a tree, cost nothing here.
+    if (!kept && xattrs.size === 0) return;
+    const ino = (await fs.promises.lstat(abs)).ino;
+    const before = this.xattrsSet.get(ino);
+    if (kept && before !== undefined) {
+      // A record may be stale (the inode number of a file removed since, reused): absent is fine.
+      for (const name of before) if (!xattrs.has(name)) await removeXattr(abs, name, { absentOk: true });
+    }
+    if (xattrs.size > 0) this.xattrsSet.set(ino, new Set(xattrs.keys()));
+    else this.xattrsSet.delete(ino);
     for (const [name, value] of xattrs) await setXattr(abs, name, value);
   }
 

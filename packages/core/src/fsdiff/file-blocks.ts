@@ -5,7 +5,9 @@
 // database rewrites its pages in place). Blocks of zeros past what the destination holds are not
 // sent: its final size leaves them zeros (a 10 GiB sparse file with 1 MiB of data sends 1 MiB).
 import fs from 'node:fs';
+import path from 'node:path';
 import type * as tar from 'tar-stream';
+import { runCommand } from '../util/exec';
 import type { BufferPool } from '../stream/buffer-pool';
 import { DELTA_PAX, type EntryHeader } from './tar-format';
 
@@ -27,7 +29,7 @@ const hasher = import('xxhash-wasm').then((m) => m.default());
 const PIECE = 1024 * 1024;
 /** A file opened to be read: never through a symlink, never waiting (a FIFO put in its place). */
 export const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
-const ZEROS = Buffer.alloc(DIGEST_BLOCK);
+const ZEROS = Buffer.alloc(PIECE);
 const EMPTY = Buffer.alloc(0);
 
 export interface BlocksRequest {
@@ -57,6 +59,12 @@ export interface BlocksSent {
 
 export async function emitBlocks(r: BlocksRequest): Promise<BlocksSent> {
   const { h64Raw } = await hasher;
+  // A piece of zeros (one compare) takes this digest for each of its blocks instead of hashing
+  // them; a piece within a hole of a sparse file is not even read (the kernel would fill it with
+  // zeros at ~0.4-1 GB/s on this VM: 25 s for a 10 GiB file with 1 MiB of data).
+  const zeroDigest = h64Raw(ZEROS.subarray(0, DIGEST_BLOCK));
+  const data = await dataRanges(r.abs, r.size);
+  let next = 0; // the first data segment that does not end before the piece
   const fd = fs.openSync(r.abs, OPEN_FLAGS);
   try {
     const out = new BlockEmitter(r);
@@ -67,17 +75,20 @@ export async function emitBlocks(r: BlocksRequest): Promise<BlocksSent> {
     let at = 0;
     while (at < r.size) {
       const want = Math.min(PIECE, r.size - at);
-      const piece = r.pool && want === r.pool.size ? r.pool.take() : Buffer.allocUnsafe(want);
-      const n = readFully(fd, piece, at);
+      while (data !== undefined && next < data.length && data[next][1] <= at) next++; // pieces go in order
+      const hole = data !== undefined && (next === data.length || data[next][0] >= at + want);
+      const piece = hole ? ZEROS.subarray(0, want) : r.pool && want === r.pool.size ? r.pool.take() : Buffer.allocUnsafe(want);
+      const n = hole ? want : readFully(fd, piece, at);
       if (n < want && !r.live) throw new Error(`file shrank while being packed (lstat size ${r.size}, read ${at + n}): ${r.abs}`);
       const runs: Array<[number, number]> = []; // [start, end) in piece of blocks to send
+      const allZeros = piece.subarray(0, n).equals(ZEROS.subarray(0, n));
       for (let b = 0; b < n; b += DIGEST_BLOCK) {
         const block = piece.subarray(b, Math.min(n, b + DIGEST_BLOCK));
         const i = (at + b) / DIGEST_BLOCK;
-        const d = h64Raw(block);
+        const d = allZeros && block.length === DIGEST_BLOCK ? zeroDigest : h64Raw(block);
         digests.writeBigUInt64LE(d, i * BLOCK_DIGEST);
         const held = (i + 1) * BLOCK_DIGEST <= prevDigests.length && prevDigests.readBigUInt64LE(i * BLOCK_DIGEST) === d;
-        const zeros = at + b >= prevSize && block.equals(ZEROS.subarray(0, block.length));
+        const zeros = at + b >= prevSize && (allZeros || block.equals(ZEROS.subarray(0, block.length)));
         if (held || zeros) continue;
         const last = runs[runs.length - 1];
         if (last && last[1] === b) last[1] = b + block.length;
@@ -92,6 +103,20 @@ export async function emitBlocks(r: BlocksRequest): Promise<BlocksSent> {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** The helper built beside restore-init (packages/restore-init), from src/ and dist/ alike. */
+export const DATA_RANGES_BIN = path.resolve(__dirname, '../../../restore-init/data-ranges');
+
+/**
+ * A sparse file's data segments ([start, end) byte ranges), or undefined for a file that has no
+ * holes worth skipping (allocated at least 7/8 of its size: most files, and no process spawned).
+ */
+async function dataRanges(abs: string, size: number): Promise<Array<[number, number]> | undefined> {
+  const st = await fs.promises.lstat(abs);
+  if (st.blocks * 512 >= size - size / 8) return undefined;
+  const out = (await runCommand(DATA_RANGES_BIN, [abs])).toString('latin1');
+  return out.split('\n').filter(Boolean).map((l) => l.split(' ').map(Number) as [number, number]);
 }
 
 function readFully(fd: number, buf: Buffer, position: number): number {

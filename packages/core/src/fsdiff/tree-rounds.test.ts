@@ -85,6 +85,9 @@ describe('a tree sent in rounds', () => {
     fs.writeFileSync(s('big'), big);
     fs.writeFileSync(s('becomes-dir'), 'file first');
     fs.symlinkSync('small', s('link'));
+    await setXattr(s('big'), 'user.gone', Buffer.from('removed between rounds'));
+    await setXattr(s('d'), 'user.gone', Buffer.from('removed between rounds'));
+    await setXattr(s('d'), 'user.stays', Buffer.from('kept'));
     const sent = new SentTree();
     const applier = new DiffApplier(dst, { overlay: false });
     const first = await round(sent, applier);
@@ -108,6 +111,9 @@ describe('a tree sent in rounds', () => {
     fs.chmodSync(s('appended'), 0o600);
     fs.chownSync(s('small'), 1000, 1001);
     await setXattr(s('appended'), 'user.tag', Buffer.from('tagged'));
+    // Removed from a file that goes as blocks (kept in place there) and from a kept directory.
+    await runCommand('setfattr', ['-x', 'user.gone', s('big')]);
+    await runCommand('setfattr', ['-x', 'user.gone', s('d')]);
     fs.writeFileSync(s('new'), 'new file');
     const second = await round(sent, applier);
     // The big file: one changed block, not the file.
@@ -137,8 +143,8 @@ describe('a tree sent in rounds', () => {
     fs.ftruncateSync(fd, 10 * 1024 ** 3);
     fs.closeSync(fd);
     const applier = new DiffApplier(dst, { overlay: false });
-    const r = await round(new SentTree(), applier, false);
-    await applier.finish();
+    const sent = new SentTree();
+    const r = await round(sent, applier, false);
     expect(r.fileBytes).toBe(data.length);
     const st = fs.statSync(path.join(dst, 'sparse'));
     expect(st.size).toBe(10 * 1024 ** 3);
@@ -148,6 +154,27 @@ describe('a tree sent in rounds', () => {
     fs.readSync(rd, back, 0, back.length, 5 * 1024 ** 3);
     fs.closeSync(rd);
     expect(back.equals(data)).toBe(true);
+
+    // The next round: data written into a hole, and the old data punched out (now a hole that
+    // the destination must see as zeros).
+    const more = crypto.randomBytes(64 * 1024);
+    const wr = fs.openSync(f, 'r+');
+    fs.writeSync(wr, more, 0, more.length, 1024 ** 3);
+    fs.closeSync(wr);
+    await runCommand('fallocate', ['-p', '-o', String(5 * 1024 ** 3), '-l', String(data.length), f]);
+    await new Promise((resolve) => setTimeout(resolve, 150)); // past the racy window of the first round
+    const r2 = await round(sent, applier, false);
+    await applier.finish();
+    // The new data, and zeros where the destination held the old data (a hole needs no bytes
+    // only where the destination has none).
+    expect(r2.fileBytes).toBe(more.length + data.length);
+    const again = fs.openSync(path.join(dst, 'sparse'), 'r');
+    const got = Buffer.alloc(more.length);
+    fs.readSync(again, got, 0, got.length, 1024 ** 3);
+    fs.readSync(again, back, 0, back.length, 5 * 1024 ** 3);
+    fs.closeSync(again);
+    expect(got.equals(more)).toBe(true);
+    expect(back.equals(Buffer.alloc(data.length))).toBe(true);
   }, 60_000);
 
   it('refuses updates of a file the stream never made, and offsets past the budget', async () => {

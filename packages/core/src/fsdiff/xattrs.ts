@@ -18,6 +18,12 @@ export async function readTreeXattrs(dir: string, live = false): Promise<Map<str
   return parseGetfattrDump(dump);
 }
 
+/** Removes one xattr from `file` without following a symlink there. */
+export async function removeXattr(file: string, name: string, opts: { absentOk?: boolean } = {}): Promise<void> {
+  const absent = (code: number | null, stderr: string): boolean => opts.absentOk === true && code === 1 && /No such attribute/.test(stderr);
+  await runCommand('setfattr', ['-h', '-x', name, file], absent);
+}
+
 /** Sets one xattr on `file` without following a symlink there. */
 export async function setXattr(file: string, name: string, value: Buffer): Promise<void> {
   // Hex doubles the size; very large values go as base64 to stay under the kernel's per-argument limit.
