@@ -42,7 +42,7 @@ describe('push moves everyday container shapes', () => {
     for (const node of NODES) {
       for (const n of [NET, BACK, ONLY1]) tryDocker(node, 'network', 'rm', n);
       docker(node, 'network', 'create', '--subnet', '172.31.78.0/24', NET);
-      docker(node, 'network', 'create', '--subnet', '172.31.79.0/24', BACK);
+      docker(node, 'network', 'create', '--ipv6', '--subnet', '172.31.79.0/24', '--subnet', 'fd00:79::/64', BACK);
     }
     docker('node1', 'network', 'create', '--subnet', '172.31.80.0/24', ONLY1);
   });
@@ -101,23 +101,25 @@ describe('push moves everyday container shapes', () => {
       .toBe('true {"/run":"size=8388608","/tmp":""}'); // --mount type=tmpfs carried as --tmpfs
   });
 
-  it('a fixed --ip on user networks: same addresses, alias and a server on the address answer', async () => {
+  it('a fixed --ip and --ip6 on user networks: same addresses, alias and a server on the address answer', async () => {
     docker('node1', 'run', '-d', '--name', 'shape-fixed', '--network', NET, '--ip', '172.31.78.50', '--network-alias', 'web',
       'busybox:latest', 'sh', '-c',
       `mkdir -p /www && echo served-$(hostname) > /www/index.html && httpd -p 172.31.78.50:8080 -h /www; ${COUNTER}`);
-    docker('node1', 'network', 'connect', '--ip', '172.31.79.60', '--alias', 'web-back', BACK, 'shape-fixed');
+    docker('node1', 'network', 'connect', '--ip', '172.31.79.60', '--ip6', 'fd00:79::60', '--alias', 'web-back', BACK, 'shape-fixed');
     const served = docker('node1', 'run', '--rm', '--network', NET, 'busybox:latest', 'wget', '-qO-', 'http://web:8080/');
     await countsPast('node1', 'shape-fixed', 3);
 
     push('node1', 'shape-fixed', 'node2');
     await countsPast('node2', 'shape-fixed', counted('node2', 'shape-fixed'));
     const addresses = docker('node2', 'inspect', '-f',
-      `{{(index .NetworkSettings.Networks "${NET}").IPAddress}} {{(index .NetworkSettings.Networks "${BACK}").IPAddress}}`, 'shape-fixed');
-    expect(addresses).toBe('172.31.78.50 172.31.79.60');
+      `{{(index .NetworkSettings.Networks "${NET}").IPAddress}} {{(index .NetworkSettings.Networks "${BACK}").IPAddress}} {{(index .NetworkSettings.Networks "${BACK}").GlobalIPv6Address}}`,
+      'shape-fixed');
+    expect(addresses).toBe('172.31.78.50 172.31.79.60 fd00:79::60');
     // The listening socket bound to the fixed address was restored, found by its alias.
     expect(docker('node2', 'run', '--rm', '--network', NET, 'busybox:latest', 'wget', '-qO-', 'http://web:8080/')).toBe(served);
-    expect(docker('node2', 'run', '--rm', '--network', BACK, 'busybox:latest', 'ping', '-c1', '-W2', 'web-back'))
-      .toMatch(/PING web-back \(172\.31\.79\.60\)/);
+    const ping = (family: string): string => docker('node2', 'run', '--rm', '--network', BACK, 'busybox:latest', 'ping', family, '-c1', '-W2', 'web-back');
+    expect(ping('-4')).toMatch(/PING web-back \(172\.31\.79\.60\)[^]*1 packets received/);
+    expect(ping('-6')).toMatch(/PING web-back \(fd00:79::60\)[^]*1 packets received/);
   });
 
   it('refuses before the freeze a network the destination lacks, or an address taken there', () => {
