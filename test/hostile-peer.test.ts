@@ -126,7 +126,7 @@ describe('destination refuses broken and hostile streams', () => {
     ['privileged', { hostConfig: { Privileged: true }, mounts: [volume] }, /hostConfig\.Privileged: --privileged/],
     ['devices', { hostConfig: { Devices: [{ PathOnHost: '/dev/sda', PathInContainer: '/dev/sda', CgroupPermissions: 'rwm' }] }, mounts: [volume] },
       /hostConfig\.Devices: devices \(--device\)/],
-    ['host network', { networks: ['host'], mounts: [volume] }, /networks\[0\]: the host network namespace/],
+    ['host network', { networks: [{ name: 'host', ipv4Address: '', ipv6Address: '', aliases: [] }], mounts: [volume] }, /networks\[0\]: the host network namespace/],
     ['all of them', { hostConfig: { PidMode: 'host', CapAdd: ['SYS_ADMIN'], SecurityOpt: ['seccomp=unconfined'] }, mounts: [rootBind, volume] },
       /hostConfig\.PidMode: --pid host/],
   ])('a container spec asking for the host: %s', (_what, patch, pattern) => {

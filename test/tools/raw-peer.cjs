@@ -116,7 +116,7 @@ async function main() {
     container: {
       specVersion: 1, name: 'hostile-target', imageId, imageRef: 'busybox:latest', entrypoint: [],
       cmd: ['sleep', '1000'], config: { Hostname: 'h', Domainname: '', User: '', Env: [], WorkingDir: '',
-        Labels: {}, ExposedPorts: {} }, hostConfig: {}, networks: ['bridge'], mounts: [],
+        Labels: {}, ExposedPorts: {} }, hostConfig: {}, networks: [{ name: 'bridge', ipv4Address: '', ipv6Address: '', aliases: [] }], mounts: [],
       ...JSON.parse(process.env.LIVEMIG_SPEC_PATCH || '{}'),
     },
     tree: { externalMounts: '', stdio: [] },

@@ -4,6 +4,15 @@ import Dockerode from 'dockerode';
 export type ContainerInspect = Dockerode.ContainerInspectInfo;
 export type ImageInspect = Dockerode.ImageInspectInfo;
 export type ContainerCreateOptions = Dockerode.ContainerCreateOptions;
+export type EndpointSettings = Dockerode.EndpointSettings;
+
+/** What a network offers a container asking for a fixed address: its subnets, and the addresses in use. */
+export interface NetworkAddresses {
+  /** CIDRs of the network's IPAM config (IPv4 and IPv6). */
+  subnets: string[];
+  /** Addresses of the containers on it, and its gateways (without prefix length). */
+  used: string[];
+}
 
 /** The small part of Docker the product uses; everything else goes through this interface. */
 export interface DockerClient {
@@ -14,6 +23,10 @@ export interface DockerClient {
   inspectImage(ref: string): Promise<ImageInspect | null>;
   volumeExists(name: string): Promise<boolean>;
   networkExists(name: string): Promise<boolean>;
+  /** null when there is no such network. */
+  networkAddresses(name: string): Promise<NetworkAddresses | null>;
+  /** Connects a created (not yet started) container to one more network. */
+  connectNetwork(network: string, containerId: string, endpoint: EndpointSettings): Promise<void>;
   createVolume(name: string, labels?: Record<string, string>): Promise<string>;
   removeVolume(name: string): Promise<void>;
   /** Containers (running or not) that mount the named volume. */
@@ -92,6 +105,25 @@ export class DockerodeClient implements DockerClient {
 
   async networkExists(name: string): Promise<boolean> {
     return (await orNull(this.d.getNetwork(name).inspect())) !== null;
+  }
+
+  async networkAddresses(name: string): Promise<NetworkAddresses | null> {
+    const n = (await orNull(this.d.getNetwork(name).inspect())) as Dockerode.NetworkInspectInfo | null;
+    if (!n) return null;
+    const bare = (a: string | undefined): string[] => (a ? [a.replace(/\/\d+$/, '')] : []);
+    const config = n.IPAM?.Config ?? [];
+    const containers = Object.values(n.Containers ?? {}) as Array<{ IPv4Address?: string; IPv6Address?: string }>;
+    return {
+      subnets: config.flatMap((c) => (c.Subnet ? [c.Subnet] : [])),
+      used: [
+        ...config.flatMap((c) => bare(c.Gateway)),
+        ...containers.flatMap((c) => [...bare(c.IPv4Address), ...bare(c.IPv6Address)]),
+      ],
+    };
+  }
+
+  async connectNetwork(network: string, containerId: string, endpoint: EndpointSettings): Promise<void> {
+    await rethrowPlain(this.d.getNetwork(network).connect({ Container: containerId, EndpointConfig: endpoint }));
   }
 
   async createVolume(name: string, labels?: Record<string, string>): Promise<string> {

@@ -3,8 +3,10 @@ import type { ContainerInspect } from '../docker/docker-client';
 import recorded from './testdata/busybox-inspect.json';
 import {
   HELPER_IN_CONTAINER,
+  DOCKER_INIT_IN_CONTAINER,
   checkSupported,
   createOptionsFor,
+  endpointConfig,
   isRestoredContainer,
   originalEntrypoint,
   specFromInspect,
@@ -30,8 +32,6 @@ describe('checkSupported', () => {
     ['devices', (c: ContainerInspect & { HostConfig: Record<string, unknown> }) => {
       c.HostConfig.Devices = [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }];
     }],
-    ['--init', (c: ContainerInspect & { HostConfig: Record<string, unknown> }) => { c.HostConfig.Init = true; }],
-    ['--read-only', (c: ContainerInspect & { HostConfig: Record<string, unknown> }) => { c.HostConfig.ReadonlyRootfs = true; }],
   ])('refuses %s, naming it', (what, patch) => {
     expect(() => checkSupported(inspect(patch))).toThrow(new RegExp(`uses .*${what.replace(/[-]/g, '\\-')}.*cannot be migrated`));
   });
@@ -46,7 +46,7 @@ describe('container spec', () => {
   it('recreates the original command behind the helper, and undoes that on the next move', () => {
     const spec = specFromInspect(inspect(), 'busybox:latest');
     expect(spec.cmd).toEqual(['sleep', '100']);
-    const opts = createOptionsFor(spec, '/opt/restore-init', 'busybox:latest');
+    const opts = createOptionsFor(spec, { helper: '/opt/restore-init' }, 'busybox:latest');
     expect(opts.Entrypoint).toEqual([HELPER_IN_CONTAINER, '--']);
     expect(opts.Cmd).toEqual(['sleep', '100']);
     expect(opts.Hostname).toBe(recorded.Config.Hostname);
@@ -65,13 +65,72 @@ describe('container spec', () => {
   it('carries -t, -i and stdin-once into the new container, and leaves them out when unset', () => {
     const plain = specFromInspect(inspect(), 'busybox:latest');
     expect(plain.config).not.toHaveProperty('Tty');
-    expect(createOptionsFor(plain, '/opt/restore-init', 'busybox:latest')).toMatchObject({ Tty: false, OpenStdin: false, StdinOnce: false });
+    expect(createOptionsFor(plain, { helper: '/opt/restore-init' }, 'busybox:latest')).toMatchObject({ Tty: false, OpenStdin: false, StdinOnce: false });
 
     const it = inspect((c) => Object.assign(c.Config, { Tty: true, OpenStdin: true, StdinOnce: true }));
     expect(() => checkSupported(it)).not.toThrow();
     const spec = specFromInspect(it, 'busybox:latest');
     expect(spec.config).toMatchObject({ Tty: true, OpenStdin: true, StdinOnce: true });
     // The helper is created with the terminal and the stdin pipe the restore hands to the tree.
-    expect(createOptionsFor(spec, '/opt/restore-init', 'busybox:latest')).toMatchObject({ Tty: true, OpenStdin: true, StdinOnce: true, AttachStdin: false });
+    expect(createOptionsFor(spec, { helper: '/opt/restore-init' }, 'busybox:latest')).toMatchObject({ Tty: true, OpenStdin: true, StdinOnce: true, AttachStdin: false });
+  });
+});
+
+describe('--init', () => {
+  it('runs tini behind the helper, from the host\'s docker-init, and reads that back as --init', () => {
+    const spec = specFromInspect(inspect((c) => { c.HostConfig.Init = true; }), 'busybox:latest');
+    expect(spec.hostConfig.Init).toBe(true);
+    expect(() => createOptionsFor(spec, { helper: '/opt/restore-init' }, 'busybox:latest')).toThrow(/docker-init/);
+    const opts = createOptionsFor(spec, { helper: '/opt/restore-init', dockerInit: '/usr/bin/tini-static' }, 'busybox:latest');
+    expect(opts.Entrypoint).toEqual([HELPER_IN_CONTAINER, '--', DOCKER_INIT_IN_CONTAINER, '--']);
+    const hc = opts.HostConfig as { Init: boolean; Mounts: Array<{ Source: string; Target: string; ReadOnly: boolean }> };
+    expect(hc.Init).toBe(false); // Docker's own would put tini where the helper must be: PID 1
+    expect(hc.Mounts).toContainEqual({ Type: 'bind', Source: '/usr/bin/tini-static', Target: DOCKER_INIT_IN_CONTAINER, ReadOnly: true });
+
+    const moved = inspect((c) => {
+      c.Path = HELPER_IN_CONTAINER;
+      c.Config.Entrypoint = opts.Entrypoint as string[];
+      c.Mounts = [{ Type: 'bind', Source: '/usr/bin/tini-static', Destination: DOCKER_INIT_IN_CONTAINER, RW: false } as ContainerInspect['Mounts'][number]];
+    });
+    const again = specFromInspect(moved, 'busybox:latest');
+    expect(again.hostConfig.Init).toBe(true);
+    expect(again.entrypoint).toEqual([]);
+    expect(again.mounts).toEqual([]);
+  });
+});
+
+describe('networks', () => {
+  it('carries fixed addresses and aliases, without the ID alias Docker adds, and asks for them again', () => {
+    const c = inspect((x) => {
+      x.NetworkSettings.Networks = {
+        app: { IPAMConfig: { IPv4Address: '172.31.78.50' }, Aliases: [x.Id.slice(0, 12), 'web'] },
+        back: { IPAMConfig: null, Aliases: null },
+      } as unknown as ContainerInspect['NetworkSettings']['Networks'];
+    });
+    const spec = specFromInspect(c, 'busybox:latest');
+    expect(spec.networks).toEqual([
+      { name: 'app', ipv4Address: '172.31.78.50', ipv6Address: '', aliases: ['web'] },
+      { name: 'back', ipv4Address: '', ipv6Address: '', aliases: [] },
+    ]);
+    expect(() => checkSupported(c)).not.toThrow();
+    const opts = createOptionsFor(spec, { helper: '/opt/restore-init' }, 'busybox:latest');
+    expect(opts.HostConfig?.NetworkMode).toBe('app');
+    expect(opts.NetworkingConfig).toEqual({ EndpointsConfig: { app: { IPAMConfig: { IPv4Address: '172.31.78.50' }, Aliases: ['web'] } } });
+    expect(endpointConfig(spec.networks[1])).toEqual({});
+  });
+});
+
+describe('tmpfs', () => {
+  it('carries --mount type=tmpfs as --tmpfs, next to those given as --tmpfs', () => {
+    const spec = specFromInspect(inspect((c) => {
+      c.HostConfig.Tmpfs = { '/run': 'size=8m' };
+      c.HostConfig.Mounts = [
+        { Type: 'tmpfs', Source: '', Target: '/cache', TmpfsOptions: { SizeBytes: 1048576, Mode: 0o1777 } },
+        { Type: 'tmpfs', Source: '', Target: '/empty', ReadOnly: true },
+        { Type: 'volume', Source: 'v', Target: '/data' },
+      ];
+    }), 'busybox:latest');
+    expect(spec.hostConfig.Tmpfs).toEqual({ '/run': 'size=8m', '/cache': 'size=1048576,mode=1777', '/empty': 'ro' });
+    expect(spec.hostConfig.Mounts).toBeUndefined();
   });
 });

@@ -1,10 +1,16 @@
 // What travels about a container besides its state: the config needed to recreate it, and the
 // facts the destination needs to restore into it. Pure functions over `docker inspect` output.
-import type { ContainerCreateOptions, ContainerInspect } from '../docker/docker-client';
+import type { ContainerCreateOptions, ContainerInspect, EndpointSettings } from '../docker/docker-client';
 import { SOURCE_SPEC_POLICY, hostConfigRefusal, specRefusal } from './spec-policy';
 
 /** In-container path of the restore helper (a read-only bind mount of the host's binary). */
 export const HELPER_IN_CONTAINER = '/.livemig/restore-init';
+/**
+ * Where Docker bind-mounts its init (tini) for `--init`, read-only, from the host's docker-init.
+ * A migrated --init container gets the same mount from us (Docker's own Init would make tini the
+ * container's PID 1, where the restore helper must be), and tini behind the helper on a restart.
+ */
+export const DOCKER_INIT_IN_CONTAINER = '/sbin/docker-init';
 /** Set in the new container's filesystem before start: "this start restores a migration". */
 export const RESTORE_MARKER = '.livemig-restore-pending';
 /** Paths in a container's upper dir that belong to us, never to the application. */
@@ -24,6 +30,17 @@ export interface MountSpec {
   source: string;       // host path on the source
   destination: string;
   readOnly: boolean;
+}
+
+/** One network the container is on, as `docker run --network/--ip/--ip6/--network-alias` said. */
+export interface NetworkSpec {
+  name: string;
+  /** The fixed address asked for (--ip); '' when Docker chose one. */
+  ipv4Address: string;
+  /** The fixed address asked for (--ip6); '' when Docker chose one. */
+  ipv6Address: string;
+  /** --network-alias, without the container ID Docker adds by itself. */
+  aliases: string[];
 }
 
 export interface ContainerSpec {
@@ -51,7 +68,7 @@ export interface ContainerSpec {
     StdinOnce?: boolean;
   };
   hostConfig: Record<string, unknown>;
-  networks: string[];
+  networks: NetworkSpec[];
   mounts: MountSpec[];
 }
 
@@ -71,20 +88,27 @@ export function checkSupported(c: ContainerInspect): void {
   // The host powers a destination refuses, refused here too, before anything is frozen.
   const powers = hostConfigRefusal(hc, SOURCE_SPEC_POLICY);
   if (powers) refuse(powers.what);
-  if (hc.Init) refuse('--init');
-  if (hc.ReadonlyRootfs) refuse('a read-only root filesystem (--read-only)');
   if (c.GraphDriver.Name !== 'overlay2') refuse(`the ${c.GraphDriver.Name} storage driver (only overlay2 is supported)`);
-  const nets = Object.keys(c.NetworkSettings.Networks ?? {});
-  if (nets.length > 1) refuse(`${nets.length} networks`);
   const carried = specRefusal(specFromInspect(c, c.Config.Image), SOURCE_SPEC_POLICY);
   if (carried) refuse(carried.what);
 }
 
 /** The original entrypoint of a container, undoing our helper prefix on migrated containers. */
 export function originalEntrypoint(entrypoint: string[] | null | undefined): string[] {
+  return unwrapEntrypoint(entrypoint).entrypoint;
+}
+
+/**
+ * The original entrypoint, and whether the container runs Docker's init: a migrated container
+ * says so with tini between the helper and the command (its HostConfig.Init is false).
+ */
+function unwrapEntrypoint(entrypoint: string[] | null | undefined): { entrypoint: string[]; init: boolean } {
+  const dropDashes = (e: string[]): string[] => (e[0] === '--' ? e.slice(1) : e);
   const e = entrypoint ?? [];
-  if (e[0] === HELPER_IN_CONTAINER) return e[1] === '--' ? e.slice(2) : e.slice(1);
-  return e;
+  if (e[0] !== HELPER_IN_CONTAINER) return { entrypoint: e, init: false };
+  const behind = dropDashes(e.slice(1));
+  if (behind[0] === DOCKER_INIT_IN_CONTAINER) return { entrypoint: dropDashes(behind.slice(1)), init: true };
+  return { entrypoint: behind, init: false };
 }
 
 /** True when the container was itself made by a migration: its PID 1 is our helper. */
@@ -102,16 +126,64 @@ export const CARRIED_HOST_CONFIG: readonly string[] = [
   'CapAdd', 'CapDrop', 'SecurityOpt', 'Tmpfs', 'ShmSize', 'Ulimits', 'Sysctls', 'LogConfig',
   'Dns', 'DnsSearch', 'DnsOptions', 'ExtraHosts', 'OomScoreAdj', 'OomKillDisable', 'GroupAdd',
   'PublishAllPorts', 'AutoRemove', 'MaskedPaths', 'ReadonlyPaths', 'CgroupnsMode', 'IpcMode',
+  'Init', 'ReadonlyRootfs',
 ];
+
+type EndpointInspect = {
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null;
+  Aliases?: string[] | null;
+};
+
+interface HostMount {
+  Type?: string;
+  Target?: string;
+  ReadOnly?: boolean;
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+}
+
+/**
+ * `--tmpfs` and `--mount type=tmpfs` as one `--tmpfs` map (path -> options), which is what the
+ * destination creates (HostConfig.Mounts is not carried): CRIU restores the mounts and content
+ * the application sees; this is the tmpfs a later restart of the container gets.
+ */
+function tmpfsOf(hc: HostConfig): Record<string, string> | undefined {
+  const tmpfs: Record<string, string> = { ...((hc.Tmpfs as Record<string, string> | undefined) ?? {}) };
+  for (const m of (hc.Mounts as HostMount[] | undefined) ?? []) {
+    if (m.Type !== 'tmpfs' || !m.Target) continue;
+    const o = m.TmpfsOptions ?? {};
+    tmpfs[m.Target] = [
+      ...(m.ReadOnly ? ['ro'] : []),
+      ...(o.SizeBytes ? [`size=${o.SizeBytes}`] : []),
+      ...(o.Mode !== undefined ? [`mode=${o.Mode.toString(8)}`] : []),
+    ].join(',');
+  }
+  return Object.keys(tmpfs).length ? tmpfs : undefined;
+}
+
+/** The container's networks, with the addresses and aliases asked for (not those Docker chose). */
+function networksOf(c: ContainerInspect): NetworkSpec[] {
+  const ownAlias = c.Id.slice(0, 12); // Docker adds it to every user network: the new container has its own
+  return Object.entries((c.NetworkSettings.Networks ?? {}) as Record<string, EndpointInspect>).map(([name, ep]) => ({
+    name,
+    ipv4Address: ep.IPAMConfig?.IPv4Address ?? '',
+    ipv6Address: ep.IPAMConfig?.IPv6Address ?? '',
+    aliases: (ep.Aliases ?? []).filter((a) => a !== ownAlias),
+  }));
+}
 
 export function specFromInspect(c: ContainerInspect, imageRef: string): ContainerSpec {
   const cfg = c.Config;
   const hc = c.HostConfig as HostConfig;
   const hostConfig: Record<string, unknown> = {};
   for (const k of CARRIED_HOST_CONFIG) if (hc[k] !== undefined && hc[k] !== null) hostConfig[k] = hc[k];
+  const { entrypoint, init } = unwrapEntrypoint(cfg.Entrypoint as string[] | null);
+  if (init) hostConfig.Init = true;
+  const tmpfs = tmpfsOf(hc);
+  if (tmpfs) hostConfig.Tmpfs = tmpfs;
+  const ours = new Set([HELPER_IN_CONTAINER, ...(init ? [DOCKER_INIT_IN_CONTAINER] : [])]);
   const mounts: MountSpec[] = (c.Mounts ?? [])
     .filter((m) => m.Type === 'volume' || m.Type === 'bind')
-    .filter((m) => m.Destination !== HELPER_IN_CONTAINER)
+    .filter((m) => !ours.has(m.Destination))
     .map((m) => ({
       type: m.Type as 'volume' | 'bind',
       name: m.Name ?? '',
@@ -125,7 +197,7 @@ export function specFromInspect(c: ContainerInspect, imageRef: string): Containe
     name: c.Name.replace(/^\//, ''),
     imageId: c.Image,
     imageRef,
-    entrypoint: originalEntrypoint(cfg.Entrypoint as string[] | null),
+    entrypoint,
     cmd: (cfg.Cmd as string[] | null) ?? [],
     config: {
       Hostname: cfg.Hostname,
@@ -144,18 +216,43 @@ export function specFromInspect(c: ContainerInspect, imageRef: string): Containe
       ...(cfgx.StdinOnce ? { StdinOnce: true } : {}),
     },
     hostConfig,
-    networks: Object.keys(c.NetworkSettings.Networks ?? {}),
+    networks: networksOf(c),
     mounts,
   };
+}
+
+/** Docker's endpoint settings for one network: the fixed addresses and the aliases. */
+export function endpointConfig(n: NetworkSpec): EndpointSettings {
+  const ipam = {
+    ...(n.ipv4Address ? { IPv4Address: n.ipv4Address } : {}),
+    ...(n.ipv6Address ? { IPv6Address: n.ipv6Address } : {}),
+  };
+  return {
+    ...(Object.keys(ipam).length ? { IPAMConfig: ipam } : {}),
+    ...(n.aliases.length ? { Aliases: n.aliases } : {}),
+  };
+}
+
+/** Host paths a destination supplies to the container it creates. */
+export interface HostBinaries {
+  /** The static restore helper. */
+  helper: string;
+  /** Docker's init (tini), for a container that ran with --init. */
+  dockerInit?: string;
 }
 
 /**
  * Create options for the container a migration restores into: the original config, with the
  * helper as entrypoint in front of the original command, so that a later `docker restart`
- * runs the original command fresh.
+ * runs the original command fresh. It joins the first network here, the others before its start
+ * (Docker 20.10 takes one network at create).
  */
-export function createOptionsFor(spec: ContainerSpec, helperHostPath: string, image: string): ContainerCreateOptions {
-  const network = spec.networks[0] ?? 'bridge';
+export function createOptionsFor(spec: ContainerSpec, bins: HostBinaries, image: string): ContainerCreateOptions {
+  const first = spec.networks[0];
+  const network = first?.name ?? 'bridge';
+  const init = spec.hostConfig.Init === true;
+  if (init && !bins.dockerInit) throw new Error('docker-init is needed for an --init container');
+  const initMount = init ? [{ Type: 'bind', Source: bins.dockerInit, Target: DOCKER_INIT_IN_CONTAINER, ReadOnly: true }] : [];
   const volumeMounts = spec.mounts.map((m) => ({
     Type: m.type,
     Source: m.type === 'volume' ? m.name : m.source,
@@ -166,7 +263,9 @@ export function createOptionsFor(spec: ContainerSpec, helperHostPath: string, im
     name: spec.name,
     Image: image,
     ...spec.config,
-    Entrypoint: [HELPER_IN_CONTAINER, '--', ...spec.entrypoint],
+    // With --init, tini runs behind the helper: the helper must be PID 1, where the restored tree
+    // (tini and its child) is re-parented when criu exits.
+    Entrypoint: [HELPER_IN_CONTAINER, '--', ...(init ? [DOCKER_INIT_IN_CONTAINER, '--'] : []), ...spec.entrypoint],
     Cmd: spec.cmd,
     // The helper holds the new pts or stdin pipe until the restore hands it to the tree.
     Tty: spec.config.Tty ?? false,
@@ -175,11 +274,14 @@ export function createOptionsFor(spec: ContainerSpec, helperHostPath: string, im
     AttachStdin: false,
     HostConfig: {
       ...spec.hostConfig,
+      Init: false,
       NetworkMode: network,
       Mounts: [
         ...volumeMounts,
-        { Type: 'bind', Source: helperHostPath, Target: HELPER_IN_CONTAINER, ReadOnly: true },
+        ...initMount,
+        { Type: 'bind', Source: bins.helper, Target: HELPER_IN_CONTAINER, ReadOnly: true },
       ],
     } as ContainerCreateOptions['HostConfig'],
+    ...(first ? { NetworkingConfig: { EndpointsConfig: { [first.name]: endpointConfig(first) } } } : {}),
   };
 }

@@ -17,6 +17,8 @@ export interface DumpedTreeFacts {
    * and 2), its stdin pipe (-i, fd 0), its terminal (-t, "tty[rdev:dev]").
    */
   stdio: ReattachedStdio[];
+  /** --init: SHA-256 of the docker-init the tree's tini runs (the destination needs the same). */
+  dockerInitSha256?: string;
 }
 
 /** What the source sends in Prepare.specJson. */

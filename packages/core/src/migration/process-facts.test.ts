@@ -1,5 +1,6 @@
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { isPts, stdioToReattach, ttyKey } from './process-facts';
+import { commandLine, isPts, outsideTree, stdioToReattach, ttyKey } from './process-facts';
 
 describe('stdio to re-attach', () => {
   const tty = (fd: number): string => `tty[8800:1a]#${fd}`;
@@ -28,5 +29,23 @@ describe('stdio to re-attach', () => {
 
   it('leaves anything else to CRIU', () => {
     expect(stdioToReattach({ stdin: '/data/in', stdout: 'socket:[5]', stderr: '' }, tty)).toEqual([]);
+  });
+});
+
+describe('outsideTree', () => {
+  it('names the members whose ancestry leaves the group before it reaches the root (docker exec)', async () => {
+    const child = spawn('sleep', ['30']);
+    try {
+      await new Promise((r) => child.once('spawn', r));
+      const pid = child.pid ?? 0;
+      // Our parent stands for an exec'd process: a member whose parent is outside the group.
+      const members = [process.pid, pid, process.ppid];
+      expect(outsideTree(members, process.pid, -1)).toEqual([process.ppid]);
+      expect(outsideTree(members, process.pid, process.ppid)).toEqual([]); // the container's init is not one
+      expect(outsideTree([process.pid, pid, 999_999_999], process.pid, -1)).toEqual([]); // gone: in no tree
+      expect(commandLine(pid)).toBe('sleep 30');
+    } finally {
+      child.kill();
+    }
   });
 });

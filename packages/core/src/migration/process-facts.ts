@@ -105,3 +105,39 @@ export function cgroupPids(cgroupDir: string): number[] {
 export function processCgroupDirs(pid: number): Map<string, string> {
   return cgroupDirs(parseProcCgroup(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8')), mountInfo('self'));
 }
+
+/** The parent PID of a process (from /proc/PID/stat), or undefined once it is gone. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]); // after "pid (comm) state"
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a process runs, for a message ("sh -c sleep 100"), or '' once it is gone. */
+export function commandLine(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Processes of a container outside the tree that a dump of `root` takes: what `docker exec`
+ * started (its parent is containerd's shim, on the host). `pids` are the container's cgroup
+ * members; `init` (the container's PID 1, the dump root or the helper above it) is left out.
+ */
+export function outsideTree(pids: number[], root: number, init: number): number[] {
+  const members = new Set(pids);
+  const inTree = (pid: number): boolean | undefined => {
+    for (let p: number | undefined = pid; p !== undefined; p = parentOf(p)) {
+      if (p === root) return true;
+      if (!members.has(p)) return false;
+    }
+    return undefined; // gone while we looked: it is in no tree
+  };
+  return pids.filter((pid) => pid !== init && pid !== root && inTree(pid) === false);
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ContainerInspect } from '../docker/docker-client';
 import recorded from './testdata/busybox-inspect.json';
-import { HELPER_IN_CONTAINER, UnsupportedContainerError, checkSupported, specFromInspect, type ContainerSpec } from './container-spec';
+import { HELPER_IN_CONTAINER, UnsupportedContainerError, checkSupported, specFromInspect, type ContainerSpec, type NetworkSpec } from './container-spec';
 import { DEFAULT_SPEC_POLICY, SOURCE_SPEC_POLICY, checkSpecPolicy, specRefusal, type SpecPolicyOptions } from './spec-policy';
 
 /** The spec of `docker run -d busybox:latest sleep 100` (docker 20.10), patched. */
@@ -11,6 +11,7 @@ function spec(patch: (s: ContainerSpec & Record<string, unknown>) => void = () =
   return s;
 }
 
+const onNet = (name: string): NetworkSpec => ({ name, ipv4Address: '', ipv6Address: '', aliases: [] });
 const hostile = (patch: Record<string, unknown>) => (s: ContainerSpec): void => { Object.assign(s.hostConfig, patch); };
 
 describe('spec policy', () => {
@@ -57,9 +58,15 @@ describe('spec policy', () => {
     ['hostConfig.Sysctls', hostile({ Sysctls: { 'kernel.core_pattern': '|/evil' } }), /--sysctl kernel\.core_pattern/],
     ['config.Volumes', (s: ContainerSpec) => { (s.config as Record<string, unknown>).Volumes = { '/x': {} }; }, /config field Volumes/],
     ['name', (s: ContainerSpec) => { s.name = '../etc'; }, /container name "\.\.\/etc"/],
-    ['networks[0]', (s: ContainerSpec) => { s.networks = ['host']; }, /host network namespace/],
-    ['networks[0]', (s: ContainerSpec) => { s.networks = ['container:abc']; }, /another container's network namespace/],
-    ['networks', (s: ContainerSpec) => { s.networks = ['a', 'b']; }, /at most one/],
+    ['networks[0]', (s: ContainerSpec) => { s.networks = [onNet('host')]; }, /host network namespace/],
+    ['networks[0]', (s: ContainerSpec) => { s.networks = [onNet('container:abc')]; }, /another container's network namespace/],
+    ['networks', (s: ContainerSpec) => { s.networks = [onNet('a'), onNet('a')]; }, /a network listed twice/],
+    ['networks', (s: ContainerSpec) => { s.networks = Array.from({ length: 9 }, (_, i) => onNet(`n${i}`)); }, /at most 8/],
+    ['networks[0]', (s: ContainerSpec) => { s.networks = ['bridge' as unknown as NetworkSpec]; }, /not an object/],
+    ['networks[0]', (s: ContainerSpec) => { s.networks = [{ ...onNet('a'), ipv4Address: '1.2.3' }]; }, /--ip 1\.2\.3 \(not an IPv4 address\)/],
+    ['networks[0]', (s: ContainerSpec) => { s.networks = [{ ...onNet('a'), ipv6Address: '10.0.0.1' }]; }, /--ip6 10\.0\.0\.1/],
+    ['networks[0]', (s: ContainerSpec) => { s.networks = [{ ...onNet('a'), aliases: ['a b'] }]; }, /--network-alias a b \(not a DNS name\)/],
+    ['networks[0].mac', (s: ContainerSpec) => { s.networks = [{ ...onNet('a'), mac: 'x' } as NetworkSpec]; }, /network field "mac"/],
     ['mounts[0]', (s: ContainerSpec) => { s.mounts = [{ type: 'bind', name: '', source: '/', destination: '/host', readOnly: false }]; },
       /a bind mount of \/ \(a destination allows it with --allow-bind PREFIX\)/],
     ['mounts[0]', (s: ContainerSpec) => { s.mounts = [{ type: 'tmpfs' as 'bind', name: '', source: '', destination: '/t', readOnly: false }]; }, /type tmpfs/],

@@ -6,6 +6,7 @@
 //
 // container-spec.ts imports this module and this module imports values from it: both only use
 // the other's values inside functions, never while loading, so the import cycle is harmless.
+import net from 'node:net';
 import path from 'node:path';
 import { CARRIED_HOST_CONFIG, HELPER_IN_CONTAINER, UnsupportedContainerError, type ContainerSpec } from './container-spec';
 
@@ -179,6 +180,27 @@ function mountRefusal(m: unknown, i: number, o: SpecPolicyOptions): Refusal | un
   return allowed ? undefined : { field, what: `a bind mount of ${source} (a destination allows it with --allow-bind PREFIX)` };
 }
 
+/** The most networks a container may join here (Docker has no limit; a spec is a request). */
+const MAX_NETWORKS = 8;
+const NETWORK_KEYS = ['name', 'ipv4Address', 'ipv6Address', 'aliases'];
+/** A DNS name, as Docker's embedded DNS answers for an alias. */
+const ALIAS = /^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,252})$/;
+
+/** One network to join: by name, with at most a fixed address of each family and DNS aliases. */
+function networkSpecRefusal(n: unknown, i: number): Refusal | undefined {
+  const field = `networks[${i}]`;
+  if (!isRecord(n)) return { field, what: 'a network that is not an object' };
+  const key = unknownKey(n, NETWORK_KEYS);
+  if (key !== undefined) return { field: `${field}.${key}`, what: `a network field "${key}" that a container spec does not have` };
+  const named = networkRefusal(field, n.name);
+  if (named) return named;
+  if (n.ipv4Address !== '' && !net.isIPv4(String(n.ipv4Address))) return { field, what: `--ip ${String(n.ipv4Address)} (not an IPv4 address)` };
+  if (n.ipv6Address !== '' && !net.isIPv6(String(n.ipv6Address))) return { field, what: `--ip6 ${String(n.ipv6Address)} (not an IPv6 address)` };
+  const aliases = strings(n.aliases);
+  const bad = aliases ? aliases.find((a) => !ALIAS.test(a)) : '';
+  return bad === undefined ? undefined : { field, what: `--network-alias ${bad ?? ''} (not a DNS name)` };
+}
+
 /** Keys of an object outside an allow-list: the first one. */
 function unknownKey(obj: Record<string, unknown>, allowed: readonly string[]): string | undefined {
   return Object.keys(obj).find((k) => !allowed.includes(k));
@@ -204,10 +226,11 @@ export function specRefusal(spec: ContainerSpec, o: SpecPolicyOptions): Refusal 
   if (hc) return { field: `hostConfig.${hc.field}`, what: hc.what };
   const hostKey = unknownKey(s.hostConfig, CARRIED_HOST_CONFIG);
   if (hostKey !== undefined) return { field: `hostConfig.${hostKey}`, what: `host config field ${hostKey} (not one a migration carries)` };
-  const networks = strings(s.networks);
-  if (!networks || networks.length > 1) return { field: 'networks', what: 'networks that are not a list of at most one name' };
-  const net = networks.map((n, i) => networkRefusal(`networks[${i}]`, n)).find(Boolean);
-  if (net) return net;
+  if (!Array.isArray(s.networks) || s.networks.length > MAX_NETWORKS) return { field: 'networks', what: `networks that are not a list of at most ${MAX_NETWORKS}` };
+  const names = s.networks.map((n) => (isRecord(n) ? n.name : undefined));
+  if (new Set(names).size !== names.length) return { field: 'networks', what: 'a network listed twice' };
+  const badNet = s.networks.map((n, i) => networkSpecRefusal(n, i)).find(Boolean);
+  if (badNet) return badNet;
   if (!Array.isArray(s.mounts)) return { field: 'mounts', what: 'mounts that are not a list' };
   return s.mounts.map((m, i) => mountRefusal(m, i, o)).find(Boolean);
 }

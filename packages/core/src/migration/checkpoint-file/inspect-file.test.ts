@@ -17,7 +17,7 @@ const header: CheckpointHeader = {
 };
 
 const spec = {
-  container: { name: 'web', imageRef: 'busybox:latest', imageId: 'sha256:0123456789abcdef0123', networks: ['bridge'],
+  container: { name: 'web', imageRef: 'busybox:latest', imageId: 'sha256:0123456789abcdef0123', networks: [{ name: 'bridge', ipv4Address: '', ipv6Address: '', aliases: [] }],
     mounts: [{ type: 'volume', name: 'data', source: '/var/lib/docker/volumes/data/_data', destination: '/data' }] },
   tree: { externalMounts: '', stdio: [] },
 };

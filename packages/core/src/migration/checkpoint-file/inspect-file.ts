@@ -67,7 +67,7 @@ export async function inspectFile(file: string): Promise<CheckpointContents> {
         name: c.name,
         image: `${c.imageRef} (${c.imageId.slice(0, 19)})`,
         mounts: c.mounts.map((m) => `${m.type} ${m.type === 'volume' ? m.name : m.source} -> ${m.destination}`),
-        networks: c.networks,
+        networks: c.networks.map((n) => [n.name, n.ipv4Address, n.ipv6Address].filter(Boolean).join(' ')),
       },
       parts,
       stream: { rawBytes: got.end?.rawBytes ?? 0, storedBytes: got.end?.wireBytes ?? 0, chunks: got.end?.chunks ?? 0 },

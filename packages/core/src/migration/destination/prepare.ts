@@ -8,12 +8,17 @@ import type { DestinationContext } from '../context';
 import type { PrepareSpec } from '../prepare-spec';
 import { scratchRoot } from '../scratch-dir';
 import { checkSpecPolicy } from '../spec-policy';
+import { findDockerInit, sha256File } from '../../host/docker-init';
+import { fixedAddressRefusal } from '../network-addresses';
+import { shareMountsTool } from './restore-into-container';
 
 export interface TargetPlace {
   /** Where the pre-copy store and CRIU's images go, side by side (a dir per migration below it). */
   scratchUnder: string;
   /** Resume before the memory is in (see lazyPagesArgs). */
   lazyPages: boolean;
+  /** This host's docker-init, for a container that runs with --init. */
+  dockerInit?: string;
 }
 
 export async function checkPrepare(ctx: DestinationContext, prepare: Prepare, spec: PrepareSpec): Promise<TargetPlace> {
@@ -22,6 +27,8 @@ export async function checkPrepare(ctx: DestinationContext, prepare: Prepare, sp
   const here = `on ${ctx.nodeName}`;
   // The peer's spec is a request: this host's policy decides (the same function as the source's).
   checkSpecPolicy(c, ctx.policy, here);
+  const tool = shareMountsTool(ctx.helperPath);
+  if (!isExecutable(tool)) throw new MigrationError('precondition', `${tool} is missing ${here} (make -C packages/restore-init)`);
   const criu = await ctx.criuCheck();
   if (!criu.ok) throw new MigrationError('precondition', `criu check fails ${here}: ${criu.message}`);
   const image = await docker.inspectImage(c.imageId);
@@ -36,11 +43,37 @@ export async function checkPrepare(ctx: DestinationContext, prepare: Prepare, sp
     }
   }
   for (const n of c.networks) {
-    if (!(await docker.networkExists(n))) throw new MigrationError('precondition', `network ${n} does not exist ${here}`);
+    const addresses = await docker.networkAddresses(n.name);
+    if (!addresses) throw new MigrationError('precondition', `network ${n.name} does not exist ${here}`);
+    const taken = fixedAddressRefusal(n, addresses);
+    if (taken) throw new MigrationError('precondition', `${taken} ${here}`);
   }
+  const dockerInit = c.hostConfig.Init === true ? sameDockerInit(spec, here) : undefined;
   const lazyPages = await lazyRestoreHere(ctx, prepare, here);
   const scratchUnder = scratchRoot(ctx.memScratchDir, ctx.stateDir, prepare.estimatedBytes + prepare.precopyBytes, here);
-  return { scratchUnder, lazyPages };
+  return { scratchUnder, lazyPages, ...(dockerInit ? { dockerInit } : {}) };
+}
+
+/**
+ * This host's docker-init, when it is the binary the source's tini runs: CRIU reopens the
+ * restored tini's binary by its path, and another build of it would not match its memory.
+ */
+function sameDockerInit(spec: PrepareSpec, here: string): string {
+  const found = findDockerInit();
+  if (!found) throw new MigrationError('precondition', `docker-init (Docker's --init) is not installed ${here}`);
+  if (sha256File(found) !== spec.tree.dockerInitSha256) {
+    throw new MigrationError('precondition', `docker-init ${here} (${found}) is not the binary the container's --init runs on the source`);
+  }
+  return found;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function lazyRestoreHere(ctx: DestinationContext, prepare: Prepare, here: string): Promise<boolean> {

@@ -10,8 +10,9 @@ import { parseMountInfo } from '../../criu/mountinfo';
 import { overlayDirs, type ContainerInspect } from '../../docker/docker-client';
 import { trace } from '../../util/trace';
 import type { DumpedTreeFacts } from '../prepare-spec';
+import { runOk } from '../../util/exec';
 import { carryUnreadStdin, stdinPipe } from './stdin-in-flight';
-import { childrenOf, isPts, processCgroupDirs, type ReattachedStdio } from '../process-facts';
+import { childrenOf, isPts, mountInfo, processCgroupDirs, type ReattachedStdio } from '../process-facts';
 
 // Joins every cgroup file given before "--", then execs the rest. A fixed script: paths arrive
 // as positional arguments, never as shell text.
@@ -25,6 +26,8 @@ export interface RestoreRequest {
   tree: DumpedTreeFacts;
   /** post-copy: the tree resumes first, a lazy-pages daemon then copies its memory in */
   lazyPages: boolean;
+  /** The tmpfs mounts Docker made (--tmpfs, /dev/shm), shared with the helper by this tool. */
+  tmpfs: { paths: string[]; shareMountsPath: string };
   timeoutMs?: number;
 }
 
@@ -67,7 +70,7 @@ export function prepareRestore(r: RestoreRequest): PendingRestore {
   const beforeCriu = (): void => {
     if (stdin) carryUnreadStdin(r.helperPid, r.imagesDir, stdin);
   };
-  return pending(r.helperPid, criu, daemon, beforeCriu);
+  return pending(r, criu, daemon, beforeCriu);
 }
 
 /**
@@ -84,6 +87,23 @@ function openHelperStdio(hp: number, s: ReattachedStdio): number {
   }
   const { O_RDWR, O_NOCTTY, O_RDONLY, O_WRONLY } = fs.constants;
   return fs.openSync(p, tty ? O_RDWR | O_NOCTTY : s.fd === 0 ? O_RDONLY : O_WRONLY);
+}
+
+/** The share-mounts tool: built beside the restore helper (packages/restore-init). */
+export function shareMountsTool(helperPath: string): string {
+  return path.join(path.dirname(helperPath), 'share-mounts');
+}
+
+/**
+ * criu restore gives the tree a mount namespace of its own: its tmpfs mounts hold the carried
+ * content, the helper's (which `docker exec` and `docker cp` enter) are the new container's,
+ * empty. The helper's namespace gets the tree's mounts over its own: one tmpfs at each path.
+ */
+async function shareTmpfs(appPid: number, helperPid: number, t: RestoreRequest['tmpfs']): Promise<void> {
+  const paths = mountInfo(appPid).filter((m) => m.fsType === 'tmpfs' && t.paths.includes(m.mountPoint)).map((m) => m.mountPoint);
+  if (paths.length === 0) return;
+  await runOk(t.shareMountsPath, [String(appPid), String(helperPid), ...new Set(paths)], { timeoutMs: 10_000 });
+  trace(`dst: tmpfs shared with the helper: ${paths.join(' ')}`);
 }
 
 /** criu restore's chain, gated, and (lazily) CRIU's lazy-pages daemon, gated too. */
@@ -145,7 +165,8 @@ function startChain(r: RestoreRequest): { criu: CriuProcess; daemon: CriuProcess
 }
 
 /** The gated chain as a restore to run (or cancel). */
-function pending(hp: number, criu: CriuProcess, daemon: CriuProcess | undefined, beforeCriu: () => void): PendingRestore {
+function pending(r: RestoreRequest, criu: CriuProcess, daemon: CriuProcess | undefined, beforeCriu: () => void): PendingRestore {
+  const hp = r.helperPid;
   const cancel = async (): Promise<void> => {
     await Promise.all([criu.cancel(), daemon?.cancel()]);
   };
@@ -166,6 +187,7 @@ function pending(hp: number, criu: CriuProcess, daemon: CriuProcess | undefined,
         // criu exited: the restored root task is now the helper's only child. Tell the helper.
         const kids = childrenOf(hp);
         if (kids.length !== 1) throw new Error(`restore left ${kids.length} processes under the helper, expected 1`);
+        await shareTmpfs(kids[0], hp, r.tmpfs);
         await gate?.(hp);
         process.kill(hp, 'SIGUSR1');
         running = daemon !== undefined;

@@ -31,6 +31,7 @@ vi.mock('./restore-into-container', () => ({
     },
     cancel: async () => void restore.cancelled++,
   }),
+  shareMountsTool: () => '/bin/true',
 }));
 
 /** The fence, faked: what the lease told it. */
@@ -146,6 +147,8 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
       inspectContainer: async (id) => (created && id === 'cid' ? target() : null),
       volumeExists: async () => false,
       networkExists: async () => true,
+      networkAddresses: async () => ({ subnets: [], used: [] }),
+      connectNetwork: async () => undefined,
       createVolume: async (v) => (calls.push(`create volume ${v}`), v),
       createContainer: async () => ((created = true), calls.push('create'), 'cid'),
       startContainer: async () => {

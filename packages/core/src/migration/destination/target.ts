@@ -5,14 +5,14 @@ import path from 'node:path';
 import { overlayDirs, type ContainerInspect } from '../../docker/docker-client';
 import type { Prepare } from '../../rpc/messages';
 import { trace } from '../../util/trace';
-import { createOptionsFor, RESTORE_MARKER } from '../container-spec';
+import { createOptionsFor, endpointConfig, RESTORE_MARKER } from '../container-spec';
 import type { DestinationContext } from '../context';
 import { discardWorkDir, migrationsDir, writeRecord } from '../migration-record';
 import { makeMigrationScratch } from '../scratch-dir';
 import type { PrepareSpec } from '../prepare-spec';
 import type { TargetPlace } from './prepare';
 import type { PrecopyStore } from './precopy-store';
-import { prepareRestore, type PendingRestore, type ResumeGate, type RestoredTree } from './restore-into-container';
+import { prepareRestore, shareMountsTool, type PendingRestore, type ResumeGate, type RestoredTree } from './restore-into-container';
 import { TreeAppliers } from './tree-appliers';
 
 export type { TreeAppliers } from './tree-appliers';
@@ -69,8 +69,11 @@ export class Target {
       this.saveRecord(false);
     }
     const image = (await docker.inspectImage(c.imageRef))?.Id === c.imageId ? c.imageRef : c.imageId;
-    this.containerId = await docker.createContainer(createOptionsFor(c, this.ctx.helperPath, image));
+    const bins = { helper: this.ctx.helperPath, dockerInit: this.place.dockerInit };
+    this.containerId = await docker.createContainer(createOptionsFor(c, bins, image));
     this.saveRecord(false);
+    // Docker 20.10 joins one network at create; the others before the start, with their addresses.
+    for (const n of c.networks.slice(1)) await docker.connectNetwork(n.name, this.containerId, endpointConfig(n));
     const created = await docker.inspectContainer(this.containerId);
     if (!created) throw new Error('the new container vanished');
     fs.writeFileSync(path.join(overlayDirs(created).upper, RESTORE_MARKER), '');
@@ -106,6 +109,10 @@ export class Target {
       imagesDir: this.imagesDir,
       tree: this.spec.tree,
       lazyPages: this.place.lazyPages,
+      tmpfs: {
+        paths: [...Object.keys((this.spec.container.hostConfig.Tmpfs as Record<string, string> | undefined) ?? {}), '/dev/shm'],
+        shareMountsPath: shareMountsTool(this.ctx.helperPath),
+      },
     });
   }
 

@@ -7,11 +7,12 @@ import { parseMountInfo, type MountInfo } from '../../criu/mountinfo';
 import { overlayDirs, type ContainerInspect } from '../../docker/docker-client';
 import { MigrationError } from '../../protocol/migration-error';
 import { canFreeze } from '../cgroup-freezer';
-import { checkSupported, isRestoredContainer, specFromInspect } from '../container-spec';
+import { checkSupported, DOCKER_INIT_IN_CONTAINER, isRestoredContainer, specFromInspect } from '../container-spec';
+import { sha256File } from '../../host/docker-init';
 import type { SourceContext } from '../context';
 import { readRecords } from '../migration-record';
 import type { PrepareSpec } from '../prepare-spec';
-import { dumpRootPid, processCgroupDirs, stdioOf, stdioToReattach, ttyKeyOfFd } from '../process-facts';
+import { cgroupPids, commandLine, dumpRootPid, outsideTree, processCgroupDirs, stdioOf, stdioToReattach, ttyKeyOfFd } from '../process-facts';
 import { scratchRoot } from '../scratch-dir';
 
 /** Facts read before the freeze, all from the running container. */
@@ -67,6 +68,18 @@ function memoryUsage(dirs: Map<string, string>): number {
   return 0;
 }
 
+/**
+ * A `docker exec` running in the container is refused: CRIU dumps only the tree below the
+ * container's init, and the exec's stdio and exit code belong to its `docker exec` client and
+ * this host's dockerd, which the destination's Docker never hears of. The push would end it.
+ */
+function refuseExecSessions(name: string, pids: number[], root: number, init: number): void {
+  const outside = outsideTree(pids, root, init);
+  if (outside.length === 0) return;
+  const what = outside.slice(0, 3).map((pid) => `PID ${pid}: ${commandLine(pid).slice(0, 60) || '?'}`).join('; ');
+  throw new MigrationError('precondition', `container ${name} has a docker exec session running (${what}), which cannot be migrated: end it and push again`);
+}
+
 export async function gatherFacts(ctx: SourceContext, container: string): Promise<SourceFacts> {
   const inspect = await ctx.docker.inspectContainer(container);
   if (!inspect) throw new MigrationError('precondition', `no such container: ${container} on ${ctx.nodeName}`);
@@ -79,13 +92,16 @@ export async function gatherFacts(ctx: SourceContext, container: string): Promis
   const mountLines = fs.readFileSync(`/proc/${dumpPid}/mountinfo`, 'utf8').split('\n').filter((l) => l.trim());
   const mounts = mountLines.map((l) => parseMountInfo(l)[0]);
   const spec = specFromInspect(inspect, inspect.Config.Image);
-  const dockerMountTargets = spec.mounts.map((m) => m.destination);
+  // --init: Docker bind-mounts its init into the container, from the host, as it does volumes.
+  const init = spec.hostConfig.Init === true;
+  const dockerMountTargets = [...spec.mounts.map((m) => m.destination), ...(init ? [DOCKER_INIT_IN_CONTAINER] : [])];
   const external = new Set(externalMountPoints(mounts, dockerMountTargets));
   const externalMountLines = mountLines.filter((_l, i) => external.has(mounts[i].mountPoint)).join('\n');
   const dirs = processCgroupDirs(inspect.State.Pid);
   const memoryBytes = memoryUsage(dirs);
   const freezerDir = dirs.get('freezer') ?? dirs.get('');
   if (!freezerDir || !canFreeze(freezerDir)) throw new MigrationError('precondition', `cannot find the freezer cgroup of ${name}`);
+  refuseExecSessions(name, cgroupPids(freezerDir), dumpPid, inspect.State.Pid);
   const upperDir = overlayDirs(inspect).upper;
   return {
     inspect,
@@ -94,7 +110,14 @@ export async function gatherFacts(ctx: SourceContext, container: string): Promis
     mounts,
     upperDir,
     freezerDir,
-    prepare: { container: spec, tree: { externalMounts: externalMountLines, stdio } },
+    prepare: {
+      container: spec,
+      tree: {
+        externalMounts: externalMountLines,
+        stdio,
+        ...(init ? { dockerInitSha256: sha256File(`/proc/${dumpPid}/exe`) } : {}),
+      },
+    },
     dockerMountTargets,
     estimatedBytes: memoryBytes + 64 * 1024 * 1024,
     memoryBytes,
