@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { SpecPolicyOptions, Timeouts, Transport } from '@livemig/core';
 import path from 'node:path';
 import type { AccessPolicy } from './peer-access';
+import type { CapacityOverride } from './health';
 
 /** Everything the agent needs to know about its host, from flags. */
 export interface AgentConfig {
@@ -24,6 +25,8 @@ export interface AgentConfig {
   specPolicy: SpecPolicyOptions;
   /** How many incoming migrations may run at once (--max-incoming); more are refused. */
   maxIncoming: number;
+  /** --capacity-memory / --capacity-disk: room reported to drain instead of the host's (tests). */
+  capacity: CapacityOverride;
 }
 
 export function defaultConfig(): Omit<AgentConfig, 'transport' | 'timeouts' | 'access' | 'specPolicy'> {
@@ -36,5 +39,6 @@ export function defaultConfig(): Omit<AgentConfig, 'transport' | 'timeouts' | 'a
     criuPath: 'criu',
     helperPath: path.resolve(__dirname, '../../restore-init/restore-init'),
     maxIncoming: 4,
+    capacity: { memoryBytes: 0, diskBytes: 0 },
   };
 }

@@ -3,18 +3,27 @@ import {
   PROTOCOL_VERSION,
   cgroupMode,
   criuFacts,
+  diskAvailableBytes,
+  memoryAvailableBytes,
   kernelRelease,
   lazyPagesSupported,
   type DockerClient,
   type HealthReply,
 } from '@livemig/core';
 
+/** --capacity-memory / --capacity-disk: reported instead of the host's (0: the host's). */
+export interface CapacityOverride {
+  memoryBytes: number;
+  diskBytes: number;
+}
+
 /** This host's facts, as reported by Health. */
-export async function healthReply(nodeName: string, docker: DockerClient, criuPath: string): Promise<HealthReply> {
-  const [criu, lazyPages, dockerVersion] = await Promise.all([
+export async function healthReply(nodeName: string, docker: DockerClient, criuPath: string, capacity: CapacityOverride): Promise<HealthReply> {
+  const [criu, lazyPages, dockerVersion, dockerRoot] = await Promise.all([
     criuFacts(criuPath),
     lazyPagesSupported(criuPath),
     docker.version().catch((err: Error) => ({ version: `unreachable: ${err.message}`, apiVersion: '' })),
+    docker.rootDir().catch(() => '/'),
   ]);
   return {
     agentVersion: AGENT_VERSION,
@@ -28,5 +37,7 @@ export async function healthReply(nodeName: string, docker: DockerClient, criuPa
     kernel: kernelRelease(),
     cgroupMode: cgroupMode(),
     lazyPages,
+    memoryAvailableBytes: capacity.memoryBytes || memoryAvailableBytes(),
+    diskAvailableBytes: capacity.diskBytes || diskAvailableBytes(dockerRoot),
   };
 }

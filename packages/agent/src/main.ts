@@ -89,6 +89,16 @@ async function main(): Promise<void> {
       default: d.maxIncoming,
       describe: 'incoming migrations that may run at once; more are refused before anything is created',
     })
+    .option('capacity-memory', {
+      type: 'number',
+      default: 0,
+      describe: 'MiB of memory to report as free to drain planners instead of the host\'s MemAvailable (tests; 0: the host\'s)',
+    })
+    .option('capacity-disk', {
+      type: 'number',
+      default: 0,
+      describe: 'MiB of disk to report as free to drain planners instead of Docker\'s data root\'s (tests; 0: the host\'s)',
+    })
     .check((a) => {
       if (!a.insecure && !a['tls-dir']) throw new Error('give --tls-dir DIR (mutual TLS) or, explicitly, --insecure');
       return true;
@@ -110,6 +120,7 @@ async function main(): Promise<void> {
     access: { authenticated: !argv.insecure, peers: peerList(argv.peers) },
     specPolicy: { allowBindPrefixes: bindPrefixes(argv['allow-bind']), allowCaps: argv['allow-cap'] ?? [] },
     maxIncoming: argv['max-incoming'],
+    capacity: { memoryBytes: argv['capacity-memory'] * 1024 * 1024, diskBytes: argv['capacity-disk'] * 1024 * 1024 },
   };
   // A certificate made before roles would have every peer denied: say how to re-issue it instead.
   if (!config.transport.insecure) checkNodeCertificate(config.transport.tls);

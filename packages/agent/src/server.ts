@@ -12,10 +12,12 @@ import {
   isCommitted,
   servingMigrations,
   serverCredentials,
+  inventory,
   runPush,
   serveMigration,
   type DockerClient,
   type HealthReply,
+  type InventoryReply,
   type MigrateReply,
   type MigrateRequest,
   type MigrationStatusReply,
@@ -144,7 +146,7 @@ function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, co
 
 /** gRPC handlers of the Agent service. */
 export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.UntypedServiceImplementation {
-  const health = (): Promise<HealthReply> => healthReply(config.nodeName, docker, config.criuPath);
+  const health = (): Promise<HealthReply> => healthReply(config.nodeName, docker, config.criuPath, config.capacity);
   const inFlight = new Set<string>(); // IDs of containers being pushed from here
   const incoming = new IncomingLimit(config.maxIncoming);
   /** The caller's identity, or the status to end the call with when its role may not make it. */
@@ -202,6 +204,11 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient): grpc.U
       const caller = admit(call, 'health');
       if ('refusal' in caller) return cb(caller.refusal);
       health().then((r) => cb(null, r), (err) => cb(statusOf(err)));
+    },
+    inventory(call: grpc.ServerUnaryCall<object, InventoryReply>, cb: grpc.sendUnaryData<InventoryReply>) {
+      const caller = admit(call, 'inventory');
+      if ('refusal' in caller) return cb(caller.refusal);
+      inventory(sourceContext(config, docker, inFlight)).then((containers) => cb(null, { containers }), (err) => cb(statusOf(err)));
     },
     peerStatus(
       call: grpc.ServerUnaryCall<PeerStatusRequest, PeerStatusReply>,

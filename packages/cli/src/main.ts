@@ -4,6 +4,8 @@ import { hideBin } from 'yargs/helpers';
 import { pushCommand } from './push-command';
 import { certsCommand } from './certs-command';
 import { statusCommand } from './status-command';
+import { DEFAULT_PARALLEL, drainCommand } from './drain-command';
+import { parseFilter } from './drain-plan';
 import { DEFAULT_COMPRESS, parseCompress, type Transport } from '@livemig/core';
 
 const DEFAULT_AGENT = process.env.LIVEMIG_AGENT ?? 'localhost:7411';
@@ -82,6 +84,30 @@ async function main(): Promise<void> {
         }),
     )
     .command(
+      'drain',
+      'move every running container of this host (or those the filters select) to other hosts',
+      (y) =>
+        y
+          .option('to', { type: 'string', demandOption: true, describe: 'destination host[:port][,host[:port]...]' })
+          .option('filter', { type: 'array', string: true, default: [] as string[], describe: 'name=NAME (* matches any characters) or label=KEY[=VALUE], repeatable: names are alternatives, labels must all hold' })
+          .option('parallel', { type: 'number', default: DEFAULT_PARALLEL, describe: 'pushes at once' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan and change nothing' })
+          .check((a) => {
+            if (!Number.isInteger(a.parallel) || a.parallel < 1) throw new Error(`--parallel ${a.parallel}: give a whole number from 1`);
+            return true;
+          }),
+      (argv) =>
+        drainCommand({
+          agent: argv.agent,
+          transport: transport(argv),
+          to: argv.to.split(',').map((s) => s.trim()).filter(Boolean),
+          filters: argv.filter.map(parseFilter),
+          parallel: argv.parallel,
+          dryRun: argv['dry-run'],
+          json: argv.json,
+        }),
+    )
+    .command(
       'certs',
       'make a CA, node certificates and the operator certificate for mutual TLS',
       (y) =>
@@ -95,7 +121,7 @@ async function main(): Promise<void> {
           }),
       (argv) => certsCommand({ out: argv.out, nodes: argv.node, reissue: argv.reissue }),
     )
-    .demandCommand(1, 'name a command: status, push, certs')
+    .demandCommand(1, 'name a command: status, push, drain, certs')
     .strict()
     .fail((msg, err) => fail(err ?? new Error(msg)))
     .parseAsync();

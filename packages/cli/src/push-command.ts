@@ -1,4 +1,4 @@
-import { AgentClient, clientCredentials, rpcErrorMessage, type PushEvent, type Summary, type Transport } from '@livemig/core';
+import { AgentClient, clientCredentials, rpcErrorMessage, type PushEvent, type PushRequest, type Summary, type Transport } from '@livemig/core';
 import { formatPhase, formatSummary } from './format-summary';
 import { ProgressBar } from './progress-bar';
 
@@ -17,29 +17,43 @@ export interface PushArgs {
 
 const LAZY_PAGES_MODES = { auto: 'LAZY_PAGES_AUTO', always: 'LAZY_PAGES_ALWAYS', never: 'LAZY_PAGES_NEVER' } as const;
 
+/**
+ * One Push call to the local agent: its events to `onEvent` as they come; resolves with the
+ * summary, or throws with the agent's one-line reason (after the agent rolled the push back).
+ */
+export async function streamPush(client: AgentClient, req: PushRequest, onEvent: (ev: PushEvent) => void): Promise<Summary> {
+  let summary: Summary | undefined;
+  try {
+    for await (const ev of client.push(req) as AsyncIterable<PushEvent>) {
+      if (ev.body === 'summary') summary = ev.summary;
+      else onEvent(ev);
+    }
+  } catch (err) {
+    throw new Error(rpcErrorMessage(err, client.address));
+  }
+  if (!summary) throw new Error('the agent ended the push without a summary');
+  return summary;
+}
+
 /** `migrate-cli push CTR --to HOST`: asks the local agent to move CTR, printing phases as they come. */
 export async function pushCommand(a: PushArgs): Promise<void> {
   const client = new AgentClient(a.agent, clientCredentials(a.transport));
-  const call = client.push({ container: a.container, destination: a.to, keepSource: a.keepSource, compressLevel: a.compress, serial: a.serial, noPrecopy: !a.precopy,
-    lazyPages: LAZY_PAGES_MODES[a.lazyPages] });
-  let summary: Summary | undefined;
+  const req = { container: a.container, destination: a.to, keepSource: a.keepSource, compressLevel: a.compress, serial: a.serial, noPrecopy: !a.precopy,
+    lazyPages: LAZY_PAGES_MODES[a.lazyPages] };
   const bar = new ProgressBar();
+  let summary: Summary;
   try {
-    for await (const ev of call as AsyncIterable<PushEvent>) {
-      if (ev.body === 'summary') summary = ev.summary;
-      else if (a.json) continue;
-      else if (ev.body === 'progress') bar.update(ev.progress);
+    summary = await streamPush(client, req, (ev) => {
+      if (a.json) return;
+      if (ev.body === 'progress') bar.update(ev.progress);
       else if (ev.body === 'phase') {
         bar.clear();
         console.log(formatPhase(ev.phase));
       }
-    }
-  } catch (err) {
-    throw new Error(rpcErrorMessage(err, client.address));
+    });
   } finally {
     bar.clear();
     client.close();
   }
-  if (!summary) throw new Error('the agent ended the push without a summary');
   console.log(a.json ? JSON.stringify(summary, null, 2) : formatSummary(summary));
 }

@@ -17,6 +17,8 @@ export interface DockerClient {
   removeVolume(name: string): Promise<void>;
   /** Containers (running or not) that mount the named volume. */
   containersUsingVolume(name: string): Promise<string[]>;
+  /** IDs of this host's containers (stopped ones too when `all`). */
+  listContainerIds(all: boolean): Promise<string[]>;
   createContainer(opts: ContainerCreateOptions): Promise<string>;
   startContainer(id: string): Promise<void>;
   /** A container that is gone or not running (any more) is left as it is. */
@@ -104,6 +106,10 @@ export class DockerodeClient implements DockerClient {
       this.d.listContainers({ all: true, filters: JSON.stringify({ volume: [name] }) }),
     );
     return list.map((c) => c.Id);
+  }
+
+  async listContainerIds(all: boolean): Promise<string[]> {
+    return (await rethrowPlain(this.d.listContainers({ all }))).map((c) => c.Id);
   }
 
   async createContainer(opts: ContainerCreateOptions): Promise<string> {

@@ -3,6 +3,7 @@ import { agentService } from './load-proto';
 import { agentAddress } from './address';
 import type {
   HealthReply,
+  InventoryReply,
   MigrateReply,
   MigrateRequest,
   MigrationStatusReply,
@@ -56,6 +57,10 @@ export class AgentClient {
 
   peerStatus(peer: string, timeoutMs = 30_000): Promise<PeerStatusReply> {
     return this.unary<{ peer: string }, PeerStatusReply>('peerStatus', { peer }, timeoutMs);
+  }
+
+  inventory(timeoutMs = 60_000): Promise<InventoryReply> {
+    return this.unary<object, InventoryReply>('inventory', {}, timeoutMs);
   }
 
   migrationStatus(migrationId: string, timeoutMs = 10_000): Promise<MigrationStatusReply> {

@@ -14,6 +14,24 @@ export interface HealthReply {
   kernel: string;
   cgroupMode: string;
   lazyPages: boolean;
+  memoryAvailableBytes: number;
+  diskAvailableBytes: number;
+}
+
+export interface ContainerFacts {
+  id: string;
+  name: string;
+  running: boolean;
+  labels: Record<string, string>;
+  memoryBytes: number;
+  memoryLimitBytes: number;
+  fileBytes: number;
+  volumes: string[];
+  refusal: string;
+}
+
+export interface InventoryReply {
+  containers: ContainerFacts[];
 }
 
 export interface PeerStatusRequest {
