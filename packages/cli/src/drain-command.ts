@@ -5,9 +5,12 @@ import { formatMoveEnd, formatMoveStart, formatPlan, formatReport, totalsOf } fr
 import { streamPush } from './push-command';
 
 /**
- * Pushes at once by default. Measured in the lab (2 cores, scripts/bench.sh drain): the
- * source's CPU (CRIU dump, zstd) is what a push waits on, so 2 overlap one push's waits on the
- * network and the destination without two freezes queuing for one core.
+ * Pushes at once by default: as many as the lab's cores (2). A push waits on the network and on
+ * the destination as much as on the source's CPU (CRIU, zstd), so a second one fills those
+ * waits; more than the cores makes the freezes queue for CPU and lengthens every downtime. A
+ * drain of 7 (3 counters, 3 idle 64 MiB, one 256 MiB) on the shared, loaded 2-core machine
+ * (load average 10-13): --parallel 1 16-32 s, 2 20-28 s, 3 16-24 s; the longest downtime
+ * 0.9-3.0 s, 2.1-2.6 s, 2.2-4.0 s. Too noisy to rank 1 and 2 by time; 3 lengthened downtimes.
  */
 export const DEFAULT_PARALLEL = 2;
 
