@@ -2,8 +2,11 @@ import {
   AGENT_VERSION,
   PROTOCOL_VERSION,
   cgroupMode,
+  cpuFlags,
   criuFacts,
+  criuFeatures,
   diskAvailableBytes,
+  injectedFault,
   memoryAvailableBytes,
   kernelRelease,
   lazyPagesSupported,
@@ -19,11 +22,14 @@ export interface CapacityOverride {
 
 /** This host's facts, as reported by Health. */
 export async function healthReply(nodeName: string, docker: DockerClient, criuPath: string, capacity: CapacityOverride): Promise<HealthReply> {
-  const [criu, lazyPages, dockerVersion, dockerRoot] = await Promise.all([
+  const [criu, lazyPages, dockerVersion, dockerRoot, features, storageDriver, imageIds] = await Promise.all([
     criuFacts(criuPath),
     lazyPagesSupported(criuPath),
     docker.version().catch((err: Error) => ({ version: `unreachable: ${err.message}`, apiVersion: '' })),
     docker.rootDir().catch(() => '/'),
+    criuFeatures(criuPath),
+    docker.storageDriver().catch(() => ''),
+    docker.listImageIds().catch(() => []),
   ]);
   return {
     agentVersion: AGENT_VERSION,
@@ -39,5 +45,10 @@ export async function healthReply(nodeName: string, docker: DockerClient, criuPa
     lazyPages,
     memoryAvailableBytes: capacity.memoryBytes || memoryAvailableBytes(),
     diskAvailableBytes: capacity.diskBytes || diskAvailableBytes(dockerRoot),
+    criuFeatures: features,
+    storageDriver,
+    cpuFlags: injectedFault('hide-cpu-flags') ? cpuFlags().filter((f) => !/^(avx|sse4)/.test(f)) : cpuFlags(),
+    imageIds,
+    clockMs: Date.now(), // last: the peer compares it with its clock when the reply arrives
   };
 }

@@ -7,6 +7,9 @@ import {
   UnsupportedContainerError,
   agentService,
   clientCredentials,
+  cgroupMode,
+  compatRefusal,
+  cpuFlags,
   criuFacts,
   injectedFault,
   isCommitted,
@@ -59,12 +62,18 @@ function log(msg: string): void {
   console.log(`${new Date().toISOString()} ${msg}`);
 }
 
-/** Opens the Migrate stream to a destination agent that answers and passes `criu check`. */
-async function connectDestination(destination: string, config: AgentConfig): Promise<SourceChannel> {
+/**
+ * Opens the Migrate stream to a destination agent that answers, passes `criu check`, and where
+ * nothing blocks a restore of what this host dumps (host-compat.ts: CPU flags, cgroup, storage).
+ */
+async function connectDestination(destination: string, config: AgentConfig, docker: DockerClient): Promise<SourceChannel> {
   const client = new AgentClient(destination, clientCredentials(config.transport));
   try {
     const health = await client.health();
     if (!health.criuCheckOk) throw new Error(`criu check fails on ${health.nodeName}: ${health.criuCheckMessage}`);
+    const here = { nodeName: config.nodeName, cpuFlags: cpuFlags(), cgroupMode: cgroupMode(), storageDriver: await docker.storageDriver() };
+    const refusal = compatRefusal(here, health);
+    if (refusal) throw new Error(`cannot restore on ${health.nodeName}: ${refusal}`);
   } catch (err) {
     client.close();
     throw new MigrationError('precondition', err instanceof Error ? err.message : String(err));
@@ -105,17 +114,19 @@ async function peerStatusReply(config: AgentConfig, health: () => Promise<Health
   const local = await health();
   let peer: HealthReply | null = null;
   let peerError = '';
+  let peerClockSkewMs = 0;
   const started = performance.now();
   let client: AgentClient | undefined;
   try {
     client = new AgentClient(peerAddress, clientCredentials(config.transport));
     peer = await client.health();
+    peerClockSkewMs = peer.clockMs - Date.now();
   } catch (err) {
     peerError = err instanceof Error ? err.message : String(err);
   } finally {
     client?.close();
   }
-  return { local, peer, peerError, peerRttMs: performance.now() - started };
+  return { local, peer, peerError, peerRttMs: performance.now() - started, peerClockSkewMs };
 }
 
 /** Push: runs it, streaming its events to the CLI, then the summary (or the error). */
@@ -130,7 +141,7 @@ function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, co
     precopy: !req.noPrecopy,
     lazyPages: req.lazyPages,
     emit: (ev) => call.write(ev),
-    connect: () => connectDestination(req.destination, config),
+    connect: () => connectDestination(req.destination, config, docker),
   }).then(
     (summary) => {
       log(`pushed ${summary.container} to ${summary.destinationNode}: downtime ${summary.downtimeMs.toFixed(0)} ms`);

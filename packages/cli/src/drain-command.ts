@@ -1,4 +1,4 @@
-import { AgentClient, clientCredentials, DEFAULT_COMPRESS, parseCompress, rpcErrorMessage, type ContainerFacts, type Transport } from '@livemig/core';
+import { AgentClient, clientCredentials, compatRefusal, DEFAULT_COMPRESS, parseCompress, rpcErrorMessage, type ContainerFacts, type Transport } from '@livemig/core';
 import { makePlan, selects, type DestinationRoom, type DrainFilter, type PlanEntry } from './drain-plan';
 import { runMoves, type MoveResult } from './drain-run';
 import { formatMoveEnd, formatMoveStart, formatPlan, formatReport, totalsOf } from './drain-report';
@@ -35,6 +35,7 @@ async function destinationRooms(client: AgentClient, to: readonly string[]): Pro
     if (!s.peer) notes.push(`destination ${address} left out: ${s.peerError || 'no answer'}`);
     else if (s.peer.nodeName === self) notes.push(`destination ${address} left out: it is this host (${self})`);
     else if (!s.peer.criuCheckOk) notes.push(`destination ${address} left out: criu check fails there: ${s.peer.criuCheckMessage}`);
+    else if (compatRefusal(s.local, s.peer)) notes.push(`destination ${address} left out: ${compatRefusal(s.local, s.peer)} (migrate-cli doctor --to ${address})`);
     else rooms.push({ address, nodeName: s.peer.nodeName, memoryBytes: s.peer.memoryAvailableBytes, diskBytes: s.peer.diskAvailableBytes });
   }
   return { rooms, notes, self };

@@ -4,7 +4,7 @@ import { makePlan, parseFilter, selects, type DestinationRoom } from './drain-pl
 
 const MIB = 1024 * 1024;
 function ctr(name: string, o: Partial<ContainerFacts> = {}): ContainerFacts {
-  return { id: `id-${name}`, name, running: true, labels: {}, memoryBytes: 10 * MIB, memoryLimitBytes: 0, fileBytes: MIB, volumes: [], refusal: '', ...o };
+  return { id: `id-${name}`, name, running: true, labels: {}, memoryBytes: 10 * MIB, memoryLimitBytes: 0, fileBytes: MIB, volumes: [], refusal: '', imageId: 'sha256:i', ...o };
 }
 const room = (nodeName: string, memMib: number, diskMib = 10_000): DestinationRoom => ({ address: nodeName, nodeName, memoryBytes: memMib * MIB, diskBytes: diskMib * MIB });
 

@@ -6,6 +6,7 @@ import { certsCommand } from './certs-command';
 import { statusCommand } from './status-command';
 import { DEFAULT_PARALLEL, drainCommand } from './drain-command';
 import { parseFilter } from './drain-plan';
+import { doctorCommand } from './doctor-command';
 import { DEFAULT_COMPRESS, parseCompress, type Transport } from '@livemig/core';
 
 const DEFAULT_AGENT = process.env.LIVEMIG_AGENT ?? 'localhost:7411';
@@ -84,6 +85,12 @@ async function main(): Promise<void> {
         }),
     )
     .command(
+      'doctor',
+      'this host\'s facts beside a destination\'s, with a verdict and a fix per line (exit 1: something blocks)',
+      (y) => y.option('to', { type: 'string', describe: 'destination host[:port] (without: this host alone)' }),
+      (argv) => doctorCommand({ agent: argv.agent, transport: transport(argv), to: argv.to, json: argv.json }),
+    )
+    .command(
       'drain',
       'move every running container of this host (or those the filters select) to other hosts',
       (y) =>
@@ -121,7 +128,7 @@ async function main(): Promise<void> {
           }),
       (argv) => certsCommand({ out: argv.out, nodes: argv.node, reissue: argv.reissue }),
     )
-    .demandCommand(1, 'name a command: status, push, drain, certs')
+    .demandCommand(1, 'name a command: status, push, drain, doctor, certs')
     .strict()
     .fail((msg, err) => fail(err ?? new Error(msg)))
     .parseAsync();

@@ -24,3 +24,15 @@ export function diskAvailableBytes(dir: string): number {
   const st = fs.statfsSync(dir);
   return st.bavail * st.bsize;
 }
+
+let flags: string[] | undefined;
+
+/** The CPU's feature flags as /proc/cpuinfo lists them (the first CPU's: they are all alike). */
+export function cpuFlags(cpuinfo?: string): string[] {
+  if (cpuinfo === undefined && flags) return flags;
+  const text = cpuinfo ?? fs.readFileSync('/proc/cpuinfo', 'utf8');
+  const line = /^(?:flags|Features)\s*:\s*(.*)$/m.exec(text)?.[1] ?? '';
+  const out = line.split(/\s+/).filter(Boolean);
+  if (cpuinfo === undefined) flags = out;
+  return out;
+}

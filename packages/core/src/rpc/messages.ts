@@ -16,6 +16,11 @@ export interface HealthReply {
   lazyPages: boolean;
   memoryAvailableBytes: number;
   diskAvailableBytes: number;
+  criuFeatures: string[];
+  storageDriver: string;
+  cpuFlags: string[];
+  clockMs: number;
+  imageIds: string[];
 }
 
 export interface ContainerFacts {
@@ -28,6 +33,7 @@ export interface ContainerFacts {
   fileBytes: number;
   volumes: string[];
   refusal: string;
+  imageId: string;
 }
 
 export interface InventoryReply {
@@ -43,6 +49,7 @@ export interface PeerStatusReply {
   peer: HealthReply | null;
   peerError: string;
   peerRttMs: number;
+  peerClockSkewMs: number;
 }
 
 export interface PushRequest {

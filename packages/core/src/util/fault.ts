@@ -3,7 +3,8 @@
 export type Fault =
   | 'lose-committed' // destination: commits, then never sends Committed (the call fails)
   | 'refuse-status' // destination: MigrationStatus fails as if unreachable
-  | 'fail-source-cleanup'; // source: removing its copy after the commit fails
+  | 'fail-source-cleanup' // source: removing its copy after the commit fails
+  | 'hide-cpu-flags'; // Health: reports the CPU without its AVX and SSE4 flags (another CPU model)
 
 export function injectedFault(name: Fault): boolean {
   return (process.env.LIVEMIG_FAULT ?? '').split(',').includes(name);

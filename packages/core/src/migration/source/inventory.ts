@@ -18,6 +18,7 @@ export async function containerFacts(ctx: SourceContext, id: string): Promise<Co
     fileBytes: 0,
     volumes: (inspect.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name as string),
     refusal: '',
+    imageId: inspect.Image,
   };
   try {
     const f = await gatherFacts(ctx, id);
