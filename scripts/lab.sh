@@ -4,7 +4,7 @@
 # `up --nodes 3` (or LIVEMIG_LAB_NODES=3) adds node3, joined to each of them by a veth pair of
 # its own (drain's placement across destinations); once up, every command includes it.
 #
-#   lab.sh up [--nodes 3] | status | down | restart-agents | restart-agent NODE [flags] | kill-agent NODE
+#   lab.sh up [--nodes 3] | down-node3 | status | down | restart-agents | restart-agent NODE [flags] | kill-agent NODE
 #   lab.sh docker NODE ARGS...   docker CLI against NODE's daemon
 #   lab.sh cli NODE ARGS...      migrate-cli as an operator on NODE would run it
 #   lab.sh exec NODE CMD...      any command in NODE's network namespace
@@ -26,7 +26,7 @@ PKI="$DATA/pki"
 DOCKER_BIN="$(command -v /usr/bin/docker || command -v docker || true)"
 
 die() { echo "lab: $*" >&2; exit 1; }
-addr_of() { case "$1" in node1) echo "$SUBNET.1" ;; node2) echo "$SUBNET.2" ;; node3) echo "$SUBNET.3" ;; *) die "unknown node '$1' (nodes: ${NODES[*]})" ;; esac; }
+addr_of() { case "$1" in node1) echo "$SUBNET.1" ;; node2) echo "$SUBNET.2" ;; node3) [ "${#NODES[@]}" -eq 3 ] || die "node3 is not up (lab.sh up --nodes 3)"; echo "$SUBNET.3" ;; *) die "unknown node '$1' (nodes: ${NODES[*]})" ;; esac; }
 check_node() { addr_of "$1" >/dev/null; }
 netns_path() { echo "/var/run/netns/$1"; }
 in_ns() { local n="$1"; shift; nsenter --net="$(netns_path "$n")" -- "$@"; }
@@ -200,23 +200,41 @@ stop_pid() { # stop_pid PIDFILE: TERM, wait, KILL
   rm -f "$f"
 }
 
+dockerd_down() {
+  local n="$1"
+  # Containers first, so dockerd exits with nothing running (it would kill them anyway).
+  if pid_alive "$RUN/$n/dockerd.pid"; then
+    local ids; ids="$(node_docker "$n" ps -aq 2>/dev/null || true)"
+    [ -z "$ids" ] || node_docker "$n" rm -f $ids >/dev/null 2>&1 || true
+  fi
+  stop_pid "$RUN/$n/dockerd.pid"
+}
+
+# Whatever a node's daemon left mounted below the lab's directories (overlays, netns files, shm).
+unmount_below() {
+  local n="$1" m
+  for m in $(awk -v a="$DATA/$n/" -v b="$RUN/$n/" 'index($5, a) == 1 || index($5, b) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
+
+# node3 alone (its veth pairs go with its namespace); node1 and node2 stay up as they are.
+cmd_down_node3() {
+  [ "${#NODES[@]}" -eq 3 ] || { echo "lab: node3 is not up"; return 0; }
+  stop_pid "$RUN/node3/agent.pid"
+  dockerd_down node3
+  unmount_below node3
+  [ -e "$(netns_path node3)" ] && ip netns del node3
+  sed -i "/^$SUBNET.3 node3 $HOSTS_TAG\$/d" /etc/hosts
+  rm -rf "$RUN/node3" "$DATA/node3" "$SCRATCH/node3"
+  echo "lab: node3 down"
+}
+
 cmd_down() {
-  local n m
+  local n
   for n in "${NODES[@]}"; do stop_pid "$RUN/$n/agent.pid"; done
-  for n in "${NODES[@]}"; do
-    # Containers first, so dockerd exits with nothing running (it would kill them anyway).
-    if pid_alive "$RUN/$n/dockerd.pid"; then
-      local ids; ids="$(node_docker "$n" ps -aq 2>/dev/null || true)"
-      [ -z "$ids" ] || node_docker "$n" rm -f $ids >/dev/null 2>&1 || true
-    fi
-    stop_pid "$RUN/$n/dockerd.pid"
-  done
-  # Whatever the daemons left mounted below the lab's directories (overlays, netns files, shm).
-  for n in "${NODES[@]}"; do
-    for m in $(awk -v a="$DATA/$n/" -v b="$RUN/$n/" 'index($5, a) == 1 || index($5, b) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
-      umount -l "$m" 2>/dev/null || true
-    done
-  done
+  for n in "${NODES[@]}"; do dockerd_down "$n"; done
+  for n in "${NODES[@]}"; do unmount_below "$n"; done
   for n in "${NODES[@]}"; do [ -e "$(netns_path "$n")" ] && ip netns del "$n"; done
   sed -i "/$HOSTS_TAG\$/d" /etc/hosts
   rm -rf "$RUN" "$DATA" "$SCRATCH"
@@ -242,9 +260,10 @@ case "$cmd" in
     check_node "$1"; f="$RUN/$1/agent.pid"; [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null; rm -f "$f"; echo "lab: agent on $1 killed" ;;
   status) cmd_status ;;
   down) cmd_down ;;
+  down-node3) cmd_down_node3 ;;
   docker) [ $# -ge 1 ] || die "usage: lab.sh docker NODE ARGS..."; n="$1"; shift; check_node "$n"; node_docker "$n" "$@" ;;
   cli) [ $# -ge 1 ] || die "usage: lab.sh cli NODE ARGS..."; cmd_cli "$@" ;;
   exec) [ $# -ge 2 ] || die "usage: lab.sh exec NODE CMD..."; n="$1"; shift; check_node "$n"; LIVEMIG_TLS_DIR="$PKI" in_ns "$n" "$@" ;;
   "") die "usage: lab.sh up|status|down|docker NODE ARGS...|cli NODE ARGS...|exec NODE CMD..." ;;
-  *) die "unknown command '$cmd' (commands: up, status, down, restart-agents, restart-agent, kill-agent, docker, cli, exec)" ;;
+  *) die "unknown command '$cmd' (commands: up, status, down, down-node3, restart-agents, restart-agent, kill-agent, docker, cli, exec)" ;;
 esac
