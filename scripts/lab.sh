@@ -26,7 +26,7 @@ PKI="$DATA/pki"
 DOCKER_BIN="$(command -v /usr/bin/docker || command -v docker || true)"
 
 die() { echo "lab: $*" >&2; exit 1; }
-addr_of() { case "$1" in node1) echo "$SUBNET.1" ;; node2) echo "$SUBNET.2" ;; node3) [ "${#NODES[@]}" -eq 3 ] || die "node3 is not up (lab.sh up --nodes 3)"; echo "$SUBNET.3" ;; *) die "unknown node '$1' (nodes: ${NODES[*]})" ;; esac; }
+addr_of() { case "$1" in node1) echo "$SUBNET.1" ;; node2) echo "$SUBNET.2" ;; node3) [ "${#NODES[@]}" -eq 3 ] || die "unknown node 'node3' (not up: lab.sh up --nodes 3 adds it)"; echo "$SUBNET.3" ;; *) die "unknown node '$1' (nodes: ${NODES[*]})" ;; esac; }
 check_node() { addr_of "$1" >/dev/null; }
 netns_path() { echo "/var/run/netns/$1"; }
 in_ns() { local n="$1"; shift; nsenter --net="$(netns_path "$n")" -- "$@"; }
