@@ -21,8 +21,13 @@
 # warm-up before READY) started cold with `docker run`, against `restore --image` of a checkpoint
 # taken with `checkpoint --when-log READY --image`: time from the command to the first answered
 # request, each on node1.
+# Drain (--drain-only): 10 containers (4 idle memhog 64 MiB, 3 memhog 256 MiB churning 8 pages/ms, a
+# redis, a busybox counter, one refused: --network host) pushed node1 -> node2 one after the other,
+# brought back, then drained node1 -> node2 with the default --parallel: the drain's time against
+# the pushes' in a row (target <= 0.6x) and each container's downtime against its own push's (<= 1.25x).
 #   scripts/bench.sh [--sizes "16 256 1024"] [--runs 3] [--compress fast] [--no-redis] [--no-churn]
-#                    [--no-precopy] [--lazy-pages auto|always|never] [--disk | --disk-only | --postgres-only | --checkpoint-only | --jvm-only]
+#                    [--no-precopy] [--lazy-pages auto|always|never]
+#                    [--disk | --disk-only | --postgres-only | --checkpoint-only | --jvm-only | --drain-only]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB="$ROOT/scripts/lab.sh"
@@ -36,6 +41,7 @@ DISK=0
 PG_ONLY=0
 CKPT=0
 JVM=0
+DRAIN=0
 PUSH_FLAGS=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -44,6 +50,7 @@ while [ $# -gt 0 ]; do
     --postgres-only) DISK=1; MEM=0; PG_ONLY=1; shift ;;
     --checkpoint-only) CKPT=1; MEM=0; shift ;;
     --jvm-only) JVM=1; MEM=0; shift ;;
+    --drain-only) DRAIN=1; MEM=0; shift ;;
     --no-precopy) PUSH_FLAGS+=" --no-precopy"; shift ;;
     --lazy-pages) PUSH_FLAGS+=" --lazy-pages $2"; shift 2 ;;
     --no-churn) CHURN=0; shift ;;
@@ -351,5 +358,46 @@ if [ "$DISK" = 1 ]; then
   echo
   echo "$PG_CHECK"
 fi
+drain_workload() {
+  local c names=() t0 t1 json
+  echo "drain of 10 containers:"
+  redis_image
+  for c in 1 2 3 4; do lab docker node1 run -d --name "bench-d-idle$c" livemig-testkit:latest memhog 64 >/dev/null; names+=("bench-d-idle$c"); done
+  for c in 1 2 3; do lab docker node1 run -d --name "bench-d-busy$c" livemig-testkit:latest memhog 256 churn 8 >/dev/null; names+=("bench-d-busy$c"); done
+  lab docker node1 run -d --name bench-d-redis livemig-redis:latest redis-server --port 6380 --save '' --appendonly no >/dev/null
+  lab docker node1 run -d --name bench-d-counter busybox:latest sh -c 'i=0; while true; do i=$((i+1)); echo $i; sleep 0.2; done' >/dev/null
+  lab docker node1 run -d --name bench-d-host --network host busybox:latest sleep 100000 >/dev/null
+  names+=(bench-d-redis bench-d-counter)
+  for c in "${names[@]}"; do case "$c" in *idle*|*busy*) until lab docker node1 logs "$c" 2>/dev/null | grep -q '^filled'; do sleep 0.5; done ;; esac; done
+  local singles; singles="$(mktemp /tmp/livemig-bench-drain.XXXXXX)"
+  t0="$(date +%s%N)"
+  for c in "${names[@]}" bench-d-host; do lab cli node1 push "$c" --to node2 --compress "$COMPRESS" --json 2>/dev/null >> "$singles" || true; done
+  t1="$(date +%s%N)"
+  lab cli node2 drain --to node1 --filter 'name=bench-d-*' >/dev/null || true # back, not measured
+  json="$(lab cli node1 drain --to node2 --filter 'name=bench-d-*' --json 2>/dev/null || true)"
+  node -e '
+    const [singlesText, drainJson, serialNs] = process.argv.slice(1);
+    const singles = {};
+    for (const m of singlesText.split(/\n(?=\{)/).filter((t) => t.trim())) { const s = JSON.parse(m); singles[s.container] = s; }
+    const d = JSON.parse(drainJson);
+    const serialMs = Number(serialNs) / 1e6;
+    const sec = (v) => (v / 1000).toFixed(2) + " s";
+    console.log("| container | single push downtime | drain downtime | ratio | drain result |");
+    console.log("| --- | --- | --- | --- | --- |");
+    let worst = 0;
+    for (const r of d.results) {
+      const s = singles[r.container];
+      const ratio = s && r.result === "moved" ? r.downtimeMs / s.downtimeMs : NaN;
+      if (ratio > worst) worst = ratio;
+      console.log(`| ${r.container} | ${s ? sec(s.downtimeMs) : "refused"} | ${r.result === "moved" ? sec(r.downtimeMs) : "-"} | ${Number.isNaN(ratio) ? "-" : ratio.toFixed(2) + "x"} | ${r.result}${r.reason ? ": " + r.reason.slice(0, 60) : ""} |`);
+    }
+    console.log();
+    console.log(`10 pushes in a row ${sec(serialMs)}, drain ${sec(d.totals.totalMs)}: ${(d.totals.totalMs / serialMs).toFixed(2)}x (target <= 0.6x); worst downtime ratio ${worst.toFixed(2)}x (target <= 1.25x)`);
+  ' "$(cat "$singles")" "$json" "$((t1 - t0))"
+  rm -f "$singles"
+  for n in node1 node2; do lab docker "$n" rm -f "${names[@]}" bench-d-host >/dev/null 2>&1 || true; done
+}
+if [ "$DRAIN" = 1 ]; then drain_workload; fi
+
 echo
 echo "link ${LINK_MBPS} MB/s; --compress ${COMPRESS}${PUSH_FLAGS:+;$PUSH_FLAGS}; target: downtime / bound <= 1.25, agent peak RSS < 200 MiB"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The two-node lab on ONE machine: network namespaces node1 and node2 joined by a veth pair,
 # each with its own dockerd (own data-root, exec-root, socket, docker0) and its own agent.
+# `up --nodes 3` (or LIVEMIG_LAB_NODES=3) adds node3, joined to each of them by a veth pair of
+# its own (drain's placement across destinations); once up, every command includes it.
 #
-#   lab.sh up | status | down | restart-agents | restart-agent NODE [flags] | kill-agent NODE
+#   lab.sh up [--nodes 3] | down-node3 | status | down | restart-agents | restart-agent NODE [flags] | kill-agent NODE
 #   lab.sh docker NODE ARGS...   docker CLI against NODE's daemon
 #   lab.sh cli NODE ARGS...      migrate-cli as an operator on NODE would run it
 #   lab.sh exec NODE CMD...      any command in NODE's network namespace
@@ -10,6 +12,10 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NODES=(node1 node2)
+if [ "${1:-}" = up ] && [ "${2:-}" = --nodes ]; then LIVEMIG_LAB_NODES="${3:-}"; set -- up; fi
+case "${LIVEMIG_LAB_NODES:-2}" in 2) ;; 3) NODES+=(node3) ;; *) echo "lab: --nodes: 2 or 3, not '${LIVEMIG_LAB_NODES}'" >&2; exit 1 ;; esac
+# node3 made by an earlier `up --nodes 3`: status, down and the rest include it.
+[ "${#NODES[@]}" -eq 3 ] || { [ -e /var/run/netns/node3 ] || [ -d /run/livemig-lab/node3 ]; } && NODES=(node1 node2 node3)
 SUBNET=10.77.0
 PORT=7411
 RUN=/run/livemig-lab
@@ -20,7 +26,7 @@ PKI="$DATA/pki"
 DOCKER_BIN="$(command -v /usr/bin/docker || command -v docker || true)"
 
 die() { echo "lab: $*" >&2; exit 1; }
-addr_of() { case "$1" in node1) echo "$SUBNET.1" ;; node2) echo "$SUBNET.2" ;; *) die "unknown node '$1' (nodes: ${NODES[*]})" ;; esac; }
+addr_of() { case "$1" in node1) echo "$SUBNET.1" ;; node2) echo "$SUBNET.2" ;; node3) [ "${#NODES[@]}" -eq 3 ] || die "unknown node 'node3' (not up: lab.sh up --nodes 3 adds it)"; echo "$SUBNET.3" ;; *) die "unknown node '$1' (nodes: ${NODES[*]})" ;; esac; }
 check_node() { addr_of "$1" >/dev/null; }
 netns_path() { echo "/var/run/netns/$1"; }
 in_ns() { local n="$1"; shift; nsenter --net="$(netns_path "$n")" -- "$@"; }
@@ -52,13 +58,35 @@ net_up() {
     in_ns node1 ip link set lab-node1 name lab0
     in_ns node2 ip link set lab-node2 name lab0
   fi
-  for n in "${NODES[@]}"; do
+  for n in node1 node2; do
     in_ns "$n" ip addr replace "$(addr_of "$n")/24" dev lab0
     in_ns "$n" ip link set lab0 up
   done
+  [ "${#NODES[@]}" -eq 3 ] && node3_net_up
   # Names resolve from either node (the namespaces share the host's /etc/hosts).
   sed -i "/$HOSTS_TAG\$/d" /etc/hosts
   for n in "${NODES[@]}"; do echo "$(addr_of "$n") $n $HOSTS_TAG" >> /etc/hosts; done
+}
+
+# node3: a veth pair to each of node1 and node2 (lab3 at their end), its address on both of its
+# ends, host routes: the node1-node2 pair and its /24 stay exactly as they are.
+node3_net_up() {
+  local n i=0
+  for n in node1 node2; do
+    i=$((i + 1))
+    if ! in_ns "$n" ip link show lab3 >/dev/null 2>&1; then
+      ip link add "lab-$n-3" type veth peer name "lab-3-$n"
+      ip link set "lab-$n-3" netns "$n"
+      ip link set "lab-3-$n" netns node3
+      in_ns "$n" ip link set "lab-$n-3" name lab3
+      in_ns node3 ip link set "lab-3-$n" name "lab$i"
+    fi
+    in_ns "$n" ip link set lab3 up
+    in_ns node3 ip link set "lab$i" up
+    in_ns node3 ip addr replace "$(addr_of node3)/32" dev "lab$i"
+    in_ns node3 ip route replace "$(addr_of "$n")/32" dev "lab$i"
+    in_ns "$n" ip route replace "$(addr_of node3)/32" dev lab3
+  done
 }
 
 dockerd_up() {
@@ -85,8 +113,9 @@ images_up() {
 # the CLI (roles in the certificates: what each may call). $PKI is the operator's dir, with the CA
 # key; each agent gets, as a real node would, only ca.pem and its own pair, in its own dir.
 pki_up() {
-  node "$(cli_js)" certs --out "$PKI" --node "node1=$(addr_of node1)" --node "node2=$(addr_of node2)" >/dev/null
-  local n
+  local n nodes=()
+  for n in "${NODES[@]}"; do nodes+=(--node "$n=$(addr_of "$n")"); done
+  node "$(cli_js)" certs --out "$PKI" "${nodes[@]}" >/dev/null
   for n in "${NODES[@]}"; do
     mkdir -p -m 700 "$(node_pki "$n")"
     cp "$PKI/ca.pem" "$PKI/$n.pem" "$PKI/$n-key.pem" "$(node_pki "$n")/"
@@ -123,7 +152,7 @@ cmd_up() {
   for n in "${NODES[@]}"; do dockerd_up "$n"; done
   images_up
   for n in "${NODES[@]}"; do agent_up "$n"; done
-  echo "lab: up (node1 $(addr_of node1), node2 $(addr_of node2), agents on port $PORT)"
+  echo "lab: up ($(for n in "${NODES[@]}"; do printf '%s %s, ' "$n" "$(addr_of "$n")"; done)agents on port $PORT)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -171,23 +200,41 @@ stop_pid() { # stop_pid PIDFILE: TERM, wait, KILL
   rm -f "$f"
 }
 
+dockerd_down() {
+  local n="$1"
+  # Containers first, so dockerd exits with nothing running (it would kill them anyway).
+  if pid_alive "$RUN/$n/dockerd.pid"; then
+    local ids; ids="$(node_docker "$n" ps -aq 2>/dev/null || true)"
+    [ -z "$ids" ] || node_docker "$n" rm -f $ids >/dev/null 2>&1 || true
+  fi
+  stop_pid "$RUN/$n/dockerd.pid"
+}
+
+# Whatever a node's daemon left mounted below the lab's directories (overlays, netns files, shm).
+unmount_below() {
+  local n="$1" m
+  for m in $(awk -v a="$DATA/$n/" -v b="$RUN/$n/" 'index($5, a) == 1 || index($5, b) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
+
+# node3 alone (its veth pairs go with its namespace); node1 and node2 stay up as they are.
+cmd_down_node3() {
+  [ "${#NODES[@]}" -eq 3 ] || { echo "lab: node3 is not up"; return 0; }
+  stop_pid "$RUN/node3/agent.pid"
+  dockerd_down node3
+  unmount_below node3
+  [ -e "$(netns_path node3)" ] && ip netns del node3
+  sed -i "/^$SUBNET.3 node3 $HOSTS_TAG\$/d" /etc/hosts
+  rm -rf "$RUN/node3" "$DATA/node3" "$SCRATCH/node3"
+  echo "lab: node3 down"
+}
+
 cmd_down() {
-  local n m
+  local n
   for n in "${NODES[@]}"; do stop_pid "$RUN/$n/agent.pid"; done
-  for n in "${NODES[@]}"; do
-    # Containers first, so dockerd exits with nothing running (it would kill them anyway).
-    if pid_alive "$RUN/$n/dockerd.pid"; then
-      local ids; ids="$(node_docker "$n" ps -aq 2>/dev/null || true)"
-      [ -z "$ids" ] || node_docker "$n" rm -f $ids >/dev/null 2>&1 || true
-    fi
-    stop_pid "$RUN/$n/dockerd.pid"
-  done
-  # Whatever the daemons left mounted below the lab's directories (overlays, netns files, shm).
-  for n in "${NODES[@]}"; do
-    for m in $(awk -v a="$DATA/$n/" -v b="$RUN/$n/" 'index($5, a) == 1 || index($5, b) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
-      umount -l "$m" 2>/dev/null || true
-    done
-  done
+  for n in "${NODES[@]}"; do dockerd_down "$n"; done
+  for n in "${NODES[@]}"; do unmount_below "$n"; done
   for n in "${NODES[@]}"; do [ -e "$(netns_path "$n")" ] && ip netns del "$n"; done
   sed -i "/$HOSTS_TAG\$/d" /etc/hosts
   rm -rf "$RUN" "$DATA" "$SCRATCH"
@@ -213,9 +260,10 @@ case "$cmd" in
     check_node "$1"; f="$RUN/$1/agent.pid"; [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null; rm -f "$f"; echo "lab: agent on $1 killed" ;;
   status) cmd_status ;;
   down) cmd_down ;;
+  down-node3) cmd_down_node3 ;;
   docker) [ $# -ge 1 ] || die "usage: lab.sh docker NODE ARGS..."; n="$1"; shift; check_node "$n"; node_docker "$n" "$@" ;;
   cli) [ $# -ge 1 ] || die "usage: lab.sh cli NODE ARGS..."; cmd_cli "$@" ;;
   exec) [ $# -ge 2 ] || die "usage: lab.sh exec NODE CMD..."; n="$1"; shift; check_node "$n"; LIVEMIG_TLS_DIR="$PKI" in_ns "$n" "$@" ;;
   "") die "usage: lab.sh up|status|down|docker NODE ARGS...|cli NODE ARGS...|exec NODE CMD..." ;;
-  *) die "unknown command '$cmd' (commands: up, status, down, restart-agents, restart-agent, kill-agent, docker, cli, exec)" ;;
+  *) die "unknown command '$cmd' (commands: up, status, down, down-node3, restart-agents, restart-agent, kill-agent, docker, cli, exec)" ;;
 esac

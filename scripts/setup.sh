@@ -126,4 +126,17 @@ npm run -s build || fail "tsc build"
 step "static helpers"
 make -s -C packages/restore-init || fail "make restore-init"
 
+# The agent as a service where systemd runs: installed, not enabled or started (which node this
+# is, its certificates and peers are the operator's to say, in /etc/default/livemig-agent).
+if [ -d /run/systemd/system ]; then
+  step "systemd unit"
+  sed -e "s#@NODE@#$(command -v node)#g" -e "s#@REPO@#$ROOT#g" scripts/systemd/livemig-agent.service.in > /etc/systemd/system/livemig-agent.service
+  systemctl daemon-reload
+  if [ -f /etc/default/livemig-agent ]; then
+    echo "    installed livemig-agent.service ($(systemctl is-enabled livemig-agent 2>/dev/null || true)); /etc/default/livemig-agent configures it"
+  else
+    echo "    installed livemig-agent.service; to run it: write /etc/default/livemig-agent (see the unit), then systemctl enable --now livemig-agent"
+  fi
+fi
+
 echo "==> setup: done (criu: $CRIU_BIN, docker: $(dockerd --version))"

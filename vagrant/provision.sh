@@ -3,7 +3,7 @@
 #   provision.sh NAME ADDRESS "node1=ADDR1 node2=ADDR2"
 # Node.js, then the same host setup as the one-machine lab (Docker, CRIU, build), the base
 # images (same IDs on both VMs: scripts/base-images.sh), names of both nodes in /etc/hosts, the
-# certificates the Vagrantfile made, and the agent as a systemd service. Safe to run again.
+# certificates the Vagrantfile made, and the agent as a systemd service (scripts/systemd). Safe to run again.
 set -euo pipefail
 NAME="$1" ADDR="$2" NODES="$3"
 REPO="${LIVEMIG_REPO:-/opt/livemig}"
@@ -49,20 +49,13 @@ install -m 644 "$src/ca.pem" "$src/$NAME.pem" "$src/client.pem" "$PKI/"
 install -m 600 "$src/$NAME-key.pem" "$src/client-key.pem" "$PKI/"
 rm -rf "$UPLOADED"
 
-# --single-threaded-gc: as the agent's own #! line (why: packages/agent/src/main.ts).
-cat > /etc/systemd/system/livemig-agent.service <<EOF
-[Unit]
-Description=livemig agent (live migration of Docker containers)
-Requires=docker.service
-After=docker.service network-online.target
-
-[Service]
-ExecStart=$(command -v node) --single-threaded-gc $REPO/packages/agent/dist/main.js --listen 0.0.0.0:$PORT --node-name $NAME --docker-socket /run/docker.sock --state-dir /var/lib/livemig/agent --helper $REPO/packages/restore-init/restore-init --tls-dir $PKI
-Restart=on-failure
-
-[Install]
-WantedBy=multi-user.target
+# The agent as a service: setup.sh installed scripts/systemd/livemig-agent.service.in; this node's
+# part of its command line goes in its configuration file.
+cat > /etc/default/livemig-agent <<EOF
+LIVEMIG_STATE_DIR=/var/lib/livemig/agent
+LIVEMIG_AGENT_ARGS="--listen 0.0.0.0:$PORT --node-name $NAME --docker-socket /run/docker.sock --tls-dir $PKI"
 EOF
+[ -f /etc/systemd/system/livemig-agent.service ] || { echo "provision: setup.sh did not install livemig-agent.service (no systemd?)" >&2; exit 1; }
 printf '#!/bin/sh\nexec %s %s "$@"\n' "$(command -v node)" "$REPO/packages/cli/dist/main.js" > /usr/local/bin/migrate-cli
 chmod 755 /usr/local/bin/migrate-cli
 systemctl daemon-reload

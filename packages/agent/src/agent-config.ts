@@ -2,6 +2,7 @@ import os from 'node:os';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_LEASE_MS, type SpecPolicyOptions, type Timeouts, type Transport } from '@livemig/core';
 import path from 'node:path';
 import type { AccessPolicy } from './peer-access';
+import type { CapacityOverride } from './health';
 
 /** Everything the agent needs to know about its host, from flags. */
 export interface AgentConfig {
@@ -28,6 +29,8 @@ export interface AgentConfig {
   idleTimeoutMs: number;
   /** The lease (--lease-ms; protocol/lease.ts): a silent peer's copy lives this long. */
   leaseMs: number;
+  /** --capacity-memory / --capacity-disk: room reported to drain instead of the host's (tests). */
+  capacity: CapacityOverride;
 }
 
 export function defaultConfig(): Omit<AgentConfig, 'transport' | 'timeouts' | 'access' | 'specPolicy'> {
@@ -42,5 +45,6 @@ export function defaultConfig(): Omit<AgentConfig, 'transport' | 'timeouts' | 'a
     maxIncoming: 4,
     idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
     leaseMs: DEFAULT_LEASE_MS,
+    capacity: { memoryBytes: 0, diskBytes: 0 },
   };
 }

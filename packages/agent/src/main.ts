@@ -107,6 +107,16 @@ async function main(): Promise<void> {
       default: d.leaseMs,
       describe: 'the lease: a migrated copy that hears nothing from its source for this long is killed (README: never two copies)',
     })
+    .option('capacity-memory', {
+      type: 'number',
+      default: 0,
+      describe: 'MiB of memory to report as free to drain planners instead of the host\'s MemAvailable (tests; 0: the host\'s)',
+    })
+    .option('capacity-disk', {
+      type: 'number',
+      default: 0,
+      describe: 'MiB of disk to report as free to drain planners instead of Docker\'s data root\'s (tests; 0: the host\'s)',
+    })
     .check((a) => {
       if (!(a['idle-timeout'] > 0)) throw new Error(`--idle-timeout must be a positive number of seconds, not ${a['idle-timeout']}`);
       if (!a.insecure && !a['tls-dir']) throw new Error('give --tls-dir DIR (mutual TLS) or, explicitly, --insecure');
@@ -131,6 +141,7 @@ async function main(): Promise<void> {
     maxIncoming: argv['max-incoming'],
     idleTimeoutMs: argv['idle-timeout'] * 1000,
     leaseMs: leaseMs(argv['lease-ms']),
+    capacity: { memoryBytes: argv['capacity-memory'] * 1024 * 1024, diskBytes: argv['capacity-disk'] * 1024 * 1024 },
   };
   // A certificate made before roles would have every peer denied: say how to re-issue it instead.
   if (!config.transport.insecure) checkNodeCertificate(config.transport.tls);

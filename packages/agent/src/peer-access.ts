@@ -3,15 +3,16 @@
 import * as grpc from '@grpc/grpc-js';
 import { commonNameOf, identityOfCertificate, type PeerIdentity, type PeerRole } from '@livemig/core';
 
-export type AgentRpc = 'push' | 'peerStatus' | 'health' | 'migrate' | 'migrationStatus' | 'checkpoint' | 'restore' | 'inspect';
+export type AgentRpc = 'push' | 'peerStatus' | 'health' | 'migrate' | 'migrationStatus' | 'checkpoint' | 'restore' | 'inspect' | 'inventory';
 
 /**
- * Push, PeerStatus, Checkpoint, Restore and Inspect are the operator's (the CLI's). Migrate and MigrationStatus are a source
+ * Push, PeerStatus, Inventory, Checkpoint, Restore and Inspect are the operator's (the CLI's). Migrate and MigrationStatus are a source
  * agent's. Health both: the CLI's status asks it through its agent, and a source agent asks
  * its destination's before Migrate.
  */
 const ROLES: Record<AgentRpc, readonly PeerRole[]> = {
   push: ['operator'],
+  inventory: ['operator'],
   peerStatus: ['operator'],
   health: ['operator', 'node'],
   migrate: ['node'],
@@ -26,7 +27,7 @@ const LIMITED_BY_PEERS: readonly AgentRpc[] = ['migrate', 'migrationStatus'];
 
 const RPC_NAME: Record<AgentRpc, string> = {
   push: 'Push', peerStatus: 'PeerStatus', health: 'Health', migrate: 'Migrate', migrationStatus: 'MigrationStatus',
-  checkpoint: 'Checkpoint', restore: 'Restore', inspect: 'Inspect',
+  checkpoint: 'Checkpoint', restore: 'Restore', inspect: 'Inspect', inventory: 'Inventory',
 };
 
 export interface AccessPolicy {

@@ -7,11 +7,15 @@ import {
   UnsupportedContainerError,
   agentService,
   clientCredentials,
+  cgroupMode,
+  compatRefusal,
+  cpuFlags,
   criuFacts,
   injectedFault,
   migrationState,
   servingMigrations,
   serverCredentials,
+  inventory,
   runPush,
   runCheckpoint,
   restoreFromFile,
@@ -27,6 +31,7 @@ import {
   type RestoreReply,
   type RestoreRequest,
   type HealthReply,
+  type InventoryReply,
   type MigrateReply,
   type MigrateRequest,
   type MigrationStatusReply,
@@ -69,12 +74,18 @@ function log(msg: string): void {
   console.log(`${new Date().toISOString()} ${msg}`);
 }
 
-/** Opens the Migrate stream to a destination agent that answers and passes `criu check`. */
-async function connectDestination(destination: string, config: AgentConfig): Promise<SourceChannel> {
+/**
+ * Opens the Migrate stream to a destination agent that answers, passes `criu check`, and where
+ * nothing blocks a restore of what this host dumps (host-compat.ts: CPU flags, cgroup, storage).
+ */
+async function connectDestination(destination: string, config: AgentConfig, docker: DockerClient): Promise<SourceChannel> {
   const client = new AgentClient(destination, clientCredentials(config.transport));
   try {
     const health = await client.health();
     if (!health.criuCheckOk) throw new Error(`criu check fails on ${health.nodeName}: ${health.criuCheckMessage}`);
+    const here = { nodeName: config.nodeName, cpuFlags: cpuFlags(), cgroupMode: cgroupMode(), storageDriver: await docker.storageDriver() };
+    const refusal = compatRefusal(here, health);
+    if (refusal) throw new Error(`cannot restore on ${health.nodeName}: ${refusal}`);
   } catch (err) {
     client.close();
     throw new MigrationError('precondition', err instanceof Error ? err.message : String(err));
@@ -117,17 +128,19 @@ async function peerStatusReply(config: AgentConfig, health: () => Promise<Health
   const local = await health();
   let peer: HealthReply | null = null;
   let peerError = '';
+  let peerClockSkewMs = 0;
   const started = performance.now();
   let client: AgentClient | undefined;
   try {
     client = new AgentClient(peerAddress, clientCredentials(config.transport));
     peer = await client.health();
+    peerClockSkewMs = peer.clockMs - Date.now();
   } catch (err) {
     peerError = err instanceof Error ? err.message : String(err);
   } finally {
     client?.close();
   }
-  return { local, peer, peerError, peerRttMs: performance.now() - started };
+  return { local, peer, peerError, peerRttMs: performance.now() - started, peerClockSkewMs };
 }
 
 /** Push: runs it, streaming its events to the CLI, then the summary (or the error). */
@@ -143,7 +156,7 @@ function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, co
     precopy: !req.noPrecopy,
     lazyPages: req.lazyPages,
     emit: (ev) => call.write(ev),
-    connect: () => connectDestination(req.destination, config),
+    connect: () => connectDestination(req.destination, config, docker),
     signal: migrations.signal,
   }).then(
     (summary) => {
@@ -185,7 +198,7 @@ function runCheckpointCall(call: grpc.ServerWritableStream<CheckpointRequest, Ch
 
 /** gRPC handlers of the Agent service. */
 export function agentHandlers(config: AgentConfig, docker: DockerClient, migrations = new MigrationsInFlight()): grpc.UntypedServiceImplementation {
-  const health = (): Promise<HealthReply> => healthReply(config.nodeName, docker, config.criuPath);
+  const health = (): Promise<HealthReply> => healthReply(config.nodeName, docker, config.criuPath, config.capacity);
   const inFlight = new Set<string>(); // IDs of containers being pushed from here
   const incoming = new IncomingLimit(config.maxIncoming);
   /** The caller's identity, or the status to end the call with when its role may not make it. */
@@ -280,6 +293,11 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient, migrati
       const caller = admit(call, 'health');
       if ('refusal' in caller) return cb(caller.refusal);
       health().then((r) => cb(null, r), (err) => cb(statusOf(err)));
+    },
+    inventory(call: grpc.ServerUnaryCall<object, InventoryReply>, cb: grpc.sendUnaryData<InventoryReply>) {
+      const caller = admit(call, 'inventory');
+      if ('refusal' in caller) return cb(caller.refusal);
+      inventory(sourceContext(config, docker, inFlight)).then((containers) => cb(null, { containers }), (err) => cb(statusOf(err)));
     },
     peerStatus(
       call: grpc.ServerUnaryCall<PeerStatusRequest, PeerStatusReply>,

@@ -7,6 +7,9 @@ import { statusCommand } from './status-command';
 import { checkpointCommand } from './checkpoint-command';
 import { restoreCommand } from './restore-command';
 import { inspectCommand } from './inspect-command';
+import { DEFAULT_PARALLEL, drainCommand } from './drain-command';
+import { parseFilter } from './drain-plan';
+import { doctorCommand } from './doctor-command';
 import { DEFAULT_COMPRESS, parseCompress, type Transport } from '@livemig/core';
 
 const DEFAULT_AGENT = process.env.LIVEMIG_AGENT ?? 'localhost:7411';
@@ -118,6 +121,36 @@ async function main(): Promise<void> {
         }),
     )
     .command(
+      'doctor',
+      'this host\'s facts beside a destination\'s, with a verdict and a fix per line (exit 1: something blocks)',
+      (y) => y.option('to', { type: 'string', describe: 'destination host[:port] (without: this host alone)' }),
+      (argv) => doctorCommand({ agent: argv.agent, transport: transport(argv), to: argv.to, json: argv.json }),
+    )
+    .command(
+      'drain',
+      'move every running container of this host (or those the filters select) to other hosts',
+      (y) =>
+        y
+          .option('to', { type: 'string', demandOption: true, describe: 'destination host[:port][,host[:port]...]' })
+          .option('filter', { type: 'array', string: true, default: [] as string[], describe: 'name=NAME (* matches any characters) or label=KEY[=VALUE], repeatable: names are alternatives, labels must all hold' })
+          .option('parallel', { type: 'number', default: DEFAULT_PARALLEL, describe: 'pushes at once' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan and change nothing' })
+          .check((a) => {
+            if (!Number.isInteger(a.parallel) || a.parallel < 1) throw new Error(`--parallel ${a.parallel}: give a whole number from 1`);
+            return true;
+          }),
+      (argv) =>
+        drainCommand({
+          agent: argv.agent,
+          transport: transport(argv),
+          to: argv.to.split(',').map((s) => s.trim()).filter(Boolean),
+          filters: argv.filter.map(parseFilter),
+          parallel: argv.parallel,
+          dryRun: argv['dry-run'],
+          json: argv.json,
+        }),
+    )
+    .command(
       'restore [file]',
       'start a new container from a checkpoint file (or image) on the agent\'s host',
       (y) =>
@@ -150,7 +183,7 @@ async function main(): Promise<void> {
           }),
       (argv) => certsCommand({ out: argv.out, nodes: argv.node, reissue: argv.reissue }),
     )
-    .demandCommand(1, 'name a command: status, push, checkpoint, restore, inspect, certs')
+    .demandCommand(1, 'name a command: status, push, drain, doctor, checkpoint, restore, inspect, certs')
     .strict()
     .fail((msg, err) => fail(err ?? new Error(msg)))
     .parseAsync();

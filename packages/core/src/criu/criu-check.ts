@@ -83,3 +83,26 @@ export async function lazyPagesSupported(criuPath: string): Promise<boolean> {
   const ask = (): Promise<boolean> => run(criuPath, ['check', '--feature', 'uffd-noncoop'], { timeoutMs: 30_000 }).then((r) => r.code === 0);
   return (await oncePerBinary(criuPath, 'uffd-noncoop', ask)?.catch(() => false)) ?? false;
 }
+
+/**
+ * The `criu check --feature` names `migrate-cli doctor` compares between two hosts: the ones a
+ * dump may use that a restore then needs (dirty tracking, userfaultfd, namespaces, seccomp...).
+ */
+export const CRIU_FEATURES = [
+  'mem_dirty_track', 'uffd', 'uffd-noncoop', 'userns', 'seccomp_suspend', 'seccomp_filters', 'cgroupns', 'timens',
+  'clone3_set_tid', 'pidfd_store', 'network_lock_nftables', 'tcp_half_closed', 'get_rseq_conf', 'move_mount_set_group',
+  'openat2', 'memfd_hugetlb', 'can_map_vdso',
+] as const;
+
+/** The CRIU_FEATURES this host's criu has, asked once per criu binary (the kernel does not change). */
+export async function criuFeatures(criuPath: string): Promise<string[]> {
+  const ask = async (): Promise<string[]> => {
+    const have: string[] = [];
+    for (const f of CRIU_FEATURES) {
+      const r = await run(criuPath, ['check', '--feature', f], { timeoutMs: 30_000 }).catch(() => ({ code: 1 }));
+      if (r.code === 0) have.push(f);
+    }
+    return have;
+  };
+  return (await oncePerBinary(criuPath, 'features', ask)) ?? [];
+}

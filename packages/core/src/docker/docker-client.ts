@@ -31,6 +31,12 @@ export interface DockerClient {
   removeVolume(name: string): Promise<void>;
   /** Containers (running or not) that mount the named volume. */
   containersUsingVolume(name: string): Promise<string[]>;
+  /** Docker's storage driver (overlay2, ...). */
+  storageDriver(): Promise<string>;
+  /** IDs of the images on this host. */
+  listImageIds(): Promise<string[]>;
+  /** IDs of this host's containers (stopped ones too when `all`). */
+  listContainerIds(all: boolean): Promise<string[]>;
   createContainer(opts: ContainerCreateOptions): Promise<string>;
   startContainer(id: string): Promise<void>;
   /** A container that is gone or not running (any more) is left as it is. */
@@ -141,6 +147,18 @@ export class DockerodeClient implements DockerClient {
       this.d.listContainers({ all: true, filters: JSON.stringify({ volume: [name] }) }),
     );
     return list.map((c) => c.Id);
+  }
+
+  async storageDriver(): Promise<string> {
+    return ((await rethrowPlain(this.d.info())) as { Driver: string }).Driver;
+  }
+
+  async listImageIds(): Promise<string[]> {
+    return (await rethrowPlain(this.d.listImages())).map((i) => i.Id);
+  }
+
+  async listContainerIds(all: boolean): Promise<string[]> {
+    return (await rethrowPlain(this.d.listContainers({ all }))).map((c) => c.Id);
   }
 
   async createContainer(opts: ContainerCreateOptions): Promise<string> {

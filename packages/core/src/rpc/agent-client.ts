@@ -7,6 +7,7 @@ import type {
   HealthReply,
   InspectReply,
   InspectRequest,
+  InventoryReply,
   MigrateReply,
   MigrateRequest,
   MigrationStatusReply,
@@ -62,6 +63,10 @@ export class AgentClient {
 
   peerStatus(peer: string, timeoutMs = 30_000): Promise<PeerStatusReply> {
     return this.unary<{ peer: string }, PeerStatusReply>('peerStatus', { peer }, timeoutMs);
+  }
+
+  inventory(timeoutMs = 60_000): Promise<InventoryReply> {
+    return this.unary<object, InventoryReply>('inventory', {}, timeoutMs);
   }
 
   migrationStatus(migrationId: string, timeoutMs = 10_000): Promise<MigrationStatusReply> {

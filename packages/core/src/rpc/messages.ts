@@ -14,6 +14,30 @@ export interface HealthReply {
   kernel: string;
   cgroupMode: string;
   lazyPages: boolean;
+  memoryAvailableBytes: number;
+  diskAvailableBytes: number;
+  criuFeatures: string[];
+  storageDriver: string;
+  cpuFlags: string[];
+  clockMs: number;
+  imageIds: string[];
+}
+
+export interface ContainerFacts {
+  id: string;
+  name: string;
+  running: boolean;
+  labels: Record<string, string>;
+  memoryBytes: number;
+  memoryLimitBytes: number;
+  fileBytes: number;
+  volumes: string[];
+  refusal: string;
+  imageId: string;
+}
+
+export interface InventoryReply {
+  containers: ContainerFacts[];
 }
 
 export interface PeerStatusRequest {
@@ -25,6 +49,7 @@ export interface PeerStatusReply {
   peer: HealthReply | null;
   peerError: string;
   peerRttMs: number;
+  peerClockSkewMs: number;
 }
 
 export interface PushRequest {

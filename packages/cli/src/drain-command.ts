@@ -1,0 +1,100 @@
+import { AgentClient, clientCredentials, compatRefusal, DEFAULT_COMPRESS, parseCompress, rpcErrorMessage, type ContainerFacts, type Transport } from '@livemig/core';
+import { makePlan, selects, type DestinationRoom, type DrainFilter, type PlanEntry } from './drain-plan';
+import { runMoves, type MoveResult } from './drain-run';
+import { formatMoveEnd, formatMoveStart, formatPlan, formatReport, totalsOf } from './drain-report';
+import { streamPush } from './push-command';
+
+/**
+ * Pushes at once by default: as many as the lab's cores (2). A push waits on the network and on
+ * the destination as much as on the source's CPU (CRIU, zstd), so a second one fills those
+ * waits; more than the cores makes the freezes queue for CPU and lengthens every downtime. A
+ * drain of 7 (3 counters, 3 idle 64 MiB, one 256 MiB) on the shared, loaded 2-core machine
+ * (load average 10-13): --parallel 1 16-32 s, 2 20-28 s, 3 16-24 s; the longest downtime
+ * 0.9-3.0 s, 2.1-2.6 s, 2.2-4.0 s. Too noisy to rank 1 and 2 by time; 3 lengthened downtimes.
+ */
+export const DEFAULT_PARALLEL = 2;
+
+export interface DrainArgs {
+  agent: string;
+  transport: Transport;
+  to: string[];
+  filters: DrainFilter[];
+  parallel: number;
+  dryRun: boolean;
+  json: boolean;
+}
+
+/** Each --to agent's room, asked agent to agent (PeerStatus); an unreachable one is a note. */
+async function destinationRooms(client: AgentClient, to: readonly string[]): Promise<{ rooms: DestinationRoom[]; notes: string[]; self: string }> {
+  const rooms: DestinationRoom[] = [];
+  const notes: string[] = [];
+  let self = '';
+  for (const address of to) {
+    const s = await client.peerStatus(address);
+    self = s.local.nodeName;
+    if (!s.peer) notes.push(`destination ${address} left out: ${s.peerError || 'no answer'}`);
+    else if (s.peer.nodeName === self) notes.push(`destination ${address} left out: it is this host (${self})`);
+    else if (!s.peer.criuCheckOk) notes.push(`destination ${address} left out: criu check fails there: ${s.peer.criuCheckMessage}`);
+    else if (compatRefusal(s.local, s.peer)) notes.push(`destination ${address} left out: ${compatRefusal(s.local, s.peer)} (migrate-cli doctor --to ${address})`);
+    else rooms.push({ address, nodeName: s.peer.nodeName, memoryBytes: s.peer.memoryAvailableBytes, diskBytes: s.peer.diskAvailableBytes });
+  }
+  return { rooms, notes, self };
+}
+
+/** `migrate-cli drain --to HOST[,HOST...]`: plans, then moves every selected container of this host. */
+export async function drainCommand(a: DrainArgs): Promise<void> {
+  const t0 = performance.now();
+  const client = new AgentClient(a.agent, clientCredentials(a.transport));
+  const say = (line: string): void => void (a.json ? process.stderr : process.stdout).write(`${line}\n`);
+  let stopping = false;
+  const onSigint = (): void => {
+    if (!stopping) say('interrupted: the moves in flight finish, no new one starts');
+    stopping = true;
+  };
+  try {
+    const { rooms, notes } = await destinationRooms(client, a.to);
+    // Stopped containers are not selected: a drain moves what runs (docker ps).
+    const selected = (all: readonly ContainerFacts[]): ContainerFacts[] => all.filter((c) => c.running && selects(a.filters, c));
+    const before = (await client.inventory()).containers;
+    const plan = makePlan(selected(before), [], rooms);
+    if (!rooms.length) notes.push('no destination can take containers');
+    if (a.dryRun) {
+      console.log(a.json ? JSON.stringify({ plan, destinations: rooms, notes }, null, 2) : formatPlan(plan, notes));
+      return;
+    }
+    say(formatPlan(plan, notes));
+    process.on('SIGINT', onSigint);
+    const results = await runMoves(plan, {
+      parallel: a.parallel,
+      stopping: () => stopping,
+      move: (e) => moveOne(client, e, t0, say),
+    });
+    process.off('SIGINT', onSigint);
+    const after = selected((await client.inventory()).containers);
+    const remaining = after.map((c) => c.name);
+    const totals = totalsOf(results, performance.now() - t0);
+    console.log(a.json ? JSON.stringify({ plan, destinations: rooms, notes, results, totals, remaining }, null, 2) : formatReport(results, totals, remaining));
+    if (remaining.length) process.exitCode = 1;
+  } catch (err) {
+    throw new Error(rpcErrorMessage(err, client.address));
+  } finally {
+    process.off('SIGINT', onSigint);
+    client.close();
+  }
+}
+
+async function moveOne(client: AgentClient, e: PlanEntry, t0: number, say: (line: string) => void): Promise<MoveResult> {
+  say(formatMoveStart(e, performance.now() - t0));
+  let r: MoveResult;
+  try {
+    const s = await streamPush(client, {
+      container: e.id, destination: e.destination, keepSource: false, compressLevel: parseCompress(DEFAULT_COMPRESS),
+      serial: false, noPrecopy: false, lazyPages: 'LAZY_PAGES_AUTO',
+    }, () => undefined);
+    r = { container: e.container, destination: s.destinationNode, result: 'moved', reason: '', downtimeMs: s.downtimeMs, totalMs: s.totalMs, bytesWire: s.bytesWire };
+  } catch (err) {
+    r = { container: e.container, destination: e.destinationNode, result: 'failed', reason: err instanceof Error ? err.message.split('\n')[0] : String(err), downtimeMs: 0, totalMs: 0, bytesWire: 0 };
+  }
+  say(formatMoveEnd(r, performance.now() - t0));
+  return r;
+}

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import type { PlanEntry } from './drain-plan';
+import { runMoves, type MoveResult } from './drain-run';
+
+const entry = (container: string, verdict: PlanEntry['verdict'] = 'moves live', reason = ''): PlanEntry =>
+  ({ container, id: container, destination: 'node2', destinationNode: 'node2', verdict, reason, memoryBytes: 0, diskBytes: 0 });
+const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
+
+describe('runMoves', () => {
+  it('runs N at a time, a failure does not stop the rest, refusals keep their reason', async () => {
+    let running = 0;
+    let most = 0;
+    const plan = [entry('a'), entry('b'), entry('h', 'refused', 'uses --network host'), entry('c'), entry('d')];
+    const results = await runMoves(plan, {
+      parallel: 2,
+      stopping: () => false,
+      move: async (e): Promise<MoveResult> => {
+        most = Math.max(most, ++running);
+        await tick();
+        running--;
+        const failed = e.container === 'b';
+        return { container: e.container, destination: 'node2', result: failed ? 'failed' : 'moved', reason: failed ? 'destination gone' : '', downtimeMs: 1, totalMs: 2, bytesWire: 3 };
+      },
+    });
+    expect(most).toBe(2);
+    expect(results.map((r) => [r.container, r.result])).toEqual([['a', 'moved'], ['b', 'failed'], ['h', 'refused'], ['c', 'moved'], ['d', 'moved']]);
+    expect(results[2].reason).toBe('uses --network host');
+  });
+
+  it('once stopping, finishes the moves in flight and starts no new one', async () => {
+    let stop = false;
+    const started: string[] = [];
+    const results = await runMoves([entry('a'), entry('b'), entry('c'), entry('d')], {
+      parallel: 2,
+      stopping: () => stop,
+      move: async (e): Promise<MoveResult> => {
+        started.push(e.container);
+        await tick();
+        stop = true; // Ctrl-C while the first two run
+        await tick();
+        return { container: e.container, destination: 'node2', result: 'moved', reason: '', downtimeMs: 1, totalMs: 2, bytesWire: 3 };
+      },
+    });
+    expect(started).toEqual(['a', 'b']);
+    expect(results.map((r) => r.result)).toEqual(['moved', 'moved', 'not started', 'not started']);
+  });
+});
