@@ -12,7 +12,11 @@ import { recoverMigrations } from './recover-migrations';
 /** A Docker that knows one container and records what is done to it. */
 function fakeDocker(calls: string[]): DockerClient {
   const fake: Partial<DockerClient> = {
-    inspectContainer: async (id) => (id === 'c1' ? ({ Id: 'c1' } as ContainerInspect) : null),
+    inspectContainer: async (id) =>
+      id === 'c1' ? ({ Id: 'c1' } as ContainerInspect)
+      : id === 'half-made' ? ({ Id: 'c7', Path: '/.livemig/restore-init' } as ContainerInspect)
+      : id === 'someone-elses' ? ({ Id: 'c8', Path: '/bin/sh' } as ContainerInspect)
+      : null,
     killContainer: async (id) => void calls.push(`kill ${id}`),
     removeContainer: async (id) => void calls.push(`rm ${id}`),
     removeVolume: async (v) => void calls.push(`rm volume ${v}`),
@@ -53,8 +57,8 @@ describe('recoverMigrations', () => {
 
   const freezer = (): string => fs.readFileSync(path.join(cgroupDir, 'freezer.state'), 'utf8').trim();
 
-  function sourceRecord(commitSent: boolean, committed = false, volumes: string[] = []): void {
-    const r: MigrationRecord = { role: 'source', migrationId: 'm1', destination: 'node2', containerId: 'c1', name: 'web',
+  function sourceRecord(commitSent: boolean, committed = false, volumes: string[] = [], destination = 'node2'): void {
+    const r: MigrationRecord = { role: 'source', migrationId: 'm1', destination, containerId: 'c1', name: 'web',
       cgroupDir, commitSent, committed, keepSource: false, volumes, leaseMs: 300 };
     writeRecord(path.join(migrationsDir(stateDir), 'm1'), r);
   }
@@ -135,6 +139,21 @@ describe('recoverMigrations', () => {
     const { calls } = await recover(null);
     expect(calls).toEqual([]);
     expect(migrationState(stateDir, 'm6')).toBe('COMMITTED');
+  });
+
+  it('removes a target created before its record had its ID (found by name, only a restore target)', async () => {
+    writeRecord(path.join(migrationsDir(stateDir), 'm7'), { role: 'destination', containerId: '', name: 'half-made', volumes: [], committed: false });
+    writeRecord(path.join(migrationsDir(stateDir), 'm8'), { role: 'destination', containerId: '', name: 'someone-elses', volumes: [], committed: false });
+    const { calls } = await recover(null);
+    expect(calls).toEqual(['rm c7']);
+  });
+
+  it('resumes a container whose checkpoint to a file was cut off, even after its "commit" (the file runs nothing)', async () => {
+    sourceRecord(true, false, [], 'file:/srv/web.ckpt');
+    const { calls, asked } = await recover(null);
+    expect(asked).toEqual([]);
+    expect(calls).toEqual([]);
+    expect(freezer()).toBe('THAWED');
   });
 
   it('removes a half-made destination container and its volumes', async () => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { DockerClient } from '../docker/docker-client';
 import { DEFAULT_LEASE_MS, LEASE_MARGIN_MS } from '../protocol/lease';
 import type { CommitQuery } from './commit-outcome';
+import { isRestoredContainer } from './container-spec';
 import { isCommitted, markRolledBack, pruneOldRecords, readRecords, type SourceRecord } from './migration-record';
 import { thawCgroup } from './cgroup-freezer';
 import { untilCopyGone } from './source/lease';
@@ -24,14 +25,28 @@ export async function recoverMigrations(
     } else if (record?.role === 'destination' && !isCommitted(stateDir, migrationId)) {
       // The commit marker, not the record, says whether it committed: a crash between the
       // record's "committed" and the marker is a migration the source may hear "not committed" of.
-      await docker.removeContainer(record.containerId, { force: true }).catch(() => undefined);
+      const containerId = record.containerId || (await madeBeforeItsId(docker, record.name));
+      if (containerId) await docker.removeContainer(containerId, { force: true }).catch(() => undefined);
       for (const v of record.volumes) await docker.removeVolume(v).catch(() => undefined);
-      if (!record.containerId || (await docker.inspectContainer(record.containerId).catch(() => undefined)) === null) markRolledBack(stateDir, migrationId);
+      if (!containerId || (await docker.inspectContainer(containerId).catch(() => undefined)) === null) markRolledBack(stateDir, migrationId);
       log(`recovery: removed half-made ${record.name} of a migration cut off by a crash`);
     }
     fs.rmSync(workDir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A target container created by a crashed agent before its record got the ID (the window between
+ * createContainer's request and its answer): found by its name, which was free at Prepare, and
+ * only if it is a restore target (the helper as its entry point), never someone else's container.
+ */
+async function madeBeforeItsId(docker: DockerClient, name: string): Promise<string> {
+  const c = await docker.inspectContainer(name).catch(() => null);
+  return c && isRestoredContainer(c) ? c.Id : '';
+}
+
+/** A checkpoint's "destination" (a file or an image on this host): no copy that runs. */
+const LOCAL_DESTINATION = /^(file|image):/;
 
 /**
  * A source cut off with its tree frozen. Commit sent: only the destination's answer decides
@@ -48,7 +63,10 @@ export async function settleSource(
   const c = await docker.inspectContainer(record.containerId);
   if (!c) return 'gone';
   let committed = record.committed;
-  if (!committed && record.commitSent) {
+  if (!committed && LOCAL_DESTINATION.test(record.destination)) {
+    // A checkpoint cut off before it removed the container: the file (complete or not) is no
+    // running copy, so the container resumes; nothing to ask.
+  } else if (!committed && record.commitSent) {
     // Commit may have reached the destination: only it knows which copy must live.
     const answer = await ask(record.destination, record.migrationId);
     if (answer !== 'COMMITTED' && answer !== 'NOT_COMMITTED') {
