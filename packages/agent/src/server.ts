@@ -14,6 +14,7 @@ import {
   injectedFault,
   migrationState,
   servingMigrations,
+  FreezeTurns,
   serverCredentials,
   inventory,
   runPush,
@@ -96,9 +97,15 @@ async function connectDestination(destination: string, config: AgentConfig, dock
 }
 
 /** What a push from this agent is handed (the source's side). */
-function sourceContext(config: AgentConfig, docker: DockerClient, inFlight: Set<string>): SourceContext {
+/** What every push from this agent shares: the containers in flight, the turn to be frozen. */
+interface SourceShared {
+  inFlight: Set<string>;
+  freezeTurns: FreezeTurns;
+}
+
+function sourceContext(config: AgentConfig, docker: DockerClient, shared: SourceShared): SourceContext {
   return {
-    docker, inFlight, timeouts: config.timeouts, nodeName: config.nodeName, stateDir: config.stateDir, memScratchDir: config.memScratchDir,
+    docker, inFlight: shared.inFlight, freezeTurns: shared.freezeTurns, timeouts: config.timeouts, nodeName: config.nodeName, stateDir: config.stateDir, memScratchDir: config.memScratchDir,
     criuPath: config.criuPath, log, askCommitted: commitQuery(config), leaseMs: config.leaseMs,
   };
 }
@@ -144,10 +151,10 @@ async function peerStatusReply(config: AgentConfig, health: () => Promise<Health
 }
 
 /** Push: runs it, streaming its events to the CLI, then the summary (or the error). */
-function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, config: AgentConfig, docker: DockerClient, inFlight: Set<string>, migrations: MigrationsInFlight): void {
+function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, config: AgentConfig, docker: DockerClient, shared: SourceShared, migrations: MigrationsInFlight): void {
   const req = call.request;
   // Tracked to its last reply: a stopping agent exits once the CLI has been told.
-  migrations.track(runPush(sourceContext(config, docker, inFlight), {
+  migrations.track(runPush(sourceContext(config, docker, shared), {
     container: req.container,
     destination: req.destination,
     keepSource: req.keepSource,
@@ -172,9 +179,9 @@ function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, co
 }
 
 /** Checkpoint: into a file on this host, streaming its events to the CLI, then what was written. */
-function runCheckpointCall(call: grpc.ServerWritableStream<CheckpointRequest, CheckpointEvent>, config: AgentConfig, docker: DockerClient, inFlight: Set<string>): void {
+function runCheckpointCall(call: grpc.ServerWritableStream<CheckpointRequest, CheckpointEvent>, config: AgentConfig, docker: DockerClient, shared: SourceShared): void {
   const req = call.request;
-  runCheckpoint(sourceContext(config, docker, inFlight), {
+  runCheckpoint(sourceContext(config, docker, shared), {
     container: req.container,
     file: req.file,
     image: req.image || undefined,
@@ -199,7 +206,8 @@ function runCheckpointCall(call: grpc.ServerWritableStream<CheckpointRequest, Ch
 /** gRPC handlers of the Agent service. */
 export function agentHandlers(config: AgentConfig, docker: DockerClient, migrations = new MigrationsInFlight()): grpc.UntypedServiceImplementation {
   const health = (): Promise<HealthReply> => healthReply(config.nodeName, docker, config.criuPath, config.capacity);
-  const inFlight = new Set<string>(); // IDs of containers being pushed from here
+  // IDs of containers being pushed from here; one of them frozen at a time.
+  const shared: SourceShared = { inFlight: new Set<string>(), freezeTurns: new FreezeTurns() };
   const incoming = new IncomingLimit(config.maxIncoming);
   /** The caller's identity, or the status to end the call with when its role may not make it. */
   const admit = (call: PeerCall, rpc: AgentRpc): { peer: PeerIdentity | null } | { refusal: Partial<grpc.StatusObject> } => {
@@ -214,7 +222,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient, migrati
     push(call: grpc.ServerWritableStream<PushRequest, PushEvent>) {
       const caller = admit(call, 'push');
       if ('refusal' in caller) return void call.emit('error', caller.refusal);
-      runPushCall(call, config, docker, inFlight, migrations);
+      runPushCall(call, config, docker, shared, migrations);
     },
     migrate(call: grpc.ServerDuplexStream<MigrateRequest, MigrateReply>) {
       const caller = admit(call, 'migrate');
@@ -243,7 +251,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient, migrati
     checkpoint(call: grpc.ServerWritableStream<CheckpointRequest, CheckpointEvent>) {
       const caller = admit(call, 'checkpoint');
       if ('refusal' in caller) return void call.emit('error', caller.refusal);
-      runCheckpointCall(call, config, docker, inFlight);
+      runCheckpointCall(call, config, docker, shared);
     },
     restore(call: grpc.ServerUnaryCall<RestoreRequest, RestoreReply>, cb: grpc.sendUnaryData<RestoreReply>) {
       const caller = admit(call, 'restore');
@@ -297,7 +305,7 @@ export function agentHandlers(config: AgentConfig, docker: DockerClient, migrati
     inventory(call: grpc.ServerUnaryCall<object, InventoryReply>, cb: grpc.sendUnaryData<InventoryReply>) {
       const caller = admit(call, 'inventory');
       if ('refusal' in caller) return cb(caller.refusal);
-      inventory(sourceContext(config, docker, inFlight)).then((containers) => cb(null, { containers }), (err) => cb(statusOf(err)));
+      inventory(sourceContext(config, docker, shared)).then((containers) => cb(null, { containers }), (err) => cb(statusOf(err)));
     },
     peerStatus(
       call: grpc.ServerUnaryCall<PeerStatusRequest, PeerStatusReply>,

@@ -26,6 +26,7 @@ export { DEFAULT_LEASE_MS, MIN_LEASE_MS } from './protocol/lease';
 export { recoverMigrations } from './migration/recover-migrations';
 export { clearScratch } from './migration/scratch-dir';
 export { MAX_PRECOPY_BYTES, runPush, type PushOptions } from './migration/source/push';
+export { FreezeTurns } from './migration/source/freeze-turns';
 export { inventory } from './migration/source/inventory';
 export { serveMigration, servingMigrations } from './migration/destination/serve';
 export { checkSpecPolicy, specRefusal, hostConfigRefusal, DEFAULT_SPEC_POLICY, SOURCE_SPEC_POLICY, type SpecPolicyOptions, type Refusal } from './migration/spec-policy';

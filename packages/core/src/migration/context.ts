@@ -1,5 +1,6 @@
 // What an agent hands each end of a migration: its host, where it keeps things, and (per end)
 // what that end needs besides.
+import type { FreezeTurns } from './source/freeze-turns';
 import type { DockerClient } from '../docker/docker-client';
 import type { CommitQuery } from './commit-outcome';
 import type { SpecPolicyOptions } from './spec-policy';
@@ -31,6 +32,8 @@ export interface SourceContext extends HostContext {
   askCommitted: CommitQuery;
   /** The lease announced in Prepare (protocol/lease.ts): how long a silent destination's copy may live. */
   leaseMs: number;
+  /** One of this agent's containers frozen at a time (source/freeze-turns.ts); none: no turns. */
+  freezeTurns?: FreezeTurns;
 }
 
 export interface DestinationContext extends HostContext {

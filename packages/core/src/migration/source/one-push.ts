@@ -49,6 +49,8 @@ export interface PushState {
   committed: boolean;
   /** Commit sent, the destination's answer unknown: the tree stays frozen. */
   undecided: boolean;
+  /** Gives up this push's turn to be frozen (FreezeTurns) once its container runs again somewhere. */
+  releaseFreezeTurn?: () => void;
   /** From the checkpoint's End on: the beats read and echoed (source/lease.ts). */
   lease?: SourceLease;
   /** The destination said NOT_COMMITTED: its copy is gone, this one may resume at once. */

@@ -80,6 +80,8 @@ async function pushConnected(p: Push): Promise<Summary> {
     const prepared = await prepare(p);
     const disk = p.state.diskRounds ? await precopyDisk(p) : undefined;
     const pre = p.state.precopyBytes > 0 ? await precopy(p) : undefined;
+    p.state.releaseFreezeTurn = await p.ctx.freezeTurns?.take();
+    if (stop.stopped()) throw agentStopping(p.ctx); // stopped while it waited for its turn
     const dumping = await freezeAndDump(p);
     const sent = await sendCheckpoint(p, dumping, pre?.index, disk);
     // From End on the destination may resume, under the lease: beats read and echoed from now.
@@ -124,6 +126,7 @@ async function pushConnected(p: Push): Promise<Summary> {
   } catch (err) {
     throw await rollBack(p, stop.stopped() && !p.state.committing ? agentStopping(p.ctx) : err);
   } finally {
+    p.state.releaseFreezeTurn?.(); // after a rollback's thaw too
     stop.off();
   }
 }

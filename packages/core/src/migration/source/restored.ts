@@ -18,6 +18,7 @@ export async function awaitRestored(p: Push, prepared: Prepared, freezeAt: numbe
   clock.start('restore');
   let reply = await within(ctx.timeouts.restoreMs, "the destination's restored reply", ch.reply());
   const downtimeMs = performance.now() - freezeAt;
+  p.state.releaseFreezeTurn?.(); // it runs there now: the next container may be frozen
   const resumed = reply.body === 'resumed';
   if (reply.body === 'resumed') {
     trace('src: resumed');
