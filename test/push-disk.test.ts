@@ -55,6 +55,25 @@ function stepOf(node: string, name: string): number {
   return r.code === 0 ? Number(r.stdout.trim()) : 0;
 }
 
+/** A container "rounds" whose volume gets one file of `bytes` from `source`; its digest and start time. */
+async function startWithData(source: string, bytes: number): Promise<{ file: string; sum: string; startedAt: string | undefined }> {
+  const file = '/data/bulk';
+  docker('node1', 'run', '-d', '--name', 'rounds', '-v', 'rounds-data:/data', 'busybox:latest', 'sh', '-c',
+    `${source} | head -c ${bytes} > ${file} && sha256sum ${file} > /data/sum.tmp && mv /data/sum.tmp /data/sum && exec sleep 3600`);
+  await waitFor('its data written', () => tryDocker('node1', 'exec', 'rounds', 'cat', '/data/sum').code === 0, 120_000);
+  return { file, sum: docker('node1', 'exec', 'rounds', 'cat', '/data/sum'), startedAt: state('node1', 'rounds')?.startedAt };
+}
+
+/** The push failed before the freeze, in one line: "rounds" runs on node1 as it was, with its data. */
+function expectNeverFrozen(r: { code: number; stdout: string; stderr: string }, was: { file: string; sum: string; startedAt: string | undefined }): void {
+  expect(r.code).not.toBe(0);
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stdout).not.toMatch(/dump\.\.\./); // it never got to the freeze
+  expect(state('node1', 'rounds')?.running).toBe(true);
+  expect(state('node1', 'rounds')?.startedAt).toBe(was.startedAt);
+  expect(docker('node1', 'exec', 'rounds', 'sha256sum', was.file)).toBe(was.sum);
+}
+
 function removeAll(): void {
   removeEverywhere('rounds', 'rounds-ref');
   for (const node of ['node1', 'node2']) for (const v of ['rounds-data', 'rounds-ref-data']) tryDocker(node, 'volume', 'rm', '-f', v);
@@ -95,52 +114,34 @@ describe('disk state in rounds while the container runs', () => {
   }, 300_000);
 
   it('the destination agent killed during a round: never frozen, the source runs on with its data, nothing left', async () => {
-    docker('node1', 'run', '-d', '--name', 'rounds', '-v', 'rounds-data:/data', 'busybox:latest', 'sh', '-c',
-      'yes 0123456789abcdef | head -c 1073741824 > /data/gig && sha256sum /data/gig > /data/sum.tmp && mv /data/sum.tmp /data/sum && exec sleep 3600');
-    await waitFor('its data written', () => tryDocker('node1', 'exec', 'rounds', 'cat', '/data/sum').code === 0, 120_000);
-    const sum = docker('node1', 'exec', 'rounds', 'cat', '/data/sum');
-    const startedAt = state('node1', 'rounds')?.startedAt;
-    const volume = '/var/lib/livemig-lab/node2/docker/volumes/rounds-data/_data/gig';
+    const was = await startWithData('yes 0123456789abcdef', 1073741824);
+    const volume = '/var/lib/livemig-lab/node2/docker/volumes/rounds-data/_data/bulk';
     const pushing = pushInBackground('node1', 'rounds', 'node2');
     let done = false;
     void pushing.then(() => (done = true));
     await waitFor('the first round to arrive', () => done || (fs.existsSync(volume) && fs.statSync(volume).size > 64 * 1024 * 1024), 60_000, 20);
     expect(done, 'the push ended before its first round was in').toBe(false);
     expect(lab('kill-agent', 'node2').code).toBe(0);
-    const r = await pushing;
-    expect(r.code).not.toBe(0);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stdout).not.toMatch(/dump\.\.\./); // it never got to the freeze
-    expect(state('node1', 'rounds')?.running).toBe(true);
-    expect(state('node1', 'rounds')?.startedAt).toBe(startedAt);
-    expect(docker('node1', 'exec', 'rounds', 'sha256sum', '/data/gig')).toBe(sum);
+    expectNeverFrozen(await pushing, was);
     // node2's agent comes back and removes its half-made container and volume.
     expect(lab('up').code).toBe(0);
     await waitFor('node2 clean', () => state('node2', 'rounds') === null && tryDocker('node2', 'volume', 'inspect', 'rounds-data').code !== 0, 30_000);
   }, 300_000);
+
   it('the destination disk full during a round: never frozen, the source runs on with its data, nothing left', async () => {
-    docker('node1', 'run', '-d', '--name', 'rounds', '-v', 'rounds-data:/data', 'busybox:latest', 'sh', '-c',
-      'head -c 200000000 /dev/urandom > /data/rand && sha256sum /data/rand > /data/sum.tmp && mv /data/sum.tmp /data/sum && exec sleep 3600');
-    await waitFor('its data written', () => tryDocker('node1', 'exec', 'rounds', 'cat', '/data/sum').code === 0, 120_000);
-    const sum = docker('node1', 'exec', 'rounds', 'cat', '/data/sum');
-    const startedAt = state('node1', 'rounds')?.startedAt;
+    const was = await startWithData('cat /dev/urandom', 200000000);
     // node2's volumes on a 64 MiB filesystem, for this test only: the 200 MB (incompressible)
     // first round fills it. Docker keeps its volume database open underneath, so it goes on.
     const volumes = '/var/lib/livemig-lab/node2/docker/volumes';
     expect(sh('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0701', 'livemig-test-full', volumes]).code).toBe(0);
     try {
       const r = await pushInBackground('node1', 'rounds', 'node2');
-      expect(r.code).not.toBe(0);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/no space left|ENOSPC/i);
-      expect(r.stdout).not.toMatch(/dump\.\.\./); // it never got to the freeze
+      expectNeverFrozen(r, was);
       await waitFor('node2 clean', () => state('node2', 'rounds') === null && tryDocker('node2', 'volume', 'inspect', 'rounds-data').code !== 0, 30_000);
       expect(fs.readdirSync(volumes)).toEqual([]);
     } finally {
       sh('umount', [volumes]);
     }
-    expect(state('node1', 'rounds')?.running).toBe(true);
-    expect(state('node1', 'rounds')?.startedAt).toBe(startedAt);
-    expect(docker('node1', 'exec', 'rounds', 'sha256sum', '/data/rand')).toBe(sum);
   }, 300_000);
 });
