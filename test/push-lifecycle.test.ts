@@ -76,12 +76,13 @@ describe('moved containers behave like the original', () => {
     // Each destination remembers what it committed, for a source that crashed around Commit.
     const markers = fs.readdirSync('/var/lib/livemig-lab/node2/agent/committed');
     expect(markers.length).toBeGreaterThanOrEqual(5);
-    const ask = (id: string): { committed: boolean } => {
+    const ask = (id: string): { committed: boolean; state: string } => {
       const r = inNode('node1', 'node', path.join(ROOT, 'test/tools/raw-peer.cjs'), 'status', 'node2', id);
       expect(r.code, r.stderr).toBe(0);
-      return JSON.parse(r.stdout) as { committed: boolean };
+      return JSON.parse(r.stdout) as { committed: boolean; state: string };
     };
-    expect(ask(markers[0])).toEqual({ committed: true });
-    expect(ask('00000000-0000-0000-0000-000000000000')).toEqual({ committed: false });
+    expect(ask(markers[0])).toEqual({ committed: true, state: 'COMMITTED' });
+    // An ID it never saw: UNKNOWN, not "not committed" (only a rollback it made says that).
+    expect(ask('00000000-0000-0000-0000-000000000000')).toEqual({ committed: false, state: 'UNKNOWN' });
   });
 });
