@@ -26,7 +26,7 @@
 # brought back, then drained node1 -> node2 with the default --parallel: the drain's time against
 # the pushes' in a row (target <= 0.6x) and each container's downtime against its own push's (<= 1.25x).
 #   scripts/bench.sh [--sizes "16 256 1024"] [--runs 3] [--compress fast] [--no-redis] [--no-churn]
-#                    [--no-precopy] [--lazy-pages auto|always|never]
+#                    [--no-precopy] [--lazy-pages auto|always|never] [--no-postgres]
 #                    [--disk | --disk-only | --postgres-only | --checkpoint-only | --jvm-only | --drain-only]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,6 +39,7 @@ CHURN=1
 MEM=1
 DISK=0
 PG_ONLY=0
+PG=1
 CKPT=0
 JVM=0
 # The JVM service's warm-up: rounds over its 10 MiB cache (JIT-compiled after the first few):
@@ -51,6 +52,7 @@ while [ $# -gt 0 ]; do
     --disk) DISK=1; shift ;;
     --disk-only) DISK=1; MEM=0; shift ;;
     --postgres-only) DISK=1; MEM=0; PG_ONLY=1; shift ;;
+    --no-postgres) PG=0; shift ;;
     --checkpoint-only) CKPT=1; MEM=0; shift ;;
     --jvm-only) JVM=1; MEM=0; shift ;;
     --drain-only) DRAIN=1; MEM=0; shift ;;
@@ -275,7 +277,7 @@ if [ "$DISK" = 1 ] && [ "$PG_ONLY" = 0 ]; then
     'head -c 1073741824 /dev/urandom > /data/db && head -c 943718400 /dev/urandom > /data/static && mkdir /data/small && for n in $(seq 1 20000); do echo "file $n" > /data/small/f$n; done' \
     '(while :; do for k in 1 2 3 4 5 6 7 8 9 10; do dd if=/dev/urandom of=/data/db bs=4096 count=1 seek=$((RANDOM * 8 % 262144)) conv=notrunc 2>/dev/null; done; n=$((RANDOM % 20000 + 1)); echo more >> /data/small/f$n; echo new > /data/small/f$((n % 20000 + 1)).tmp && mv /data/small/f$((n % 20000 + 1)).tmp /data/small/f$((n % 20000 + 1)); sleep 0.1; done) &'
 fi
-if [ "$DISK" = 1 ]; then pg_workload; fi
+if [ "$DISK" = 1 ] && [ "$PG" = 1 ]; then pg_workload; fi
 
 CKPT_RESULTS=()
 if [ "$CKPT" = 1 ]; then
