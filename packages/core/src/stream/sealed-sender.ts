@@ -22,6 +22,8 @@ export interface SealedSenderOptions {
   /** For progress: the raw bytes expected in all. */
   rawTotal: number;
   emit: (ev: PushEvent) => void;
+  /** Awaited before each push: a stream sent while the container runs pauses for another's freeze. */
+  yieldTo?: () => Promise<void>;
 }
 
 export class SealedSender {
@@ -44,6 +46,7 @@ export class SealedSender {
 
   /** Takes `data` (copied: the caller may reuse it once this returns its promise). */
   async push(data: Buffer): Promise<void> {
+    await this.o.yieldTo?.();
     this.raw += data.length;
     const full = this.encoder.push(data);
     const now = performance.now();

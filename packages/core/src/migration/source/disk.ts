@@ -15,6 +15,7 @@ import { CRIU_TEMPORARIES, INTERNAL_PATHS } from '../container-spec';
 import type { SourceFacts } from './facts';
 import type { Push } from './one-push';
 import { sendPack } from './pack-sender';
+import { yieldToFreezes } from './freeze-turns';
 
 /** One tree of the container's disk state, as it goes into the stream. */
 export interface DiskTree {
@@ -57,7 +58,7 @@ export async function precopyDisk(p: Push): Promise<DiskPrecopied> {
   for (;;) {
     const started = performance.now();
     const pack = tar.pack();
-    const out = new SealedSender({ ch, stream: 'disk', compressLevel: opts.compressLevel, stallMs: ctx.timeouts.stallMs, rawTotal: rounds.length === 0 ? f.fileBytes : 0, emit: opts.emit });
+    const out = new SealedSender({ ch, stream: 'disk', compressLevel: opts.compressLevel, stallMs: ctx.timeouts.stallMs, rawTotal: rounds.length === 0 ? f.fileBytes : 0, emit: opts.emit, yieldTo: yieldToFreezes(ctx.freezeTurns) });
     const pool = new BufferPool(MAX_PIECE);
     const packing = packTrees(pack, trees, { sent, live: true, pool });
     const stats = await sendPack({ pack, out, pool, packing, quietMs: 50 });

@@ -22,4 +22,17 @@ describe('FreezeTurns', () => {
     expect(order).toEqual(['a', 'b', 'c']);
     expect(turns.waiting).toBe(0);
   });
+
+  it('free() waits while a container is frozen, and not at all otherwise', async () => {
+    const turns = new FreezeTurns();
+    await turns.free();
+    const release = await turns.take();
+    let freed = false;
+    const waiting = turns.free().then(() => (freed = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(freed).toBe(false);
+    release();
+    await waiting;
+    expect(freed).toBe(true);
+  });
 });

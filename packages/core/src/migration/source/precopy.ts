@@ -10,6 +10,7 @@ import { cgroupPids } from '../process-facts';
 import { memoryPieces } from './memory-reader';
 import type { Push } from './one-push';
 import { PageIndex } from './page-index';
+import { yieldToFreezes } from './freeze-turns';
 
 export interface Precopied {
   index: PageIndex;
@@ -23,7 +24,7 @@ export async function precopy(p: Push): Promise<Precopied> {
   const stallMs = ctx.timeouts.stallMs;
   p.clock.start('precopy');
   const index = new PageIndex();
-  const out = new SealedSender({ ch, stream: 'precopy', compressLevel: opts.compressLevel, stallMs, rawTotal: maxBytes, emit: opts.emit });
+  const out = new SealedSender({ ch, stream: 'precopy', compressLevel: opts.compressLevel, stallMs, rawTotal: maxBytes, emit: opts.emit, yieldTo: yieldToFreezes(ctx.freezeTurns) });
   const pool = new BufferPool(MAX_PIECE);
   let nextProcess = false;
   for (const piece of memoryPieces(cgroupPids(f.freezerDir), pool, Math.floor(maxBytes / PAGE_SIZE), () => (nextProcess = true))) {
