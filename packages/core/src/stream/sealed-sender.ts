@@ -46,11 +46,14 @@ export class SealedSender {
 
   /** Takes `data` (copied: the caller may reuse it once this returns its promise). */
   async push(data: Buffer): Promise<void> {
-    await this.o.yieldTo?.();
+    // Copied before the first await: callers hand `data` back to their pool as soon as this
+    // returns its promise (pack-sender.ts). A yield before the copy let a pooled buffer be
+    // refilled first: corrupt images on the destination (seen in the drain bench).
     this.raw += data.length;
     const full = this.encoder.push(data);
     const now = performance.now();
     if (full.length > 0 || !this.pendingSince) this.pendingSince = this.encoder.pending > 0 ? now : 0;
+    await this.o.yieldTo?.();
     await this.send(full);
     if (this.pendingSince && now - this.pendingSince >= MAX_CHUNK_DELAY_MS) await this.flush();
   }
