@@ -181,7 +181,8 @@ describe('runPush (source orchestrator, fake destination)', () => {
     facts.current = {
       inspect: { Id: 'abc123', Name: '/web', HostConfig: {} } as ContainerInspect,
       name: 'web',
-      dumpPid: app.pid as number,
+      cold: false,
+    dumpPid: app.pid as number,
       mounts: [],
       upperDir,
       freezerDir: cgroupDir,
