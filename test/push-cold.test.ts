@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, docker, lab, removeEverywhere, tryDocker } from './lab';
 
 const NAME = 'cold-1';
+const CREATED = 'cold-2';
 const VOLUME = 'cold-vol';
 // First run (node1): writes the volume and the upper dir, deletes an image file, exits.
 // A later run (node2, after the move): prints what the first one left.
@@ -18,7 +19,7 @@ interface DrainJson {
 }
 
 function cleanUp(): void {
-  removeEverywhere(NAME);
+  removeEverywhere(NAME, CREATED);
   for (const n of ['node1', 'node2']) tryDocker(n, 'volume', 'rm', '-f', VOLUME);
 }
 
@@ -54,4 +55,14 @@ describe('cold move of a stopped container', () => {
     expect(docker('node2', 'start', '-a', NAME).split('\n')).toEqual(['vol-data', 'upper-data', 'group-gone']);
     expect(docker('node2', 'inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', NAME)).toBe('exited 0');
   }, 120_000);
+
+  it('push of a container never started (created) moves it cold too, and says so', () => {
+    docker('node1', 'create', '--name', CREATED, 'busybox:latest', 'echo', 'fresh');
+    const r = cli('node1', 'push', CREATED, '--to', 'node2');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`moved ${CREATED} cold \\(stopped\\) from node1 to node2 .*created, not started`));
+    expect(docker('node2', 'inspect', '-f', '{{.State.Status}}', CREATED)).toBe('created');
+    expect(tryDocker('node1', 'inspect', CREATED).code).not.toBe(0);
+    expect(docker('node2', 'start', '-a', CREATED)).toBe('fresh');
+  }, 60_000);
 });
