@@ -55,9 +55,12 @@ describe('push refuses bad input before freezing anything', () => {
     expect(r.stderr.trim()).toBe('migrate-cli: error: no such container: no-such-container on node1');
   });
 
-  it('a stopped container', () => {
-    docker('node1', 'create', '--name', 'stopped', 'busybox:latest', 'sleep', '1000');
-    expectRefused('node1', 'stopped', 'node2', /container stopped is not running \(created\)/);
+  // A stopped container (exited or created) is not refused: it moves cold (push-cold.test.ts).
+  it('a paused container', () => {
+    docker('node1', 'run', '-d', '--name', 'stopped', 'busybox:latest', 'sleep', '1000');
+    docker('node1', 'pause', 'stopped');
+    expectRefused('node1', 'stopped', 'node2', /container stopped is paused/);
+    docker('node1', 'unpause', 'stopped');
   });
 
   it('an unreachable destination', () => {

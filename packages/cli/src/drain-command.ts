@@ -22,6 +22,8 @@ export interface DrainArgs {
   parallel: number;
   dryRun: boolean;
   json: boolean;
+  /** Stopped containers too (`docker ps -a`): they move cold, created there, not started. */
+  includeStopped: boolean;
 }
 
 /** Each --to agent's room, asked agent to agent (PeerStatus); an unreachable one is a note. */
@@ -53,8 +55,8 @@ export async function drainCommand(a: DrainArgs): Promise<void> {
   };
   try {
     const { rooms, notes } = await destinationRooms(client, a.to);
-    // Stopped containers are not selected: a drain moves what runs (docker ps).
-    const selected = (all: readonly ContainerFacts[]): ContainerFacts[] => all.filter((c) => c.running && selects(a.filters, c));
+    // Stopped containers only with --include-stopped: by default a drain moves what runs (docker ps).
+    const selected = (all: readonly ContainerFacts[]): ContainerFacts[] => all.filter((c) => (c.running || a.includeStopped) && selects(a.filters, c));
     const before = (await client.inventory()).containers;
     const plan = makePlan(selected(before), [], rooms);
     if (!rooms.length) notes.push('no destination can take containers');

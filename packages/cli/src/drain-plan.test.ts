@@ -28,6 +28,14 @@ describe('parseFilter and selects', () => {
 });
 
 describe('makePlan', () => {
+  it('plans a stopped container as a cold move, taking disk but no memory there', () => {
+    const plan = makePlan([ctr('stopped', { running: false, memoryBytes: 0, memoryLimitBytes: 512 * MIB, fileBytes: 3 * MIB }), ctr('live')], [], [room('node2', 20)]);
+    expect(plan).toMatchObject([
+      { container: 'stopped', verdict: 'moves cold', destinationNode: 'node2', memoryBytes: 0, diskBytes: 3 * MIB },
+      { container: 'live', verdict: 'moves live', destinationNode: 'node2' },
+    ]);
+  });
+
   it('keeps the pre-flight refusal and places nothing over a destination\'s room', () => {
     const plan = makePlan(
       [ctr('a', { memoryLimitBytes: 64 * MIB }), ctr('b', { memoryLimitBytes: 64 * MIB }), ctr('c', { memoryLimitBytes: 64 * MIB }), ctr('h', { refusal: 'container h uses --network host, which cannot be migrated' })],

@@ -24,7 +24,8 @@ export interface PlanEntry {
   /** --to address; '' when refused. */
   destination: string;
   destinationNode: string;
-  verdict: 'moves live' | 'refused';
+  /** 'moves cold': a stopped container (--include-stopped), created there, not started. */
+  verdict: 'moves live' | 'moves cold' | 'refused';
   reason: string;
   memoryBytes: number; // what it takes of the destination's memory
   diskBytes: number;   // and of its disk
@@ -59,8 +60,10 @@ export function selects(filters: readonly DrainFilter[], c: ContainerFacts): boo
 /**
  * Memory a container takes on its destination: its --memory limit when set (it may grow to it),
  * else what it uses now. Disk: its files, and its checkpoint images while they are restored.
+ * A stopped one (moved cold) takes no memory there until someone starts it.
  */
 export function needs(c: ContainerFacts): { memoryBytes: number; diskBytes: number } {
+  if (!c.running) return { memoryBytes: 0, diskBytes: c.fileBytes };
   return { memoryBytes: Math.max(c.memoryLimitBytes, c.memoryBytes), diskBytes: c.fileBytes + c.memoryBytes };
 }
 
@@ -116,7 +119,7 @@ export function makePlan(all: readonly ContainerFacts[], filters: readonly Drain
     const d = fits[0];
     d.memoryBytes -= need.memoryBytes;
     d.diskBytes -= need.diskBytes;
-    Object.assign(entry, { destination: d.address, destinationNode: d.nodeName, verdict: 'moves live' });
+    Object.assign(entry, { destination: d.address, destinationNode: d.nodeName, verdict: c.running ? 'moves live' : 'moves cold' });
   }
   return selected.map((c) => byName.get(c.name) as PlanEntry);
 }

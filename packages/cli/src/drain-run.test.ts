@@ -10,7 +10,7 @@ describe('runMoves', () => {
   it('runs N at a time, a failure does not stop the rest, refusals keep their reason', async () => {
     let running = 0;
     let most = 0;
-    const plan = [entry('a'), entry('b'), entry('h', 'refused', 'uses --network host'), entry('c'), entry('d')];
+    const plan = [entry('a'), entry('b'), entry('h', 'refused', 'uses --network host'), entry('c'), entry('d', 'moves cold')];
     const results = await runMoves(plan, {
       parallel: 2,
       stopping: () => false,

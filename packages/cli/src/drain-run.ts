@@ -23,7 +23,7 @@ export interface DrainRun {
 /** Runs the plan's moves; results in the plan's order (refusals included). */
 export async function runMoves(plan: readonly PlanEntry[], r: DrainRun): Promise<MoveResult[]> {
   const results = new Map<string, MoveResult>();
-  const queue = plan.filter((e) => e.verdict === 'moves live');
+  const queue = plan.filter((e) => e.verdict !== 'refused');
   const worker = async (): Promise<void> => {
     for (let e = queue.shift(); e; e = queue.shift()) {
       if (r.stopping()) {

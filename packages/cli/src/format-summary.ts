@@ -20,7 +20,20 @@ export function formatPhase(p: PhaseEvent): string {
 const PHASE_ORDER = ['preflight', 'disk', 'precopy', 'dump', 'transfer', 'restore', 'lazy-pages', 'cleanup'];
 const DESTINATION_PHASES = ['destination-receive', 'criu-restore'];
 
+/** A cold move: a stopped container's files and volumes, created there, not started. */
+function formatColdSummary(s: Summary): string {
+  const files = s.diskRounds.reduce((n, r) => n + r.fileBytes, 0);
+  return [
+    `moved ${s.container} cold (stopped) from ${s.sourceNode} to ${s.destinationNode} (container ${s.destinationContainerId.slice(0, 12)}, created, not started)`,
+    `  total: ${(s.totalMs / 1000).toFixed(3)} s; files and volumes ${formatBytes(files)}, ${formatBytes(s.bytesWire)} on the wire (${compressName(s.compressLevel)})`,
+    s.sourceCleanupError
+      ? `  source: NOT cleaned up: ${s.sourceCleanupError} (the agent on ${s.sourceNode} finishes it at its next start)`
+      : `  source: ${s.sourceKept ? 'kept, stopped' : 'removed'}`,
+  ].join('\n');
+}
+
 export function formatSummary(s: Summary): string {
+  if (s.cold) return formatColdSummary(s);
   const phases = PHASE_ORDER.filter((p) => p in s.phaseMs)
     .map((p) => `${p} ${s.phaseMs[p].toFixed(0)} ms`)
     .join(', ');

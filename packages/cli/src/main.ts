@@ -135,6 +135,7 @@ async function main(): Promise<void> {
           .option('filter', { type: 'array', string: true, default: [] as string[], describe: 'name=NAME (* matches any characters) or label=KEY[=VALUE], repeatable: names are alternatives, labels must all hold' })
           .option('parallel', { type: 'number', default: DEFAULT_PARALLEL, describe: 'pushes at once' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan and change nothing' })
+          .option('include-stopped', { type: 'boolean', default: false, describe: 'move stopped containers too, cold: config, files and volumes, created there, not started' })
           .check((a) => {
             if (!Number.isInteger(a.parallel) || a.parallel < 1) throw new Error(`--parallel ${a.parallel}: give a whole number from 1`);
             return true;
@@ -148,6 +149,7 @@ async function main(): Promise<void> {
           parallel: argv.parallel,
           dryRun: argv['dry-run'],
           json: argv.json,
+          includeStopped: argv['include-stopped'],
         }),
     )
     .command(

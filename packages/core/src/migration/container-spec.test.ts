@@ -5,9 +5,11 @@ import {
   HELPER_IN_CONTAINER,
   DOCKER_INIT_IN_CONTAINER,
   checkSupported,
+  coldCreateOptionsFor,
   createOptionsFor,
   endpointConfig,
   isRestoredContainer,
+  movesCold,
   originalEntrypoint,
   specFromInspect,
 } from './container-spec';
@@ -36,9 +38,17 @@ describe('checkSupported', () => {
     expect(() => checkSupported(inspect(patch))).toThrow(new RegExp(`uses .*${what.replace(/[-]/g, '\\-')}.*cannot be migrated`));
   });
 
-  it('refuses a stopped container', () => {
-    expect(() => checkSupported(inspect((c) => { c.State.Running = false; c.State.Status = 'exited'; })))
-      .toThrow(/is not running \(exited\)/);
+  it('accepts a stopped container (exited or created: it moves cold), refuses one between states', () => {
+    for (const status of ['exited', 'created']) {
+      const stopped = inspect((c) => { c.State.Running = false; c.State.Status = status; });
+      expect(() => checkSupported(stopped)).not.toThrow();
+      expect(movesCold(stopped)).toBe(true);
+    }
+    expect(movesCold(inspect())).toBe(false);
+    for (const status of ['dead', 'removing', 'restarting']) {
+      expect(() => checkSupported(inspect((c) => { c.State.Running = false; c.State.Status = status; })))
+        .toThrow(new RegExp(`is not running \\(${status}\\)`));
+    }
   });
 });
 
@@ -73,6 +83,24 @@ describe('container spec', () => {
     expect(spec.config).toMatchObject({ Tty: true, OpenStdin: true, StdinOnce: true });
     // The helper is created with the terminal and the stdin pipe the restore hands to the tree.
     expect(createOptionsFor(spec, { helper: '/opt/restore-init' }, 'busybox:latest')).toMatchObject({ Tty: true, OpenStdin: true, StdinOnce: true, AttachStdin: false });
+  });
+});
+
+describe('cold create (a stopped container)', () => {
+  it('creates it with its own command and Docker\'s own --init, without the restore helper', () => {
+    const spec = specFromInspect(inspect((c) => { c.HostConfig.Init = true; c.Config.Entrypoint = ['/entry.sh']; }), 'busybox:latest');
+    const opts = coldCreateOptionsFor(spec, 'busybox:latest');
+    expect(opts.Entrypoint).toEqual(['/entry.sh']);
+    expect(opts.Cmd).toEqual(['sleep', '100']);
+    const hc = opts.HostConfig as { Init: boolean; Mounts: Array<{ Target: string }> };
+    expect(hc.Init).toBe(true);
+    expect(hc.Mounts.map((m) => m.Target)).not.toContain(HELPER_IN_CONTAINER);
+    expect(hc.Mounts.map((m) => m.Target)).not.toContain(DOCKER_INIT_IN_CONTAINER);
+
+    // A container moved live earlier (helper entrypoint): its original command, fresh.
+    const live = createOptionsFor(specFromInspect(inspect(), 'busybox:latest'), { helper: '/opt/restore-init' }, 'busybox:latest');
+    const moved = specFromInspect(inspect((c) => { c.Path = HELPER_IN_CONTAINER; c.Config.Entrypoint = live.Entrypoint as string[]; }), 'busybox:latest');
+    expect(coldCreateOptionsFor(moved, 'busybox:latest')).toMatchObject({ Entrypoint: [], Cmd: ['sleep', '100'] });
   });
 });
 

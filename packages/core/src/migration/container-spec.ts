@@ -83,7 +83,8 @@ export function checkSupported(c: ContainerInspect): void {
   const refuse = (what: string): never => {
     throw new UnsupportedContainerError(`container ${name} uses ${what}, which cannot be migrated`);
   };
-  if (!c.State.Running) throw new UnsupportedContainerError(`container ${name} is not running (${c.State.Status})`);
+  // A stopped one moves cold (nothing to freeze); one between states (restarting, removing, dead) waits.
+  if (!c.State.Running && !movesCold(c)) throw new UnsupportedContainerError(`container ${name} is not running (${c.State.Status})`);
   if (c.State.Paused) throw new UnsupportedContainerError(`container ${name} is paused`);
   // The host powers a destination refuses, refused here too, before anything is frozen.
   const powers = hostConfigRefusal(hc, SOURCE_SPEC_POLICY);
@@ -91,6 +92,11 @@ export function checkSupported(c: ContainerInspect): void {
   if (c.GraphDriver.Name !== 'overlay2') refuse(`the ${c.GraphDriver.Name} storage driver (only overlay2 is supported)`);
   const carried = specRefusal(specFromInspect(c, c.Config.Image), SOURCE_SPEC_POLICY);
   if (carried) refuse(carried.what);
+}
+
+/** A stopped container (`docker ps -a`: exited or created): it moves cold, created there, not started. */
+export function movesCold(c: ContainerInspect): boolean {
+  return !c.State.Running && (c.State.Status === 'exited' || c.State.Status === 'created');
 }
 
 /** The original entrypoint of a container, undoing our helper prefix on migrated containers. */
@@ -247,6 +253,23 @@ export interface HostBinaries {
  * runs the original command fresh. It joins the first network here, the others before its start
  * (Docker 20.10 takes one network at create).
  */
+/**
+ * A cold move's container (a stopped one, created, not started): as on the source, its own
+ * entrypoint and Docker's own --init, so that a later `docker start` runs it fresh.
+ */
+export function coldCreateOptionsFor(spec: ContainerSpec, image: string): ContainerCreateOptions {
+  const live = createOptionsFor({ ...spec, hostConfig: { ...spec.hostConfig, Init: false } }, { helper: HELPER_IN_CONTAINER }, image);
+  return {
+    ...live,
+    Entrypoint: spec.entrypoint,
+    HostConfig: {
+      ...live.HostConfig,
+      Init: spec.hostConfig.Init === true,
+      Mounts: (live.HostConfig?.Mounts ?? []).filter((m) => m.Target !== HELPER_IN_CONTAINER),
+    },
+  };
+}
+
 export function createOptionsFor(spec: ContainerSpec, bins: HostBinaries, image: string): ContainerCreateOptions {
   const first = spec.networks[0];
   const network = first?.name ?? 'bridge';

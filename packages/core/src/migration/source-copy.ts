@@ -15,7 +15,7 @@ export interface SourceCopy {
 }
 
 export async function removeSourceCopy(docker: DockerClient, source: SourceCopy): Promise<void> {
-  killFrozen(source.cgroupDir);
+  if (source.cgroupDir) killFrozen(source.cgroupDir); // '' after a cold move: no process
   await docker.killContainer(source.containerId, 'SIGKILL');
   if (source.keepSource) return;
   await docker.removeContainer(source.containerId, { force: true });

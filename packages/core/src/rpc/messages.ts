@@ -106,6 +106,8 @@ export interface Summary {
   /** The checkpoint stream, sent while the container was frozen (in bytesRaw/Wire). */
   frozenBytesRaw: number;
   frozenBytesWire: number;
+  /** A stopped container moved cold: created there, not started. */
+  cold?: boolean;
 }
 
 export interface DiskRound {
@@ -134,6 +136,8 @@ export interface Prepare {
   fileBytes: number;
   /** The lease (protocol/lease.ts); 0 from a source without one. */
   leaseMs: number;
+  /** A stopped container moves cold: disk rounds, then Commit; created there, not started. */
+  cold?: boolean;
 }
 
 /** The lease's beat (destination -> source) and its echo (source -> destination). */

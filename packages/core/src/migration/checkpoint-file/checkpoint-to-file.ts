@@ -81,6 +81,8 @@ export async function runCheckpoint(ctx: SourceContext, o: CheckpointOptions): P
     clock.done('wait-log', `matched ${JSON.stringify(line.slice(0, 80))}`);
   }
   const f = await gatherFacts(ctx, o.container);
+  // A checkpoint holds a running process; a stopped container moves cold by push instead.
+  if (f.cold) throw new MigrationError('precondition', `container ${f.name} is not running (${f.inspect.State.Status})`);
   const under = scratchFor(ctx, f);
   ctx.inFlight.add(f.inspect.Id);
   try {

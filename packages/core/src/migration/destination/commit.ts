@@ -14,7 +14,8 @@ export async function commitTarget(
   ch: DestinationChannel,
   t: Target,
   commitNext: Promise<MigrateRequest>,
-  lease: DestinationLease,
+  /** None for a cold move: nothing ran here before the commit, so nothing to fence. */
+  lease: DestinationLease | undefined,
 ): Promise<void> {
   const commit = await commitNext;
   if (commit.body !== 'commit') throw new MigrationError('protocol', `expected Commit, got ${commit.body}`);
@@ -24,7 +25,7 @@ export async function commitTarget(
   }
   // The fence stands down before the marker: a copy it killed is never committed, and once
   // disarmed nothing but a rollback removes it.
-  await lease.confirm();
+  await lease?.confirm();
   t.saveRecord(true);
   // The commit marker is THE commit point (a restarted agent reads it, not the record): durable
   // before Committed goes, so after a crash or power cut the source hears "committed" when it
@@ -33,7 +34,7 @@ export async function commitTarget(
   markCommitted(ctx.stateDir, t.migrationId);
   t.committed = true;
   const lost = injectedFault('lose-committed');
-  lease.stop();
+  lease?.stop();
   if (!lost) ch.send({ body: 'committed', committed: {} });
   // Committed: the container lives here now, whatever happens to the temporary files.
   try {

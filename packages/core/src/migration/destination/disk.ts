@@ -15,7 +15,7 @@ import { untar } from './untar';
 
 export async function receiveDisk(ch: DestinationChannel, prepare: Prepare, t: Target): Promise<void> {
   if (!prepare.diskRounds) return;
-  const trees = t.trees();
+  const trees = t.cold ? await t.coldTrees() : t.trees();
   for (let round = 1; ; round++) {
     const first = await nextRequest(ch, 'the end of the disk rounds');
     if (first.body === 'diskDone') return;

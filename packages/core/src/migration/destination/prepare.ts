@@ -27,9 +27,10 @@ export async function checkPrepare(ctx: DestinationContext, prepare: Prepare, sp
   const here = `on ${ctx.nodeName}`;
   // The peer's spec is a request: this host's policy decides (the same function as the source's).
   checkSpecPolicy(c, ctx.policy, here);
+  const cold = prepare.cold === true; // created, not started: no restore, so no CRIU or helper needed
   const tool = shareMountsTool(ctx.helperPath);
-  if (!isExecutable(tool)) throw new MigrationError('precondition', `${tool} is missing ${here} (make -C packages/restore-init)`);
-  const criu = await ctx.criuCheck();
+  if (!cold && !isExecutable(tool)) throw new MigrationError('precondition', `${tool} is missing ${here} (make -C packages/restore-init)`);
+  const criu = cold ? { ok: true, message: '' } : await ctx.criuCheck();
   if (!criu.ok) throw new MigrationError('precondition', `criu check fails ${here}: ${criu.message}`);
   const image = await docker.inspectImage(c.imageId);
   if (!image) throw new MigrationError('precondition', `base image ${c.imageRef} (${c.imageId.slice(0, 19)}) is missing ${here}`);
@@ -48,8 +49,9 @@ export async function checkPrepare(ctx: DestinationContext, prepare: Prepare, sp
     const taken = fixedAddressRefusal(n, addresses);
     if (taken) throw new MigrationError('precondition', `${taken} ${here}`);
   }
-  const dockerInit = c.hostConfig.Init === true ? sameDockerInit(spec, here) : undefined;
-  const lazyPages = await lazyRestoreHere(ctx, prepare, here);
+  // Cold, Docker's own --init runs it at its start: any docker-init does.
+  const dockerInit = c.hostConfig.Init === true && !cold ? sameDockerInit(spec, here) : undefined;
+  const lazyPages = cold ? false : await lazyRestoreHere(ctx, prepare, here);
   const scratchUnder = scratchRoot(ctx.memScratchDir, ctx.stateDir, prepare.estimatedBytes + prepare.precopyBytes, here);
   return { scratchUnder, lazyPages, ...(dockerInit ? { dockerInit } : {}) };
 }

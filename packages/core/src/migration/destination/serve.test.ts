@@ -43,6 +43,20 @@ vi.mock('./fence', () => ({
   },
 }));
 
+/** The cold target's own overlay mount, faked: a plain dir, copied to the fake merged dir at unmount. */
+const coldMount = vi.hoisted(() => ({ calls: [] as string[], mergedDir: '' }));
+vi.mock('./cold-rootfs', async () => {
+  const nodeFs = await import('node:fs');
+  return {
+    mountRootfs: async (_t: unknown, at: string) => void (nodeFs.mkdirSync(at, { recursive: true }), coldMount.calls.push('mount')),
+    unmountRootfs: async (at: string) => {
+      nodeFs.cpSync(at, coldMount.mergedDir, { recursive: true });
+      nodeFs.rmSync(at, { recursive: true });
+      coldMount.calls.push('umount');
+    },
+  };
+});
+
 const MIGRATION = 'm-1';
 const PAGE = Buffer.alloc(4096, 7);
 
@@ -81,6 +95,27 @@ async function sourceRequests(hostConfig: Record<string, unknown> = {}): Promise
     { body: 'precopyEnd', precopyEnd: pre.end(2 * PAGE.length) },
     { body: 'chunk', chunk },
     { body: 'end', end: cp.end(tarBytes.length) },
+    { body: 'commit', commit: {} },
+  ];
+}
+
+/** A cold move's requests: Prepare (cold), one disk round with a rootfs and a volume file, DiskDone, Commit. */
+async function coldRequests(): Promise<MigrateRequest[]> {
+  const [first] = await sourceRequests();
+  if (first.body !== 'prepare') throw new Error('no Prepare');
+  const pack = tar.pack();
+  pack.entry({ name: 'rootfs/hello' }, 'upper dir');
+  pack.entry({ name: 'volumes/data/table' }, 'rows');
+  pack.finalize();
+  const parts: Buffer[] = [];
+  for await (const b of pack) parts.push(b as Buffer);
+  const round = Buffer.concat(parts);
+  const disk = new ChunkSealer();
+  return [
+    { body: 'prepare', prepare: { ...first.prepare, cold: true, diskRounds: true, precopyBytes: 0, estimatedBytes: 0, leaseMs: 0 } },
+    { body: 'disk', disk: disk.seal(round) },
+    { body: 'diskEnd', diskEnd: disk.end(round.length) },
+    { body: 'diskDone', diskDone: {} },
     { body: 'commit', commit: {} },
   ];
 }
@@ -178,6 +213,8 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     restore.fails = false;
     restore.cancelled = 0;
     fence.calls = [];
+    coldMount.calls = [];
+    coldMount.mergedDir = merged();
   });
 
   afterEach(() => {
@@ -194,6 +231,28 @@ describe('serveMigration (destination orchestrator, fake source)', () => {
     expect(fs.readFileSync(path.join(volume(), 'table'), 'utf8')).toBe('rows');
     expect(calls).toEqual(['create volume data', 'create', 'start']);
     expect(isCommitted(path.join(dir, 'state'), MIGRATION)).toBe(true);
+    expect(left()).toEqual([]);
+  });
+
+  it('cold: creates the target without starting it, applies the disk round through its own mount, commits without a restore', async () => {
+    const ch = new FakeSource(await coldRequests());
+    const ctx = { ...context(), criuCheck: async () => ({ ok: false, message: 'no CRIU needed for a cold move' }) };
+    await serveMigration(ctx, ch);
+    expect(ch.bodies()).toEqual(['prepared', 'diskStored', 'committed']);
+    expect(calls).toEqual(['create volume data', 'create']); // never started
+    expect(coldMount.calls).toEqual(['mount', 'umount']);
+    expect(fence.calls).toEqual([]);
+    expect(fs.readFileSync(path.join(merged(), 'hello'), 'utf8')).toBe('upper dir');
+    expect(fs.readFileSync(path.join(volume(), 'table'), 'utf8')).toBe('rows');
+    expect(isCommitted(path.join(dir, 'state'), MIGRATION)).toBe(true);
+    expect(left()).toEqual([]);
+  });
+
+  it('cold: the stream ending before Commit unmounts, then removes the target and its volume', async () => {
+    const ch = new FakeSource((await coldRequests()).slice(0, 3));
+    await expect(serveMigration(context(), ch)).rejects.toThrow(/closed the stream/);
+    expect(coldMount.calls).toEqual(['mount', 'umount']);
+    expect(calls).toEqual(['create volume data', 'create', 'rm cid', 'rm volume data']);
     expect(left()).toEqual([]);
   });
 

@@ -7,6 +7,8 @@
 //   checkpoint  Chunk* -> End: CRIU images, rootfs diff, volume data, log
 //   restored    criu restore into the target             -> Resumed (lazily), Restored
 //   commit      Commit -> keep it                        -> Committed
+// A cold move (Prepare.cold, a stopped container) creates the target without starting it, takes
+// the disk rounds into it, then goes straight to the commit.
 // Up to End, a source silent for the idle timeout is cut off (protocol/idle-cutoff.ts); from End
 // on, the lease (lease.ts): Heartbeat out, its echo in; silence for L kills the copy.
 // Anything else (an error, the stream ending early, the lease running out) removes everything
@@ -52,6 +54,11 @@ async function servePrepared(ctx: DestinationContext, ch: DestinationChannel, pr
     ctx.log(`migration ${prepare.migrationId}: ${t.name} created as ${id.slice(0, 12)}, waiting for the stream`);
     ch.send({ body: 'prepared', prepared: { containerId: id, nodeName: ctx.nodeName } });
     await receiveDisk(quiet, prepare, t);
+    if (prepare.cold) {
+      await t.finishCold();
+      await commitTarget(ctx, quiet, t, nextRequest(quiet, 'Commit'), undefined);
+      return;
+    }
     await receivePrecopy(quiet, prepare, t);
     const { receiveMs } = await receiveCheckpoint(quiet, prepare, t);
     lease.startBeats();

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { overlayDirs, type ContainerInspect } from '../../docker/docker-client';
 import type { Prepare } from '../../rpc/messages';
 import { trace } from '../../util/trace';
-import { createOptionsFor, endpointConfig, RESTORE_MARKER } from '../container-spec';
+import { coldCreateOptionsFor, createOptionsFor, endpointConfig, RESTORE_MARKER } from '../container-spec';
+import { mountRootfs, unmountRootfs } from './cold-rootfs';
 import type { DestinationContext } from '../context';
 import { discardWorkDir, migrationsDir, writeRecord } from '../migration-record';
 import { makeMigrationScratch } from '../scratch-dir';
@@ -34,6 +35,8 @@ export class Target {
   /** criu restore, started as far as it can be before the images are in. */
   private pendingRestore: PendingRestore | undefined;
   private appliers: TreeAppliers | undefined;
+  /** A cold move: where its rootfs is mounted while the disk rounds write it (cold-rootfs.ts). */
+  private coldRootfs: string | undefined;
 
   constructor(
     private readonly ctx: DestinationContext,
@@ -55,7 +58,12 @@ export class Target {
     return this.spec.container.name;
   }
 
-  /** Creates and starts the target container; its helper waits for the restore. */
+  /** A stopped container moves cold: created, not started (Prepare.cold). */
+  get cold(): boolean {
+    return this.prepare.cold === true;
+  }
+
+  /** Creates and starts the target container; its helper waits for the restore (cold: only creates it). */
   async create(): Promise<string> {
     const { docker } = this.ctx;
     const c = this.spec.container;
@@ -70,12 +78,16 @@ export class Target {
     }
     const image = (await docker.inspectImage(c.imageRef))?.Id === c.imageId ? c.imageRef : c.imageId;
     const bins = { helper: this.ctx.helperPath, dockerInit: this.place.dockerInit };
-    this.containerId = await docker.createContainer(createOptionsFor(c, bins, image));
+    this.containerId = await docker.createContainer(this.cold ? coldCreateOptionsFor(c, image) : createOptionsFor(c, bins, image));
     this.saveRecord(false);
     // Docker 20.10 joins one network at create; the others before the start, with their addresses.
     for (const n of c.networks.slice(1)) await docker.connectNetwork(n.name, this.containerId, endpointConfig(n));
     const created = await docker.inspectContainer(this.containerId);
     if (!created) throw new Error('the new container vanished');
+    if (this.cold) {
+      this.inspect = created;
+      return this.containerId;
+    }
     fs.writeFileSync(path.join(overlayDirs(created).upper, RESTORE_MARKER), '');
     await docker.startContainer(this.containerId);
     this.inspect = (await docker.inspectContainer(this.containerId)) ?? undefined;
@@ -99,6 +111,29 @@ export class Target {
   /** The target's rootfs and volumes as the disk rounds and the checkpoint write them. */
   trees(): TreeAppliers {
     return (this.appliers ??= new TreeAppliers(this.started()));
+  }
+
+  /** A cold target's trees, its rootfs mounted here until finishCold(). */
+  async coldTrees(): Promise<TreeAppliers> {
+    if (this.appliers) return this.appliers;
+    const t = this.inspect;
+    if (!t) throw new Error('the target container was not created');
+    const at = path.join(this.scratch, 'rootfs');
+    await mountRootfs(t, at);
+    this.coldRootfs = at;
+    return (this.appliers = new TreeAppliers(t, at));
+  }
+
+  /** A cold target, its disk rounds all in: directory modes and times set, its rootfs unmounted. */
+  async finishCold(): Promise<void> {
+    await this.appliers?.finish();
+    await this.unmountCold();
+  }
+
+  private async unmountCold(): Promise<void> {
+    if (!this.coldRootfs) return;
+    await unmountRootfs(this.coldRootfs);
+    this.coldRootfs = undefined;
   }
 
   private startRestore(target: ContainerInspect): PendingRestore {
@@ -153,6 +188,8 @@ export class Target {
     // Its waiting processes are in the container's cgroups: gone before the container goes.
     await this.pendingRestore?.cancel();
     this.pendingRestore = undefined;
+    // Never remove the scratch dir (below) through a mounted rootfs: that would delete image files.
+    await this.unmountCold();
     if (this.containerId) await docker.removeContainer(this.containerId, { force: true }).catch(() => undefined);
     for (const v of this.createdVolumes) await docker.removeVolume(v).catch(() => undefined);
     this.finish();

@@ -10,8 +10,9 @@ export class TreeAppliers {
   private readonly volumeRoots = new Map<string, string>();
   private readonly volumes = new Map<string, DiffApplier>();
 
-  constructor(target: ContainerInspect) {
-    this.rootfs = new DiffApplier(overlayDirs(target).merged, { overlay: true });
+  /** `rootfs`: where the target's rootfs is mounted (Docker's merged dir unless given: cold-rootfs.ts). */
+  constructor(target: ContainerInspect, rootfs = overlayDirs(target).merged) {
+    this.rootfs = new DiffApplier(rootfs, { overlay: true });
     for (const m of target.Mounts ?? []) if (m.Type === 'volume' && m.Name) this.volumeRoots.set(m.Name, m.Source);
   }
 

@@ -14,7 +14,7 @@ import { BufferPool } from '../../stream/buffer-pool';
 import { SealedSender } from '../../stream/sealed-sender';
 import { trace } from '../../util/trace';
 import { freezeCgroup } from '../cgroup-freezer';
-import { writeRecord } from '../migration-record';
+import { writeRecord, type SourceRecord } from '../migration-record';
 import { netnsInode } from '../process-facts';
 import { diskTrees, packTrees, readXattrs, type DiskPrecopied } from './disk';
 import { packImages, packed, type Reuse } from './dump-follower';
@@ -45,12 +45,10 @@ export interface CheckpointSent {
   sizes: { images: number; rootfs: number; volumes: number };
 }
 
-/** Writes the record (a restarted agent resumes the tree), freezes the container, starts criu dump. */
-export async function freezeAndDump(p: Push): Promise<Dumping> {
+/** What a restarted agent reads to finish or undo this push (migration-record.ts). */
+export function sourceRecord(p: Push): SourceRecord {
   const { ctx, opts, f, state } = p;
-  p.clock.start('dump');
-  fs.mkdirSync(state.imagesDir, { recursive: true });
-  state.record = {
+  return {
     role: 'source',
     migrationId: state.migrationId,
     destination: opts.destination,
@@ -63,7 +61,14 @@ export async function freezeAndDump(p: Push): Promise<Dumping> {
     leaseMs: ctx.leaseMs,
     volumes: f.prepare.container.mounts.filter((m) => m.type === 'volume').map((m) => m.name),
   };
-  writeRecord(state.workDir, state.record); // before the freeze
+}
+
+/** Writes the record (a restarted agent resumes the tree), freezes the container, starts criu dump. */
+export async function freezeAndDump(p: Push): Promise<Dumping> {
+  const { ctx, opts, f, state } = p;
+  p.clock.start('dump');
+  fs.mkdirSync(state.imagesDir, { recursive: true });
+  writeRecord(state.workDir, (state.record = sourceRecord(p))); // before the freeze
   const freezeAt = performance.now();
   trace('src: freeze');
   state.frozen = true;

@@ -7,7 +7,7 @@ import { parseMountInfo, type MountInfo } from '../../criu/mountinfo';
 import { overlayDirs, type ContainerInspect } from '../../docker/docker-client';
 import { MigrationError } from '../../protocol/migration-error';
 import { canFreeze } from '../cgroup-freezer';
-import { checkSupported, DOCKER_INIT_IN_CONTAINER, isRestoredContainer, specFromInspect } from '../container-spec';
+import { checkSupported, DOCKER_INIT_IN_CONTAINER, isRestoredContainer, movesCold, specFromInspect } from '../container-spec';
 import { sha256File } from '../../host/docker-init';
 import type { SourceContext } from '../context';
 import { readRecords } from '../migration-record';
@@ -15,10 +15,12 @@ import type { PrepareSpec } from '../prepare-spec';
 import { cgroupPids, commandLine, dumpRootPid, outsideTree, processCgroupDirs, stdioOf, stdioToReattach, ttyKeyOfFd } from '../process-facts';
 import { scratchRoot } from '../scratch-dir';
 
-/** Facts read before the freeze, all from the running container. */
+/** Facts read before the freeze, all from the running container (a stopped one: coldFacts). */
 export interface SourceFacts {
   inspect: ContainerInspect;
   name: string;
+  /** Stopped: it moves cold (disk rounds, then Commit); no process facts, nothing frozen. */
+  cold: boolean;
   dumpPid: number;
   mounts: MountInfo[]; // the dumped tree's mountinfo
   upperDir: string;
@@ -85,6 +87,7 @@ export async function gatherFacts(ctx: SourceContext, container: string): Promis
   if (!inspect) throw new MigrationError('precondition', `no such container: ${container} on ${ctx.nodeName}`);
   checkSupported(inspect);
   const name = inspect.Name.replace(/^\//, '');
+  if (movesCold(inspect)) return coldFacts(inspect, name);
   const dumpPid = dumpRootPid(inspect.State.Pid, isRestoredContainer(inspect));
   // Docker's pipes (logs; stdin with -i) and its terminal (-t): the new container's own replace them.
   const stdio = stdioToReattach(stdioOf(dumpPid), ttyKeyOfFd(dumpPid));
@@ -106,6 +109,7 @@ export async function gatherFacts(ctx: SourceContext, container: string): Promis
   return {
     inspect,
     name,
+    cold: false,
     dumpPid,
     mounts,
     upperDir,
@@ -124,6 +128,31 @@ export async function gatherFacts(ctx: SourceContext, container: string): Promis
     fileBytes: treeBytes(upperDir) +
       spec.mounts.filter((m) => m.type === 'volume').reduce((n, m) => n + treeBytes(m.source), 0),
     logBytes: (inspect.LogPath && fs.statSync(inspect.LogPath, { throwIfNoEntry: false })?.size) || 0,
+  };
+}
+
+/**
+ * A stopped container: its config, upper dir and volumes are final, so there is no process to
+ * read (no tree facts: the destination creates it with its own command and does not start it)
+ * and no memory to make room for.
+ */
+function coldFacts(inspect: ContainerInspect, name: string): SourceFacts {
+  const spec = specFromInspect(inspect, inspect.Config.Image);
+  const upperDir = overlayDirs(inspect).upper;
+  return {
+    inspect,
+    name,
+    cold: true,
+    dumpPid: 0,
+    mounts: [],
+    upperDir,
+    freezerDir: '',
+    prepare: { container: spec, tree: { externalMounts: '', stdio: [] } },
+    dockerMountTargets: spec.mounts.map((m) => m.destination),
+    estimatedBytes: 0,
+    memoryBytes: 0,
+    fileBytes: treeBytes(upperDir) + spec.mounts.filter((m) => m.type === 'volume').reduce((n, m) => n + treeBytes(m.source), 0),
+    logBytes: 0,
   };
 }
 

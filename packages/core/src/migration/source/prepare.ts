@@ -18,13 +18,14 @@ export async function prepare(p: Push): Promise<Prepared> {
       estimatedBytes: f.estimatedBytes,
       compressLevel: opts.compressLevel,
       precopyBytes: state.precopyBytes,
-      lazyRestore: lazyRestoreFor(opts.lazyPages, f.memoryBytes, opts.serial),
+      lazyRestore: f.cold ? 'LAZY_RESTORE_NO' : lazyRestoreFor(opts.lazyPages, f.memoryBytes, opts.serial),
       diskRounds: state.diskRounds,
       fileBytes: f.fileBytes + f.logBytes,
       leaseMs: ctx.leaseMs,
+      cold: f.cold,
     },
   });
   const prepared = (await expectReply(ch, 'prepared', ctx.timeouts.prepareMs)).prepared;
-  p.clock.done('preflight', `${prepared.nodeName} ready, container ${prepared.containerId.slice(0, 12)} waiting`);
+  p.clock.done('preflight', `${prepared.nodeName} ready, container ${prepared.containerId.slice(0, 12)} ${f.cold ? 'created' : 'waiting'}`);
   return prepared;
 }

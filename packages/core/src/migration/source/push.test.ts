@@ -181,6 +181,7 @@ describe('runPush (source orchestrator, fake destination)', () => {
     facts.current = {
       inspect: { Id: 'abc123', Name: '/web', HostConfig: {} } as ContainerInspect,
       name: 'web',
+      cold: false,
       dumpPid: app.pid as number,
       mounts: [],
       upperDir,
@@ -215,6 +216,29 @@ describe('runPush (source orchestrator, fake destination)', () => {
     expect(ch.closed).toBe(true);
     expect(ch.cancelled).toBe(false);
     expect(dockerCalls).toEqual(['kill abc123', 'rm abc123']);
+    expect(records()).toEqual([]);
+  });
+
+  it('a stopped container moves cold: Prepare (cold), the disk rounds, Commit; no freeze, no dump, no pre-copy', async () => {
+    const ch = new FakeDestination();
+    facts.current = { ...(facts.current as SourceFacts), cold: true, dumpPid: 0, freezerDir: '', estimatedBytes: 0, memoryBytes: 0 };
+    const summary = await runPush(context(criu('criu', 'exit 1')), options(ch));
+    expect(ch.bodies()).toEqual(['prepare', 'disk', 'diskEnd', 'diskDone', 'commit']);
+    const prepare = ch.sent[0].body === 'prepare' ? ch.sent[0].prepare : undefined;
+    expect(prepare).toMatchObject({ cold: true, diskRounds: true, precopyBytes: 0, lazyRestore: 'LAZY_RESTORE_NO' });
+    expect(summary).toMatchObject({ cold: true, downtimeMs: 0, criuImageBytes: 0, frozenBytesRaw: 0, sourceCleanupError: '' });
+    expect(summary.diskRounds.map((r) => r.fileBytes)).toEqual([4]);
+    expect(freezer()).toBe('THAWED');
+    expect(dockerCalls).toEqual(['kill abc123', 'rm abc123']);
+    expect(records()).toEqual([]);
+  });
+
+  it('a cold move refused at Commit leaves the stopped container here as it was', async () => {
+    const ch = new FakeDestination({ on: 'commit', reply: 'error' });
+    facts.current = { ...(facts.current as SourceFacts), cold: true, dumpPid: 0, freezerDir: '', estimatedBytes: 0, memoryBytes: 0 };
+    await expect(runPush(context(criu('criu', 'exit 1')), options(ch))).rejects.toThrow(/did not commit/);
+    expect(ch.cancelled).toBe(true);
+    expect(dockerCalls).toEqual([]);
     expect(records()).toEqual([]);
   });
 

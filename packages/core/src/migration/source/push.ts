@@ -21,10 +21,12 @@ import { makeMigrationScratch } from '../scratch-dir';
 import { freezeAndDump, sendCheckpoint } from './checkpoint';
 import { cleanUpSource, rollBack } from './cleanup';
 import { precopyDisk } from './disk';
+import { commitCold } from './cold';
 import { commit } from './commit';
 import { gatherFacts, scratchFor } from './facts';
 import type { Push, PushOptions, PushState } from './one-push';
 import { PhaseClock } from './phase-clock';
+import { summaryOf } from './summary';
 import { SourceLease } from './lease';
 import { precopy } from './precopy';
 import { prepare } from './prepare';
@@ -47,7 +49,7 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
   const f = await gatherFacts(ctx, opts.container);
   const under = scratchFor(ctx, f);
   // A --serial push measures the CRIU floor: nothing before the freeze either.
-  const beforeFreeze = opts.precopy && !opts.serial;
+  const beforeFreeze = opts.precopy && !opts.serial && !f.cold;
   const precopyBytes = beforeFreeze ? Math.min(f.estimatedBytes, MAX_PRECOPY_BYTES) : 0;
   ctx.inFlight.add(f.inspect.Id);
   try {
@@ -61,7 +63,7 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
       scratch,
       imagesDir: path.join(scratch, 'images'),
       precopyBytes,
-      diskRounds: beforeFreeze,
+      diskRounds: beforeFreeze || f.cold, // cold: the rounds carry it all
       frozen: false,
       committing: false,
       committed: false,
@@ -79,6 +81,7 @@ async function pushConnected(p: Push): Promise<Summary> {
     makeMigrationScratch(p.state.scratch); // 0700 before CRIU writes memory there; rollBack removes it
     const prepared = await prepare(p);
     const disk = p.state.diskRounds ? await precopyDisk(p) : undefined;
+    if (p.f.cold) return await commitCold(p, prepared, disk);
     const pre = p.state.precopyBytes > 0 ? await precopy(p) : undefined;
     p.state.releaseFreezeTurn = await p.ctx.freezeTurns?.take();
     if (stop.stopped()) throw agentStopping(p.ctx); // stopped while it waited for its turn
@@ -93,36 +96,7 @@ async function pushConnected(p: Push): Promise<Summary> {
     await commit(p, prepared);
     p.ctx.log(`push of ${p.f.name}: lease ${p.ctx.leaseMs} ms, beats read at most ${p.state.lease.maxBeatGapMs.toFixed(0)} ms apart`);
     const sourceCleanupError = await cleanUpSource(p);
-
-    const { ctx, opts, f, clock } = p;
-    const diskRounds = disk?.rounds ?? [];
-    const before = { raw: (pre?.raw ?? 0) + diskRounds.reduce((n, r) => n + r.bytesRaw, 0), wire: (pre?.wire ?? 0) + diskRounds.reduce((n, r) => n + r.bytesWire, 0) };
-    return {
-      container: f.name,
-      sourceNode: ctx.nodeName,
-      destinationNode: prepared.nodeName,
-      destinationContainerId: prepared.containerId,
-      downtimeMs,
-      totalMs: performance.now() - clock.t0,
-      bytesRaw: before.raw + sent.raw,
-      bytesWire: before.wire + sent.wire,
-      precopyBytesRaw: pre?.raw ?? 0,
-      precopyBytesWire: pre?.wire ?? 0,
-      pagesReused: pre?.index.reused ?? 0,
-      pagesSent: pre?.index.sent ?? 0,
-      criuImageBytes: sent.sizes.images,
-      rootfsBytes: sent.sizes.rootfs,
-      volumeBytes: sent.sizes.volumes,
-      phaseMs: clock.phaseMs,
-      sourceKept: opts.keepSource,
-      sourceCleanupError,
-      compressLevel: opts.compressLevel,
-      pipelined: !opts.serial,
-      lazyPages: restored.lazyPages,
-      diskRounds,
-      frozenBytesRaw: sent.raw,
-      frozenBytesWire: sent.wire,
-    };
+    return summaryOf(p, { prepared, downtimeMs, disk, pre, sent, lazyPages: restored.lazyPages, sourceCleanupError });
   } catch (err) {
     throw await rollBack(p, stop.stopped() && !p.state.committing ? agentStopping(p.ctx) : err);
   } finally {
