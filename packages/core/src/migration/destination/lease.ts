@@ -26,6 +26,8 @@ export class DestinationLease {
   private echoed: (() => void) | undefined;
   private fail: (err: Error) => void = () => undefined;
   private over = false;
+  /** The expiry fired (a timer may fire a little before performance.now() reaches the deadline). */
+  private ranOut = false;
   /** Largest gap between two echoes, for the log (how close a healthy link came to L). */
   maxEchoGapMs = 0;
   private lastEchoAt: number | undefined;
@@ -137,6 +139,7 @@ export class DestinationLease {
   private armExpiry(): void {
     clearTimeout(this.expiry);
     this.expiry = setTimeout(() => {
+      this.ranOut = true;
       this.stopBeats();
       this.fail(new MigrationError('failed', `the lease ran out: no echo from the source for ${this.s.leaseMs} ms (link cut, or the source stopped); the copy here is killed`));
     }, Math.max(0, this.deadline - performance.now()));
@@ -148,7 +151,7 @@ export class DestinationLease {
    */
   async confirm(): Promise<void> {
     clearTimeout(this.expiry);
-    const late = this.deadline <= performance.now();
+    const late = this.ranOut || this.deadline <= performance.now();
     const disarmed = this.fence ? await this.fence.disarm() : true;
     this.fence = undefined;
     if (late || !disarmed) throw new MigrationError('failed', `Commit came after the lease ran out (${this.s.leaseMs} ms): the copy here was killed`);
