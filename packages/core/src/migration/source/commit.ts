@@ -28,7 +28,8 @@ export async function commit(p: Push, prepared: Prepared): Promise<void> {
   if (outcome.state === 'unknown') {
     state.undecided = true;
     settleLater(p);
-    throw new MigrationError('failed', `${outcome.why}; cannot tell whether ${prepared.nodeName} committed, so ${f.name} stays frozen on ${ctx.nodeName} ` +
+    const kept = f.cold ? 'stays here, stopped,' : 'stays frozen';
+    throw new MigrationError('failed', `${outcome.why}; cannot tell whether ${prepared.nodeName} committed, so ${f.name} ${kept} on ${ctx.nodeName} ` +
       `(never running on both) until ${prepared.nodeName} answers: asked every few seconds, and at the agent's next start; then resumed or removed`);
   }
   if (outcome.confirmedLate) ctx.log(`push of ${f.name}: the answer to Commit was lost; ${prepared.nodeName} confirmed it`);
