@@ -235,7 +235,9 @@ describe('rollback after the freeze', () => {
     const sum = await memhogChecksum('node1', 'big');
     expect(lab('restart-agent', 'node1', '--peer-timeout', '5').code).toBe(0);
     const pushing = pushInBackground('node1', 'big', 'node2');
-    await waitFor('the transfer to start', () => receivingPages('node2'), 60_000);
+    // Looked at every 20 ms: with the pre-copy the frozen part can be in and restored within a
+    // coarser poll, and a stop during Commit is another test (the lease's).
+    await waitFor('the transfer to start', () => receivingPages('node2'), 60_000, 20);
     const destAgent = Number(fs.readFileSync('/run/livemig-lab/node2/agent.pid', 'utf8'));
     process.kill(destAgent, 'SIGSTOP');
     let r: Result;
