@@ -220,7 +220,6 @@ export class DiffApplier implements TreeApplier {
     if (size <= SMALL_FILE) return this.applySmallFile(entryName, rel, abs, meta, size, body);
     const fh = await fs.promises.open(abs, CREATE_FLAGS, 0o600);
     try {
-      let written = 0;
       // Batched writes: one thread-pool round trip per ~1 MiB, not per stream chunk.
       let batch: Buffer[] = [];
       let batched = 0;
@@ -230,17 +229,12 @@ export class DiffApplier implements TreeApplier {
         batched = 0;
         while (buf.length > 0) buf = buf.subarray((await fh.write(buf)).bytesWritten);
       };
-      for await (const chunk of body) {
-        const buf = toBuffer(entryName, chunk);
-        written += buf.length;
-        this.countBytes(entryName, buf.length);
-        if (written > size) throw new UnsafeEntryError(entryName, 'body is longer than the header size');
+      for await (const buf of this.sizedBody(entryName, size, body)) {
         batch.push(buf);
         batched += buf.length;
         if (batched >= WRITE_BATCH) await flush();
       }
       if (batched > 0) await flush();
-      if (written !== size) throw new UnsafeEntryError(entryName, `body is truncated (${written} of ${size} bytes)`);
       this.fileBytes += size;
       await fh.chown(meta.uid, meta.gid);
       await fh.chmod(meta.mode); // after chown, which clears setuid/setgid
@@ -259,15 +253,7 @@ export class DiffApplier implements TreeApplier {
    */
   private async applySmallFile(entryName: string, rel: string, abs: string, meta: EntryMeta, size: number, body: EntryBody): Promise<void> {
     const chunks: Buffer[] = [];
-    let got = 0;
-    for await (const chunk of body) {
-      const buf = toBuffer(entryName, chunk);
-      got += buf.length;
-      this.countBytes(entryName, buf.length);
-      if (got > size) throw new UnsafeEntryError(entryName, 'body is longer than the header size');
-      chunks.push(buf);
-    }
-    if (got !== size) throw new UnsafeEntryError(entryName, `body is truncated (${got} of ${size} bytes)`);
+    for await (const buf of this.sizedBody(entryName, size, body)) chunks.push(buf);
     const fd = fs.openSync(abs, CREATE_FLAGS, 0o600);
     try {
       for (const c of chunks) for (let off = 0; off < c.length; ) off += fs.writeSync(fd, c, off);
@@ -280,6 +266,22 @@ export class DiffApplier implements TreeApplier {
     }
     this.fileBytes += size;
     this.made.add(rel);
+  }
+
+  /**
+   * A file entry's body, counted against the budget as it comes; refused when it runs past the
+   * header's size or ends short of it (after the last chunk: nothing is written past the check).
+   */
+  private async *sizedBody(entryName: string, size: number, body: EntryBody): AsyncGenerator<Buffer> {
+    let got = 0;
+    for await (const chunk of body) {
+      const buf = toBuffer(entryName, chunk);
+      got += buf.length;
+      this.countBytes(entryName, buf.length);
+      if (got > size) throw new UnsafeEntryError(entryName, 'body is longer than the header size');
+      yield buf;
+    }
+    if (got !== size) throw new UnsafeEntryError(entryName, `body is truncated (${got} of ${size} bytes)`);
   }
 
   private async applySymlink(entryName: string, rel: string, meta: EntryMeta, target: unknown): Promise<void> {
