@@ -226,7 +226,7 @@ class TreePacker {
   private async packContent(rel: string, abs: string, st: fs.BigIntStats, f: FileToPack): Promise<void> {
     if (f.prev || st.size >= BigInt(BLOCK_FORM_MIN)) {
       const r = await emitBlocks({
-        pack: this.pack, abs, header: f.header, pax: f.pax, size: Number(st.size), live: this.opts.live ?? false,
+        pack: this.pack, abs, header: f.header, pax: f.pax, size: Number(st.size), allocated: Number(st.blocks) * 512, live: this.opts.live ?? false,
         prev: f.prev, pool: this.opts.pool,
       });
       this.stats.entries += r.entries;
