@@ -1,6 +1,6 @@
-import path from 'node:path';
 import { AgentClient, clientCredentials, type CheckpointContents, type Transport } from '@livemig/core';
 import { formatBytes } from './format-summary';
+import { checkpointSource } from './checkpoint-source';
 
 export interface InspectArgs {
   agent: string;
@@ -13,10 +13,10 @@ export interface InspectArgs {
 
 /** `migrate-cli inspect FILE|--image NAME`: the agent reads the checkpoint (its digest checked) and tells what it holds. */
 export async function inspectCommand(a: InspectArgs): Promise<void> {
-  if ((a.file === undefined) === (a.image === undefined)) throw new Error('give either a FILE or --image NAME:TAG');
+  const source = checkpointSource(a);
   const client = new AgentClient(a.agent, clientCredentials(a.transport));
   try {
-    const r = await client.inspect({ file: a.file === undefined ? '' : path.resolve(a.file), image: a.image ?? '' });
+    const r = await client.inspect(source);
     const c = JSON.parse(r.contentsJson) as CheckpointContents;
     console.log(a.json ? JSON.stringify(c, null, 2) : formatContents(c));
   } finally {

@@ -1,5 +1,5 @@
-import path from 'node:path';
 import { AgentClient, clientCredentials, type Transport } from '@livemig/core';
+import { checkpointSource } from './checkpoint-source';
 
 export interface RestoreArgs {
   agent: string;
@@ -14,10 +14,10 @@ export interface RestoreArgs {
 
 /** `migrate-cli restore FILE [--name NAME]`: the agent starts a new container from the checkpoint file on its host. */
 export async function restoreCommand(a: RestoreArgs): Promise<void> {
-  if ((a.file === undefined) === (a.image === undefined)) throw new Error('give either a FILE or --image NAME:TAG');
+  const source = checkpointSource(a);
   const client = new AgentClient(a.agent, clientCredentials(a.transport));
   try {
-    const r = await client.restore({ file: a.file === undefined ? '' : path.resolve(a.file), image: a.image ?? '', name: a.name ?? '' });
+    const r = await client.restore({ ...source, name: a.name ?? '' });
     if (a.json) return console.log(JSON.stringify(r, null, 2));
     console.log(`restored ${r.container} (${r.containerId.slice(0, 12)}) on ${client.address}: criu restore ${r.restoreMs.toFixed(0)} ms, total ${r.totalMs.toFixed(0)} ms`);
   } finally {
