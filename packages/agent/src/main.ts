@@ -18,6 +18,9 @@ import {
   ensureKdatDir,
   ensurePrivateDir,
   CERT_NAME,
+  criuFacts,
+  criuFeatures,
+  lazyPagesSupported,
   MIN_LEASE_MS,
   type CommitQuery,
   type Timeouts,
@@ -160,6 +163,9 @@ async function main(): Promise<void> {
   await recoverMigrations(config.stateDir, docker, (msg) => console.log(`${new Date().toISOString()} ${msg}`), commitQuery(config));
   const migrations = new MigrationsInFlight();
   const server = await startServer(config, docker, migrations);
+  // Asked now, not by the first Health: `criu check` takes seconds on a slow host (6+ s in the
+  // emulated Debian VMs), past a peer's deadline; later callers share these cached answers.
+  void Promise.all([criuFacts(config.criuPath), lazyPagesSupported(config.criuPath), criuFeatures(config.criuPath)]).catch(() => undefined);
   const mode = config.transport.insecure ? 'plaintext, --insecure' : `mutual TLS, ${config.transport.tls.dir}`;
   console.log(`livemig-agent ${config.nodeName} listening on ${config.listen} (${mode}; docker ${config.dockerSocket})`);
   if (!process.execArgv.includes('--single-threaded-gc')) {

@@ -57,7 +57,8 @@ export class AgentClient {
     this.client = new Ctor(this.address, credentials, CHANNEL_OPTIONS);
   }
 
-  health(timeoutMs = 5_000): Promise<HealthReply> {
+  /** Generous: a host answers after its `criu check`, seconds on a slow or busy host (asked once per binary). */
+  health(timeoutMs = 30_000): Promise<HealthReply> {
     return this.unary<object, HealthReply>('health', {}, timeoutMs);
   }
 
