@@ -4,6 +4,7 @@
 # Node.js, then the same host setup as the one-machine lab (Docker, CRIU, build), the base
 # images (same IDs on both VMs: scripts/base-images.sh), names of both nodes in /etc/hosts, the
 # certificates the Vagrantfile made, and the agent as a systemd service (scripts/systemd). Safe to run again.
+# LIVEMIG_AGENT_EXTRA_ARGS: more agent flags for this node (the VM check's fault-injecting --criu).
 set -euo pipefail
 NAME="$1" ADDR="$2" NODES="$3"
 REPO="${LIVEMIG_REPO:-/opt/livemig}"
@@ -53,7 +54,7 @@ rm -rf "$UPLOADED"
 # part of its command line goes in its configuration file.
 cat > /etc/default/livemig-agent <<EOF
 LIVEMIG_STATE_DIR=/var/lib/livemig/agent
-LIVEMIG_AGENT_ARGS="--listen 0.0.0.0:$PORT --node-name $NAME --docker-socket /run/docker.sock --tls-dir $PKI"
+LIVEMIG_AGENT_ARGS="--listen 0.0.0.0:$PORT --node-name $NAME --docker-socket /run/docker.sock --tls-dir $PKI${LIVEMIG_AGENT_EXTRA_ARGS:+ $LIVEMIG_AGENT_EXTRA_ARGS}"
 EOF
 [ -f /etc/systemd/system/livemig-agent.service ] || { echo "provision: setup.sh did not install livemig-agent.service (no systemd?)" >&2; exit 1; }
 printf '#!/bin/sh\nexec %s %s "$@"\n' "$(command -v node)" "$REPO/packages/cli/dist/main.js" > /usr/local/bin/migrate-cli
