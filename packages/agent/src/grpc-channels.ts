@@ -8,6 +8,14 @@ import {
   type MigrateRequest,
   type SourceChannel,
 } from '@livemig/core';
+import { CALL_QUEUE_DEPTH, limitQueueDepth } from './call-queue-depth';
+
+/** The call's queue depth (call-queue-depth.ts says why), or a warning if Node's streams changed. */
+function queueDepth(call: Parameters<typeof limitQueueDepth>[0], side: 'readable' | 'writable', messages: number): void {
+  if (!limitQueueDepth(call, side, messages)) {
+    console.log(`${new Date().toISOString()} warning: cannot limit a Migrate call's ${side} queue (Node's stream internals changed); the agents will peak higher in memory`);
+  }
+}
 
 /** Source side: the client end of Migrate. Replies queue for reply() as they come. */
 export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, MigrateReply>, address: string): SourceChannel {
@@ -16,6 +24,7 @@ export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, Migr
   let ended = false;
   const queued: MigrateReply[] = [];
   let wake: (() => void) | undefined;
+  queueDepth(call, 'writable', CALL_QUEUE_DEPTH.source);
   call.on('data', (r: MigrateReply) => {
     queued.push(r);
     wake?.();
@@ -59,6 +68,7 @@ export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, Migr
  * it that keeps its result, a 1 MiB chunk, alive until the call ends.)
  */
 export function destinationChannel(call: grpc.ServerDuplexStream<MigrateRequest, MigrateReply>): DestinationChannel {
+  queueDepth(call, 'readable', CALL_QUEUE_DEPTH.destination);
   const inner = call[Symbol.asyncIterator]() as AsyncIterator<MigrateRequest>;
   const done: IteratorResult<MigrateRequest> = { done: true, value: undefined };
   let cancelled = false;
