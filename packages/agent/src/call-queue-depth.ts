@@ -1,30 +1,45 @@
-// How many messages a Migrate call queues inside the agent, each way. gRPC-js gives its streams
-// Node's object-mode default, 16 messages; a disk round's are 1 MiB chunks. Why fewer: V8 frees
-// a Buffer's memory cheaply only while the Buffer is young (a scavenge runs every ~16-32 MiB of
-// new Buffers); one that lives longer is moved to the old generation and its memory stays until
-// a full GC, which V8 starts only after 64 MiB more of such memory. Each chunk costs ~3 new
-// Buffers per side (ours, protobuf's, gRPC's framing; HTTP/2 reads, gRPC's message, zstd's
-// output), so 16 queued chunks outlived two scavenges: the agents peaked at 215-253 MiB with the
-// 2 GiB volume, 50-130 MiB of it dead chunks. A few queued messages keep the transport busy
-// (HTTP/2's 16 MiB windows stay as they are).
+// How many messages a Migrate call queues inside the agent, each way, while a disk round streams.
+// gRPC-js gives its streams Node's object-mode default, 16 messages; a disk round's are 1 MiB
+// chunks. Why fewer: V8 frees a Buffer's memory cheaply only while the Buffer is young (a
+// scavenge runs every ~16-32 MiB of new Buffers); one that lives longer is moved to the old
+// generation and its memory stays until a full GC, which V8 starts only after 64 MiB more of
+// such memory. Each chunk costs ~3 new Buffers per side (ours, protobuf's, gRPC's framing; HTTP/2
+// reads, gRPC's message, zstd's output), so 16 queued chunks outlived two scavenges: the agents
+// peaked at 199-253 MiB with the 2 GiB volume, 30-130 MiB of it dead chunks. A disk round is
+// bounded by the disks (~100 MB/s), which a few queued messages keep busy. The memory streams
+// keep gRPC's depth: they run at link speed, and a queue of 4 that must drain before it refills
+// left the link idle between drains (1 GiB --serial push, its transfer inside the downtime: 3.9-4.6 s
+// with 16, 6.1-6.3 s with 4 and 2).
 import type { Readable, Writable } from 'node:stream';
 
-/** Messages a Migrate call queues for the transport (source) and for the reader (destination). */
-export const CALL_QUEUE_DEPTH = { source: 4, destination: 2 };
+/** Messages a Migrate call queues during a disk round: for the transport (source), for the reader (destination). */
+export const DISK_QUEUE_DEPTH = { source: 4, destination: 2 };
 
-type StreamState = { highWaterMark?: unknown } | undefined;
+type StreamState = { highWaterMark?: unknown };
+
+/** One side of a stream's queue depth, settable after the stream was made. */
+export interface QueueDepth {
+  /** The depth the stream was made with. */
+  readonly initial: number;
+  /** From now on, write() returns false (writable) / the stream stops asking for more (readable) at `messages`. */
+  set(messages: number): void;
+}
 
 /**
- * Sets how many messages `stream` queues before write() returns false (writable) or before it
- * stops asking the transport for more (readable). Node has no public setter once a stream exists
- * (gRPC-js makes them): the stream's state is set, if it has the field Node 20 has. Returns
- * whether it could (false: the default depth stays; the caller warns).
+ * The queue depth of `stream`'s `side`. Node has no public setter once a stream exists (gRPC-js
+ * makes them): the stream's state is set, if it has the field Node 20 has; undefined if not
+ * (the caller warns; the depth stays as made).
  */
-export function limitQueueDepth(stream: Readable | Writable, side: 'readable' | 'writable', messages: number): boolean {
-  if (!Number.isInteger(messages) || messages < 1) throw new RangeError(`a queue depth is a positive integer, not ${messages}`);
+export function queueDepth(stream: Readable | Writable, side: 'readable' | 'writable'): QueueDepth | undefined {
   const s = stream as unknown as { _readableState?: StreamState; _writableState?: StreamState };
   const state = side === 'readable' ? s._readableState : s._writableState;
-  if (!state || typeof state.highWaterMark !== 'number') return false;
-  state.highWaterMark = messages;
-  return true;
+  if (!state || typeof state.highWaterMark !== 'number') return undefined;
+  const initial = state.highWaterMark;
+  return {
+    initial,
+    set(messages: number): void {
+      if (!Number.isInteger(messages) || messages < 1) throw new RangeError(`a queue depth is a positive integer, not ${messages}`);
+      state.highWaterMark = messages;
+    },
+  };
 }
