@@ -7,9 +7,10 @@
 // reads, gRPC's message, zstd's output), so 16 queued chunks outlived two scavenges: the agents
 // peaked at 199-253 MiB with the 2 GiB volume, 30-130 MiB of it dead chunks. A disk round is
 // bounded by the disks (~100 MB/s), which a few queued messages keep busy. The memory streams
-// keep gRPC's depth: they run at link speed, and a queue of 4 that must drain before it refills
-// left the link idle between drains (1 GiB --serial push, its transfer inside the downtime: 3.9-4.6 s
-// with 16, 6.1-6.3 s with 4 and 2).
+// keep gRPC's depth: they run at link speed, where a queue of 4 that must drain before it refills
+// can leave the link idle between drains; with 4 and 2 on every stream, 1 GiB --serial pushes
+// (their transfer inside the downtime) were frozen 6.1-6.3 s against 3.9-6.1 s with 16: within
+// this VM's noise, but their peaks were under 200 MiB anyway, so they are left as they were.
 import type { Readable, Writable } from 'node:stream';
 
 /** Messages a Migrate call queues during a disk round: for the transport (source), for the reader (destination). */
