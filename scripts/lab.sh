@@ -133,8 +133,8 @@ agent_up() { # agent_up NODE [extra agent flags...]
     stop_pid "$dir/agent.pid"
   fi
   mkdir -p "$DATA/$n/agent"
-  # --single-threaded-gc: as the agent's own #! line (why: packages/agent/src/main.ts).
-  setsid nsenter --net="$(netns_path "$n")" -- node --single-threaded-gc "$(agent_js)" \
+  # Node flags: as the agent's own #! line (why: packages/agent/src/main.ts).
+  setsid nsenter --net="$(netns_path "$n")" -- node --single-threaded-gc --max-semi-space-size=4 "$(agent_js)" \
     --listen "0.0.0.0:$PORT" --node-name "$n" --docker-socket "$(sock "$n")" \
     --state-dir "$DATA/$n/agent" --scratch-dir "$SCRATCH/$n" --helper "$ROOT/packages/restore-init/restore-init" \
     --tls-dir "$(node_pki "$n")" "$@" \

@@ -8,6 +8,14 @@ import {
   type MigrateRequest,
   type SourceChannel,
 } from '@livemig/core';
+import { DISK_QUEUE_DEPTH, queueDepth, type QueueDepth } from './call-queue-depth';
+
+/** The queue depth of a call's side, or a warning that it stays as gRPC-js made it. */
+function callQueueDepth(call: Parameters<typeof queueDepth>[0], side: 'readable' | 'writable'): QueueDepth | undefined {
+  const depth = queueDepth(call, side);
+  if (!depth) console.log(`${new Date().toISOString()} warning: cannot set a Migrate call's ${side} queue depth (Node's stream internals changed); the agents will peak higher in memory`);
+  return depth;
+}
 
 /** Source side: the client end of Migrate. Replies queue for reply() as they come. */
 export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, MigrateReply>, address: string): SourceChannel {
@@ -16,6 +24,7 @@ export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, Migr
   let ended = false;
   const queued: MigrateReply[] = [];
   let wake: (() => void) | undefined;
+  const depth = callQueueDepth(call, 'writable');
   call.on('data', (r: MigrateReply) => {
     queued.push(r);
     wake?.();
@@ -31,6 +40,8 @@ export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, Migr
   return {
     async send(req) {
       if (failure) throw failure;
+      // A disk round's chunks queue shallow, the rest as gRPC-js queues them (call-queue-depth.ts).
+      depth?.set(req.body === 'disk' ? DISK_QUEUE_DEPTH.source : depth.initial);
       if (!call.write(req)) {
         // once() rejects with the raw gRPC error if the call fails meanwhile.
         await once(call, 'drain').catch((err: grpc.ServiceError) => {
@@ -59,6 +70,7 @@ export function sourceChannel(call: grpc.ClientDuplexStream<MigrateRequest, Migr
  * it that keeps its result, a 1 MiB chunk, alive until the call ends.)
  */
 export function destinationChannel(call: grpc.ServerDuplexStream<MigrateRequest, MigrateReply>): DestinationChannel {
+  const depth = callQueueDepth(call, 'readable');
   const inner = call[Symbol.asyncIterator]() as AsyncIterator<MigrateRequest>;
   const done: IteratorResult<MigrateRequest> = { done: true, value: undefined };
   let cancelled = false;
@@ -79,6 +91,8 @@ export function destinationChannel(call: grpc.ServerDuplexStream<MigrateRequest,
           inner.next().then(
             (r) => {
               wake = null;
+              // While a disk round streams, fewer chunks are read ahead (call-queue-depth.ts).
+              if (!r.done) depth?.set(r.value.body === 'disk' ? DISK_QUEUE_DEPTH.destination : depth.initial);
               resolve(r);
             },
             reject,

@@ -1,9 +1,14 @@
-#!/usr/bin/env -S node --single-threaded-gc
-// --single-threaded-gc (also in scripts/lab.sh; V8 takes it only on the command line): the agents
-// share the host's cores with CRIU and each other while pages stream, and V8's GC helper threads,
-// busy because every MiB moved allocates Buffers (external-memory pressure starts a mark-compact
-// every ~50 ms), took CPU from that pipeline. Lab, 2 cores, 256 MiB: dump phase 1.47-1.67 s with
-// the default GC, 1.27-1.35 s without helper threads.
+#!/usr/bin/env -S node --single-threaded-gc --max-semi-space-size=4
+// Node flags (also in scripts/lab.sh and the systemd unit; V8 takes them only on the command line):
+// --single-threaded-gc: the agents share the host's cores with CRIU and each other while pages
+// stream, and V8's GC helper threads, busy because every MiB moved allocates Buffers
+// (external-memory pressure starts a mark-compact every ~50 ms), took CPU from that pipeline.
+// Lab, 2 cores, 256 MiB: dump phase 1.47-1.67 s with the default GC, 1.27-1.35 s without helper
+// threads.
+// --max-semi-space-size=4 (MiB; V8's default grows it to 16): a disk round's walk of 20k small
+// files made V8 grow its young generation, and the agents kept the extra ~30-40 MiB of heap for
+// the rest of the push (heap total 50-77 MiB against 17-39 MiB with 4 MiB semi-spaces; peak RSS
+// with the 2 GiB volume, call-queue-depth.ts being in: 204-211 MiB without it, 151-169 MiB with).
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import {
@@ -170,6 +175,9 @@ async function main(): Promise<void> {
   console.log(`livemig-agent ${config.nodeName} listening on ${config.listen} (${mode}; docker ${config.dockerSocket})`);
   if (!process.execArgv.includes('--single-threaded-gc')) {
     console.log('note: node runs without --single-threaded-gc (the #! line has it): memory pages will stream slower');
+  }
+  if (!process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))) {
+    console.log('note: node runs without --max-semi-space-size=4 (the #! line has it): the agent will peak higher in memory');
   }
   // Stopping never leaves a container frozen nor a half-made target: what is in flight rolls
   // back (or, committing, finishes) first (migrations-in-flight.ts). Each phase is bounded by

@@ -13,6 +13,13 @@ import { EntryRouter } from './checkpoint';
 import type { Target } from './target';
 import { untar } from './untar';
 
+/**
+ * Decompressed chunks read ahead of the untar (Readable.from's default: 16). The disk is what
+ * bounds a round here, so more only kept 1 MiB Buffers alive long enough for V8 to move them to
+ * its old generation, where they stay until a full GC (see packages/agent/src/call-queue-depth.ts).
+ */
+const READ_AHEAD = 1;
+
 export async function receiveDisk(ch: DestinationChannel, prepare: Prepare, t: Target): Promise<void> {
   if (!prepare.diskRounds) return;
   const trees = t.cold ? await t.coldTrees() : t.trees();
@@ -29,7 +36,7 @@ export async function receiveDisk(ch: DestinationChannel, prepare: Prepare, t: T
       return r ? Promise.resolve(r) : nextRequest(ch, `the end of disk round ${round}`);
     };
     const before = { entries: trees.entries, bytes: trees.fileBytes };
-    await untar(Readable.from(decompressed(payloads(sealedChunks('disk', next)), prepare.compressLevel)), (h, body) => route.entry(h, body));
+    await untar(Readable.from(decompressed(payloads(sealedChunks('disk', next)), prepare.compressLevel), { highWaterMark: READ_AHEAD }), (h, body) => route.entry(h, body));
     const stored = { entries: trees.entries - before.entries, bytes: trees.fileBytes - before.bytes };
     trace(`dst: disk round ${round} applied (${stored.bytes} file bytes)`);
     ch.send({ body: 'diskStored', diskStored: stored });
