@@ -85,13 +85,10 @@ async function pushConnected(p: Push): Promise<Summary> {
     const prepared = await outsideFreezes(p.ctx.freezeTurns, () => prepare(p));
     const disk = p.state.diskRounds ? await precopyDisk(p) : undefined;
     if (p.f.cold) return await commitCold(p, prepared, disk);
-    // The turn covers the pre-copy too: two at once share the CPUs (each as slow as both in a
-    // row), so each one's pages are older at its freeze and more of them changed: more to move
-    // frozen. One at a time, the freeze follows its own pre-copy as closely as in a push alone.
+    const pre = p.state.precopyBytes > 0 ? await precopy(p) : undefined;
     p.state.freezeTurn = await p.ctx.freezeTurns?.take();
     if (stop.stopped()) throw agentStopping(p.ctx); // stopped while it waited for its turn
-    const pre = p.state.precopyBytes > 0 ? await precopy(p) : undefined;
-    await p.state.freezeTurn?.freezing();
+    await p.state.freezeTurn?.freezing(); // the others' heavy steps in flight end first
     const dumping = await freezeAndDump(p);
     const sent = await sendCheckpoint(p, dumping, pre?.index, disk);
     // From End on the destination may resume, under the lease: beats read and echoed from now.
