@@ -6,6 +6,7 @@ import type { LazyPagesMode, PushEvent } from '../../rpc/messages';
 import type { SourceContext } from '../context';
 import type { SourceRecord } from '../migration-record';
 import type { SourceFacts } from './facts';
+import type { FreezeTurn } from './freeze-turns';
 import type { SourceLease } from './lease';
 import type { PhaseClock } from './phase-clock';
 
@@ -49,8 +50,8 @@ export interface PushState {
   committed: boolean;
   /** Commit sent, the destination's answer unknown: the tree stays frozen. */
   undecided: boolean;
-  /** Gives up this push's turn to be frozen (FreezeTurns) once its container runs again somewhere. */
-  releaseFreezeTurn?: () => void;
+  /** This push's turn to be frozen (FreezeTurns), given back once its container runs again somewhere. */
+  freezeTurn?: FreezeTurn;
   /** From the checkpoint's End on: the beats read and echoed (source/lease.ts). */
   lease?: SourceLease;
   /** The destination said NOT_COMMITTED: its copy is gone, this one may resume at once. */

@@ -32,6 +32,7 @@ import { precopy } from './precopy';
 import { prepare } from './prepare';
 import { awaitRestored } from './restored';
 import { agentStopping, cancelWhenStopping } from './stopping';
+import { outsideFreezes } from './freeze-turns';
 
 export type { PushOptions } from './one-push';
 
@@ -43,10 +44,12 @@ export const MAX_PRECOPY_BYTES = 4 * 1024 ** 3;
 
 /** Runs a push; resolves with the summary, or throws after rolling back. */
 export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Summary> {
-  const clock = new PhaseClock(opts.emit);
+  const clock = new PhaseClock(opts.emit, opts.container);
   clock.start('preflight');
   if (!isValidLevel(opts.compressLevel)) throw new MigrationError('precondition', `unsupported compression level ${opts.compressLevel}`);
-  const f = await gatherFacts(ctx, opts.container);
+  // The pre-flight (facts, the destination's Health, its docker create and start at Prepare) runs
+  // while none of this agent's containers is frozen: on a small host it slows their dump and restore.
+  const f = await outsideFreezes(ctx.freezeTurns, () => gatherFacts(ctx, opts.container));
   const under = scratchFor(ctx, f);
   // A --serial push measures the CRIU floor: nothing before the freeze either.
   const beforeFreeze = opts.precopy && !opts.serial && !f.cold;
@@ -54,7 +57,7 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
   ctx.inFlight.add(f.inspect.Id);
   try {
     if (opts.signal?.aborted) throw agentStopping(ctx);
-    const ch = await opts.connect();
+    const ch = await outsideFreezes(ctx.freezeTurns, () => opts.connect());
     const migrationId = crypto.randomUUID();
     const scratch = path.join(under, migrationId);
     const state: PushState = {
@@ -79,12 +82,13 @@ async function pushConnected(p: Push): Promise<Summary> {
   const stop = cancelWhenStopping(p);
   try {
     makeMigrationScratch(p.state.scratch); // 0700 before CRIU writes memory there; rollBack removes it
-    const prepared = await prepare(p);
+    const prepared = await outsideFreezes(p.ctx.freezeTurns, () => prepare(p));
     const disk = p.state.diskRounds ? await precopyDisk(p) : undefined;
     if (p.f.cold) return await commitCold(p, prepared, disk);
     const pre = p.state.precopyBytes > 0 ? await precopy(p) : undefined;
-    p.state.releaseFreezeTurn = await p.ctx.freezeTurns?.take();
+    p.state.freezeTurn = await p.ctx.freezeTurns?.take();
     if (stop.stopped()) throw agentStopping(p.ctx); // stopped while it waited for its turn
+    await p.state.freezeTurn?.freezing(); // the others' heavy steps in flight end first
     const dumping = await freezeAndDump(p);
     const sent = await sendCheckpoint(p, dumping, pre?.index, disk);
     // From End on the destination may resume, under the lease: beats read and echoed from now.
@@ -95,12 +99,12 @@ async function pushConnected(p: Push): Promise<Summary> {
     p.state.committing = true;
     await commit(p, prepared);
     p.ctx.log(`push of ${p.f.name}: lease ${p.ctx.leaseMs} ms, beats read at most ${p.state.lease.maxBeatGapMs.toFixed(0)} ms apart`);
-    const sourceCleanupError = await cleanUpSource(p);
+    const sourceCleanupError = await outsideFreezes(p.ctx.freezeTurns, () => cleanUpSource(p)); // docker rm: heavy too
     return summaryOf(p, { prepared, downtimeMs, disk, pre, sent, lazyPages: restored.lazyPages, sourceCleanupError });
   } catch (err) {
     throw await rollBack(p, stop.stopped() && !p.state.committing ? agentStopping(p.ctx) : err);
   } finally {
-    p.state.releaseFreezeTurn?.(); // after a rollback's thaw too
+    p.state.freezeTurn?.release(); // after a rollback's thaw too
     stop.off();
   }
 }

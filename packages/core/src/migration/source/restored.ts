@@ -18,13 +18,15 @@ export async function awaitRestored(p: Push, prepared: Prepared, freezeAt: numbe
   clock.start('restore');
   let reply = await within(ctx.timeouts.restoreMs, "the destination's restored reply", ch.reply());
   const downtimeMs = performance.now() - freezeAt;
-  p.state.releaseFreezeTurn?.(); // it runs there now: the next container may be frozen
+  p.state.freezeTurn?.release(); // it runs there now: the next container may be frozen
   const resumed = reply.body === 'resumed';
   if (reply.body === 'resumed') {
     trace('src: resumed');
     clock.done('restore', `criu restore ${reply.resumed.restoreMs.toFixed(0)} ms; ${f.name} runs on ${prepared.nodeName}`);
     clock.start('lazy-pages', 'its memory is copied in while it runs');
-    reply = await within(ctx.timeouts.restoreMs, "the destination's restored reply", ch.reply());
+    const pagesIn = within(ctx.timeouts.restoreMs, "the destination's restored reply", ch.reply());
+    // Copying its memory in takes the destination's CPU: the next freeze waits for it (bounded).
+    reply = await (ctx.freezeTurns ? ctx.freezeTurns.busyUntil(pagesIn) : pagesIn);
   }
   if (reply.body !== 'restored' || reply.restored.lazyPages !== resumed) {
     throw new MigrationError('protocol', `destination sent ${reply.body}${reply.body === 'restored' ? ` (lazy: ${reply.restored.lazyPages})` : ''}, expected restored`);
