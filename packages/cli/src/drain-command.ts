@@ -11,6 +11,8 @@ import { streamPush } from './push-command';
  * drain of 7 (3 counters, 3 idle 64 MiB, one 256 MiB) on the shared, loaded 2-core machine
  * (load average 10-13): --parallel 1 16-32 s, 2 20-28 s, 3 16-24 s; the longest downtime
  * 0.9-3.0 s, 2.1-2.6 s, 2.2-4.0 s. Too noisy to rank 1 and 2 by time; 3 lengthened downtimes.
+ * With the freeze turns and the pre-flight gated by them, the bench's 10 containers drained in
+ * 11.41-11.52 s with 2 and 12.45-12.89 s with 3 (pre-copies and pre-flights crowd each other).
  */
 export const DEFAULT_PARALLEL = 2;
 
