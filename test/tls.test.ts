@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, cli, docker, inNode, lab, removeEverywhere, sh, state } from './lab';
+import { ROOT, cli, docker, inNode, lab, removeEverywhere, sh, state, waitFor } from './lab';
 
 const ROGUE = fs.mkdtempSync(path.join(os.tmpdir(), 'livemig-rogue-pki-'));
 /** The operator's PKI dir of the lab (with the CA key), and node2's (without). */
@@ -130,9 +130,12 @@ describe('mutual TLS between agents', () => {
     expect(state('node2', 'hostile-target')).toBeNull();
   });
 
-  it('runs plaintext only when told --insecure, and says so', () => {
+  it('runs plaintext only when told --insecure, and says so', async () => {
     expect(lab('restart-agent', 'node2', '--insecure').code).toBe(0);
-    const log = fs.readFileSync('/run/livemig-lab/node2/agent.log', 'utf8').trim().split('\n').slice(-2).join('\n');
+    // The port opens (what restart-agent waits for) a moment before the line is written.
+    const lastLines = (): string => fs.readFileSync('/run/livemig-lab/node2/agent.log', 'utf8').trim().split('\n').slice(-2).join('\n');
+    await waitFor('the agent\'s listening line', () => /listening on/.test(lastLines()), 10_000);
+    const log = lastLines();
     expect(log).toMatch(/WARNING: --insecure: plaintext gRPC without authentication/);
     expect(log).toMatch(/listening on 0\.0\.0\.0:7411 \(plaintext, --insecure/);
     // The TLS side (node1's agent) cannot talk to it: no silent downgrade.

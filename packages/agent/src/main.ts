@@ -168,9 +168,6 @@ async function main(): Promise<void> {
   await recoverMigrations(config.stateDir, docker, (msg) => console.log(`${new Date().toISOString()} ${msg}`), commitQuery(config));
   const migrations = new MigrationsInFlight();
   const server = await startServer(config, docker, migrations);
-  // Asked now, not by the first Health: `criu check` takes seconds on a slow host (6+ s in the
-  // emulated Debian VMs), past a peer's deadline; later callers share these cached answers.
-  void Promise.all([criuFacts(config.criuPath), lazyPagesSupported(config.criuPath), criuFeatures(config.criuPath)]).catch(() => undefined);
   const mode = config.transport.insecure ? 'plaintext, --insecure' : `mutual TLS, ${config.transport.tls.dir}`;
   console.log(`livemig-agent ${config.nodeName} listening on ${config.listen} (${mode}; docker ${config.dockerSocket})`);
   if (!process.execArgv.includes('--single-threaded-gc')) {
@@ -179,6 +176,10 @@ async function main(): Promise<void> {
   if (!process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))) {
     console.log('note: node runs without --max-semi-space-size=4 (the #! line has it): the agent will peak higher in memory');
   }
+  // Asked now, not by the first Health: `criu check` takes seconds on a slow host (6+ s in the
+  // emulated Debian VMs), past a peer's deadline; later callers share these cached answers.
+  // After the lines above: starting criu takes a while, and the log says "listening" first.
+  void Promise.all([criuFacts(config.criuPath), lazyPagesSupported(config.criuPath), criuFeatures(config.criuPath)]).catch(() => undefined);
   // Stopping never leaves a container frozen nor a half-made target: what is in flight rolls
   // back (or, committing, finishes) first (migrations-in-flight.ts). Each phase is bounded by
   // its own timeouts; a service manager's kill after its stop timeout is what a crash is, and
