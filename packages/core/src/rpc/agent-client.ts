@@ -62,7 +62,8 @@ export class AgentClient {
     return this.unary<object, HealthReply>('health', {}, timeoutMs);
   }
 
-  peerStatus(peer: string, timeoutMs = 30_000): Promise<PeerStatusReply> {
+  /** Longer than the agent's own wait for the peer's Health (30 s): a hung peer is reported as the peer's error, not this agent's. */
+  peerStatus(peer: string, timeoutMs = 60_000): Promise<PeerStatusReply> {
     return this.unary<{ peer: string }, PeerStatusReply>('peerStatus', { peer }, timeoutMs);
   }
 
