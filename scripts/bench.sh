@@ -25,9 +25,11 @@
 # redis, a busybox counter, one refused: --network host) pushed node1 -> node2 one after the other,
 # brought back, then drained node1 -> node2 with the default --parallel: the drain's time against
 # the pushes' in a row (target <= 0.6x) and each container's downtime against its own push's (<= 1.25x).
+# --drain-parallel N: that drain with --parallel N instead of the default.
 #   scripts/bench.sh [--sizes "16 256 1024"] [--runs 3] [--compress fast] [--no-redis] [--no-churn]
 #                    [--no-precopy] [--lazy-pages auto|always|never] [--no-postgres]
 #                    [--disk | --disk-only | --postgres-only | --checkpoint-only | --jvm-only | --drain-only]
+#                    [--drain-parallel N]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB="$ROOT/scripts/lab.sh"
@@ -46,6 +48,7 @@ JVM=0
 # ~4 s here, as a service that fills its caches at start would take.
 JVM_WARM_ROUNDS=3000
 DRAIN=0
+DRAIN_PARALLEL= # empty: drain's default --parallel
 PUSH_FLAGS=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -56,6 +59,7 @@ while [ $# -gt 0 ]; do
     --checkpoint-only) CKPT=1; MEM=0; shift ;;
     --jvm-only) JVM=1; MEM=0; shift ;;
     --drain-only) DRAIN=1; MEM=0; shift ;;
+    --drain-parallel) DRAIN_PARALLEL="$2"; shift 2 ;;
     --no-precopy) PUSH_FLAGS+=" --no-precopy"; shift ;;
     --lazy-pages) PUSH_FLAGS+=" --lazy-pages $2"; shift 2 ;;
     --no-churn) CHURN=0; shift ;;
@@ -380,9 +384,9 @@ drain_workload() {
   for c in "${names[@]}" bench-d-host; do lab cli node1 push "$c" --to node2 --compress "$COMPRESS" --json 2>/dev/null >> "$singles" || true; done
   t1="$(date +%s%N)"
   lab cli node2 drain --to node1 --filter 'name=bench-d-*' >/dev/null || true # back, not measured
-  json="$(lab cli node1 drain --to node2 --filter 'name=bench-d-*' --json 2>/dev/null || true)"
+  json="$(lab cli node1 drain --to node2 --filter 'name=bench-d-*' ${DRAIN_PARALLEL:+--parallel "$DRAIN_PARALLEL"} --json 2>/dev/null || true)"
   node -e '
-    const [singlesText, drainJson, serialNs] = process.argv.slice(1);
+    const [singlesText, drainJson, serialNs, parallel] = process.argv.slice(1);
     const singles = {};
     for (const m of singlesText.split(/\n(?=\{)/).filter((t) => t.trim())) { const s = JSON.parse(m); singles[s.container] = s; }
     const d = JSON.parse(drainJson);
@@ -398,8 +402,8 @@ drain_workload() {
       console.log(`| ${r.container} | ${s ? sec(s.downtimeMs) : "refused"} | ${r.result === "moved" ? sec(r.downtimeMs) : "-"} | ${Number.isNaN(ratio) ? "-" : ratio.toFixed(2) + "x"} | ${r.result}${r.reason ? ": " + r.reason.slice(0, 60) : ""} |`);
     }
     console.log();
-    console.log(`10 pushes in a row ${sec(serialMs)}, drain ${sec(d.totals.totalMs)}: ${(d.totals.totalMs / serialMs).toFixed(2)}x (target <= 0.6x); worst downtime ratio ${worst.toFixed(2)}x (target <= 1.25x)`);
-  ' "$(cat "$singles")" "$json" "$((t1 - t0))"
+    console.log(`10 pushes in a row ${sec(serialMs)}, drain (--parallel ${parallel}) ${sec(d.totals.totalMs)}: ${(d.totals.totalMs / serialMs).toFixed(2)}x (target <= 0.6x); worst downtime ratio ${worst.toFixed(2)}x (target <= 1.25x)`);
+  ' "$(cat "$singles")" "$json" "$((t1 - t0))" "${DRAIN_PARALLEL:-default}"
   rm -f "$singles"
   for n in node1 node2; do lab docker "$n" rm -f "${names[@]}" bench-d-host >/dev/null 2>&1 || true; done
 }

@@ -8,6 +8,9 @@
 #   lab.sh docker NODE ARGS...   docker CLI against NODE's daemon
 #   lab.sh cli NODE ARGS...      migrate-cli as an operator on NODE would run it
 #   lab.sh exec NODE CMD...      any command in NODE's network namespace
+# The agents' environment passes through: LIVEMIG_TRACE=1 logs the data path's steps with times
+# (packages/core/src/util/trace.ts); LIVEMIG_NODE_FLAGS adds node flags to the agents (a CPU
+# profile: LIVEMIG_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR", written when the lab goes down).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -134,7 +137,7 @@ agent_up() { # agent_up NODE [extra agent flags...]
   fi
   mkdir -p "$DATA/$n/agent"
   # Node flags: as the agent's own #! line (why: packages/agent/src/main.ts).
-  setsid nsenter --net="$(netns_path "$n")" -- node --single-threaded-gc --max-semi-space-size=4 "$(agent_js)" \
+  setsid nsenter --net="$(netns_path "$n")" -- node ${LIVEMIG_NODE_FLAGS:-} --single-threaded-gc --max-semi-space-size=4 "$(agent_js)" \
     --listen "0.0.0.0:$PORT" --node-name "$n" --docker-socket "$(sock "$n")" \
     --state-dir "$DATA/$n/agent" --scratch-dir "$SCRATCH/$n" --helper "$ROOT/packages/restore-init/restore-init" \
     --tls-dir "$(node_pki "$n")" "$@" \

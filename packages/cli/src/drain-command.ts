@@ -5,16 +5,18 @@ import { formatMoveEnd, formatMoveStart, formatPlan, formatReport, totalsOf } fr
 import { streamPush } from './push-command';
 
 /**
- * Pushes at once by default: as many as the lab's cores (2). A push waits on the network and on
- * the destination as much as on the source's CPU (CRIU, zstd), so a second one fills those
- * waits; more than the cores makes the freezes queue for CPU and lengthens every downtime. A
- * drain of 7 (3 counters, 3 idle 64 MiB, one 256 MiB) on the shared, loaded 2-core machine
- * (load average 10-13): --parallel 1 16-32 s, 2 20-28 s, 3 16-24 s; the longest downtime
- * 0.9-3.0 s, 2.1-2.6 s, 2.2-4.0 s. Too noisy to rank 1 and 2 by time; 3 lengthened downtimes.
- * With the freeze turns and the pre-flight gated by them, the bench's 10 containers drained in
- * 11.41-11.52 s with 2 and 12.45-12.89 s with 3 (pre-copies and pre-flights crowd each other).
+ * Pushes at once by default: one. What a drain is for is that each container's downtime stays
+ * what a push of it alone would be; on a small host a second push in flight takes the CPUs its
+ * freeze needs, even with the freezes taking turns (freeze-turns.ts), and its own container's
+ * memory changes while it waits. `scripts/bench.sh --drain-only` on the lab's 2 cores, quiet
+ * machine (2026-12-03, README "Drain"): with 1 the worst downtime was within 1.25x of the
+ * container's own push in 6 runs of 7 (1.00-1.36x), the drain 0.66-0.77x the time of the same
+ * pushes one by one; with 2, in 1 of 6 (1.15-2.14x) for hardly less time (0.59-0.77x); 3: 0.73x,
+ * 1.48x. The CPUs were 75-85% busy in a drain with 2. One push's tail (memory copied in, commit,
+ * docker rm) still overlaps the next one's pre-flight and pre-copy (runMoves). On hosts with cores
+ * to spare, --parallel 2 or more shortens the drain; the freezes still take turns.
  */
-export const DEFAULT_PARALLEL = 2;
+export const DEFAULT_PARALLEL = 1;
 
 export interface DrainArgs {
   agent: string;
@@ -71,7 +73,7 @@ export async function drainCommand(a: DrainArgs): Promise<void> {
     const results = await runMoves(plan, {
       parallel: a.parallel,
       stopping: () => stopping,
-      move: (e) => moveOne(client, e, t0, say),
+      move: (e, running) => moveOne({ client, e, t0, say, running }),
     });
     process.off('SIGINT', onSigint);
     const after = selected((await client.inventory()).containers);
@@ -87,14 +89,25 @@ export async function drainCommand(a: DrainArgs): Promise<void> {
   }
 }
 
-async function moveOne(client: AgentClient, e: PlanEntry, t0: number, say: (line: string) => void): Promise<MoveResult> {
+interface MoveOne {
+  client: AgentClient;
+  e: PlanEntry;
+  t0: number;
+  say: (line: string) => void;
+  /** Its container runs on the destination: the next move may start. */
+  running: () => void;
+}
+
+async function moveOne({ client, e, t0, say, running }: MoveOne): Promise<MoveResult> {
   say(formatMoveStart(e, performance.now() - t0));
   let r: MoveResult;
   try {
     const s = await streamPush(client, {
       container: e.id, destination: e.destination, keepSource: false, compressLevel: parseCompress(DEFAULT_COMPRESS),
       serial: false, noPrecopy: false, lazyPages: 'LAZY_PAGES_AUTO',
-    }, () => undefined);
+    }, (ev) => {
+      if (ev.body === 'phase' && ev.phase.name === 'restore' && ev.phase.state === 'done') running();
+    });
     r = { container: e.container, destination: s.destinationNode, result: 'moved', reason: '', downtimeMs: s.downtimeMs, totalMs: s.totalMs, bytesWire: s.bytesWire };
   } catch (err) {
     r = { container: e.container, destination: e.destinationNode, result: 'failed', reason: err instanceof Error ? err.message.split('\n')[0] : String(err), downtimeMs: 0, totalMs: 0, bytesWire: 0 };

@@ -44,4 +44,31 @@ describe('runMoves', () => {
     expect(started).toEqual(['a', 'b']);
     expect(results.map((r) => r.result)).toEqual(['moved', 'moved', 'not started', 'not started']);
   });
+
+  it('starts the next move once one runs on the destination, with at most one tail per place', async () => {
+    const log: string[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const results = await runMoves([entry('a'), entry('b'), entry('c'), entry('d')], {
+      parallel: 1,
+      stopping: () => false,
+      move: async (e, running): Promise<MoveResult> => {
+        most = Math.max(most, ++inFlight);
+        log.push(`start ${e.container}`);
+        await tick();
+        running(); // it runs there: its tail (memory copied in, commit, docker rm) goes on
+        running(); // said twice: one place given back
+        for (let i = 0; i < (e.container === 'a' ? 6 : 2); i++) await tick();
+        log.push(`end ${e.container}`);
+        inFlight--;
+        return { container: e.container, destination: 'node2', result: 'moved', reason: '', downtimeMs: 1, totalMs: 2, bytesWire: 3 };
+      },
+    });
+    expect(most).toBe(2);
+    // b starts during a's tail; c, though b runs there, waits until one of the two ends (b, the shorter).
+    expect(log.indexOf('start b')).toBeLessThan(log.indexOf('end a'));
+    expect(log.indexOf('start c')).toBeGreaterThan(log.indexOf('end b'));
+    expect(log.indexOf('start c')).toBeLessThan(log.indexOf('end a'));
+    expect(results.map((r) => r.result)).toEqual(['moved', 'moved', 'moved', 'moved']);
+  });
 });

@@ -1,6 +1,10 @@
-// The drain's moves: the planned containers, N pushes at a time. A failed push (rolled back by
-// the agent, the container running on the source) does not stop the others; once `stopping`
-// says so (Ctrl-C), the moves in flight finish and no new one starts.
+// The drain's moves: the planned containers, N pushes at a time. A push holds its place from its
+// pre-flight until its container runs on the destination; its tail (the memory still copied in,
+// the commit, the source copy removed) then goes on beside the next push's pre-flight and
+// pre-copy, which do not crowd a freeze (the source agent's freeze turns keep its heavy steps
+// out of them). A failed push (rolled back by the agent, the container running on the source)
+// does not stop the others; once `stopping` says so (Ctrl-C), the moves in flight finish and no
+// new one starts.
 import type { PlanEntry } from './drain-plan';
 
 export interface MoveResult {
@@ -15,25 +19,54 @@ export interface MoveResult {
 
 export interface DrainRun {
   parallel: number;
-  /** Pushes one planned container; resolves with its result (never throws). */
-  move: (e: PlanEntry) => Promise<MoveResult>;
+  /**
+   * Pushes one planned container; calls `running()` once the container runs on the destination
+   * (the next move may start); resolves with its result (never throws).
+   */
+  move: (e: PlanEntry, running: () => void) => Promise<MoveResult>;
   stopping: () => boolean;
 }
 
 /** Runs the plan's moves; results in the plan's order (refusals included). */
 export async function runMoves(plan: readonly PlanEntry[], r: DrainRun): Promise<MoveResult[]> {
   const results = new Map<string, MoveResult>();
-  const queue = plan.filter((e) => e.verdict !== 'refused');
-  const worker = async (): Promise<void> => {
-    for (let e = queue.shift(); e; e = queue.shift()) {
-      if (r.stopping()) {
-        results.set(e.container, { ...unmoved(e), result: 'not started', reason: 'the drain was interrupted before it started' });
-        continue;
-      }
-      results.set(e.container, await r.move(e));
-    }
+  const parallel = Math.max(1, r.parallel);
+  // Tails overlap the next moves, but at most one tail per place: a long one (much memory
+  // still copied in) must not let moves pile up.
+  const most = 2 * parallel;
+  let places = parallel;
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+  const changed = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
   };
-  await Promise.all(Array.from({ length: Math.max(1, r.parallel) }, worker));
+  const moves: Promise<void>[] = [];
+  for (const e of plan.filter((x) => x.verdict !== 'refused')) {
+    while (places === 0 || inFlight >= most) await new Promise<void>((resolve) => (wake = resolve));
+    if (r.stopping()) {
+      results.set(e.container, { ...unmoved(e), result: 'not started', reason: 'the drain was interrupted before it started' });
+      continue;
+    }
+    places--;
+    inFlight++;
+    let holds = true;
+    const giveBack = (): void => {
+      if (!holds) return;
+      holds = false;
+      places++;
+      changed();
+    };
+    moves.push(
+      r.move(e, giveBack).then((res) => void results.set(e.container, res)).finally(() => {
+        inFlight--;
+        giveBack();
+        changed();
+      }),
+    );
+  }
+  await Promise.all(moves);
   return plan.map((e) => results.get(e.container) ?? { ...unmoved(e), result: 'refused', reason: e.reason });
 }
 

@@ -32,6 +32,7 @@ import { DestinationLease } from './lease';
 import { leaseFor } from '../../protocol/lease';
 import { restoreAndReport } from './restored';
 import { Target } from './target';
+import { trace } from '../../util/trace';
 
 /** Migrations being served here: a source asking whether one committed waits for its end. */
 export const servingMigrations = new InProgress();
@@ -46,7 +47,9 @@ export async function serveMigration(ctx: DestinationContext, ch: DestinationCha
 
 async function servePrepared(ctx: DestinationContext, ch: DestinationChannel, prepare: Prepare, spec: PrepareSpec): Promise<void> {
   const quiet = cutOffWhenIdle(ch, ctx.idleTimeoutMs); // up to the checkpoint's End
+  trace('dst: prepare: check');
   const place = await checkPrepare(ctx, prepare, spec);
+  trace('dst: prepare: checked');
   const t = new Target(ctx, prepare, spec, place);
   const lease = new DestinationLease({ leaseMs: leaseFor(prepare.leaseMs, ctx.leaseMs), send: (r) => ch.send(r), startFence });
   try {

@@ -78,6 +78,7 @@ export class Target {
     }
     const image = (await docker.inspectImage(c.imageRef))?.Id === c.imageId ? c.imageRef : c.imageId;
     const bins = { helper: this.ctx.helperPath, dockerInit: this.place.dockerInit };
+    trace('dst: prepare: docker create');
     this.containerId = await docker.createContainer(this.cold ? coldCreateOptionsFor(c, image) : createOptionsFor(c, bins, image));
     this.saveRecord(false);
     // Docker 20.10 joins one network at create; the others before the start, with their addresses.
@@ -89,7 +90,9 @@ export class Target {
       return this.containerId;
     }
     fs.writeFileSync(path.join(overlayDirs(created).upper, RESTORE_MARKER), '');
+    trace('dst: prepare: created, docker start');
     await docker.startContainer(this.containerId);
+    trace('dst: prepare: started');
     this.inspect = (await docker.inspectContainer(this.containerId)) ?? undefined;
     if (!this.inspect?.State.Running) throw new Error('the new container stopped right after its start');
     this.pendingRestore = this.startRestore(this.inspect);

@@ -33,6 +33,7 @@ import { prepare } from './prepare';
 import { awaitRestored } from './restored';
 import { agentStopping, cancelWhenStopping } from './stopping';
 import { outsideFreezes } from './freeze-turns';
+import { trace } from '../../util/trace';
 
 export type { PushOptions } from './one-push';
 
@@ -50,6 +51,7 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
   // The pre-flight (facts, the destination's Health, its docker create and start at Prepare) runs
   // while none of this agent's containers is frozen: on a small host it slows their dump and restore.
   const f = await outsideFreezes(ctx.freezeTurns, () => gatherFacts(ctx, opts.container));
+  trace(`src ${opts.container}: facts`);
   const under = scratchFor(ctx, f);
   // A --serial push measures the CRIU floor: nothing before the freeze either.
   const beforeFreeze = opts.precopy && !opts.serial && !f.cold;
@@ -58,6 +60,7 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
   try {
     if (opts.signal?.aborted) throw agentStopping(ctx);
     const ch = await outsideFreezes(ctx.freezeTurns, () => opts.connect());
+    trace(`src ${opts.container}: connected`);
     const migrationId = crypto.randomUUID();
     const scratch = path.join(under, migrationId);
     const state: PushState = {
