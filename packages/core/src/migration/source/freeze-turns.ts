@@ -101,3 +101,8 @@ export function yieldToFreezes(turns: FreezeTurns | undefined): (() => Promise<v
 export function outsideFreezes<T>(turns: FreezeTurns | undefined, work: () => Promise<T>): Promise<T> {
   return turns ? turns.outsideFreezes(work) : work();
 }
+
+/** Heavy work of a push already running (busyUntil), or as it is without turns. */
+export function busyUntil<T>(turns: FreezeTurns | undefined, running: Promise<T>): Promise<T> {
+  return turns ? turns.busyUntil(running) : running;
+}

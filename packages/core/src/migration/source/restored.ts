@@ -5,6 +5,7 @@ import { MigrationError } from '../../protocol/migration-error';
 import { within } from '../../protocol/within';
 import type { Prepared, Restored } from '../../rpc/messages';
 import { trace } from '../../util/trace';
+import { busyUntil } from './freeze-turns';
 import type { Push } from './one-push';
 
 export interface RestoredThere {
@@ -26,7 +27,7 @@ export async function awaitRestored(p: Push, prepared: Prepared, freezeAt: numbe
     clock.start('lazy-pages', 'its memory is copied in while it runs');
     const pagesIn = within(ctx.timeouts.restoreMs, "the destination's restored reply", ch.reply());
     // Copying its memory in takes the destination's CPU: the next freeze waits for it (bounded).
-    reply = await (ctx.freezeTurns ? ctx.freezeTurns.busyUntil(pagesIn) : pagesIn);
+    reply = await busyUntil(ctx.freezeTurns, pagesIn);
   }
   if (reply.body !== 'restored' || reply.restored.lazyPages !== resumed) {
     throw new MigrationError('protocol', `destination sent ${reply.body}${reply.body === 'restored' ? ` (lazy: ${reply.restored.lazyPages})` : ''}, expected restored`);
