@@ -48,6 +48,30 @@ export interface BlocksRequest {
   /** What the destination holds of it (sent in blocks before); without it, a new file. */
   prev: { digests?: Buffer; size?: number } | undefined;
   pool: BufferPool | undefined;
+  /** The helper's digests of it, started before (startNativeDigests): this takes them over. */
+  native?: NativeDigests;
+}
+
+/** A file open for the native helper, and its digests to come (block-digests.c). */
+export interface NativeDigests {
+  fd: number;
+  digests: Promise<{ digests: Buffer; covered: number }>;
+}
+
+/** Whether a file of `size` that the destination holds as `prev` is digested by the native helper. */
+export function digestsNatively(prev: { digests?: Buffer; size?: number } | undefined, size: number): boolean {
+  return prev?.digests !== undefined && prev.size !== undefined && size >= NATIVE_DIGESTS_FROM;
+}
+
+/**
+ * Opens the file and starts the helper on it now (the frozen pass starts it as soon as its walk
+ * finds the file, and walks on meanwhile). Throws as open does (a file gone).
+ */
+export function startNativeDigests(abs: string, size: number): NativeDigests {
+  const fd = fs.openSync(abs, OPEN_FLAGS);
+  const digests = blockDigests(fd, size);
+  digests.catch(() => undefined); // awaited by emitBlocks, or dropped with the pack
+  return { fd, digests };
 }
 
 export interface BlocksSent {
@@ -59,7 +83,15 @@ export interface BlocksSent {
   size: number;
 }
 
+/**
+ * From this size on, a file sent before has its blocks digested by the native helper
+ * (block-digests.c) and only the blocks that changed are read here: a spawn costs a few ms, the
+ * WebAssembly hash ~0.3 ms a MiB.
+ */
+export const NATIVE_DIGESTS_FROM = 16 * 1024 * 1024;
+
 export async function emitBlocks(r: BlocksRequest): Promise<BlocksSent> {
+  if (r.native || digestsNatively(r.prev, r.size)) return emitChangedBlocks(r, { digests: r.prev?.digests ?? Buffer.alloc(0), size: r.prev?.size ?? 0 });
   const { h64Raw } = await hasher;
   // A piece of zeros (one compare) takes this digest for each of its blocks instead of hashing
   // them; a piece within a hole of a sparse file is not even read (the kernel would fill it with
@@ -105,6 +137,76 @@ export async function emitBlocks(r: BlocksRequest): Promise<BlocksSent> {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * A file sent before, from the native helper's digests: the blocks whose digest differs from what
+ * the destination holds are read and sent (each recorded with the digest of the data read, which
+ * is what the destination gets: a block rewritten after the helper read it goes in the next round
+ * or the frozen pass); the others keep theirs.
+ */
+async function emitChangedBlocks(r: BlocksRequest, prev: { digests: Buffer; size: number }): Promise<BlocksSent> {
+  const { h64Raw } = await hasher;
+  const native = r.native ?? startNativeDigests(r.abs, r.size);
+  const fd = native.fd;
+  try {
+    const now = await native.digests;
+    let size = now.covered;
+    if (size < r.size && !r.live) throw new Error(`file shrank while being packed (lstat size ${r.size}, read ${size}): ${r.abs}`);
+    const count = Math.ceil(size / DIGEST_BLOCK);
+    const digests = Buffer.alloc(count * BLOCK_DIGEST);
+    const changed: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const d = now.digests.readBigUInt64LE(i * BLOCK_DIGEST);
+      digests.writeBigUInt64LE(d, i * BLOCK_DIGEST);
+      const held = (i + 1) * BLOCK_DIGEST <= prev.digests.length && prev.digests.readBigUInt64LE(i * BLOCK_DIGEST) === d;
+      const length = Math.min(DIGEST_BLOCK, size - i * DIGEST_BLOCK);
+      const zeros = i * DIGEST_BLOCK >= prev.size && d === zeroDigest(h64Raw, length);
+      if (!held && !zeros) changed.push(i);
+    }
+    const out = new BlockEmitter(r);
+    for (let k = 0; k < changed.length;) {
+      // A run of consecutive changed blocks, at most one piece long.
+      let end = k + 1;
+      while (end < changed.length && changed[end] === changed[end - 1] + 1 && (end - k + 1) * DIGEST_BLOCK <= PIECE) end++;
+      const at = changed[k] * DIGEST_BLOCK;
+      const want = Math.min((end - k) * DIGEST_BLOCK, size - at);
+      const piece = r.pool && r.pool.size === PIECE ? r.pool.take() : Buffer.allocUnsafe(PIECE);
+      const n = readFully(fd, piece.subarray(0, want), at);
+      if (n < want && !r.live) throw new Error(`file shrank while being packed (lstat size ${r.size}, read ${at + n}): ${r.abs}`);
+      for (let b = 0; b < n; b += DIGEST_BLOCK) digests.writeBigUInt64LE(h64Raw(piece.subarray(b, Math.min(n, b + DIGEST_BLOCK))), ((at + b) / DIGEST_BLOCK) * BLOCK_DIGEST);
+      await out.runs(piece, at, n > 0 ? [[0, n]] : [], n);
+      if (n < want) {
+        size = at + n; // live: it got shorter since the helper read it; sent as far as it goes
+        break;
+      }
+      k = end;
+    }
+    await out.entry({ ...r.header, type: 'file', size: 0 }, { ...r.pax, [DELTA_PAX.size]: String(size) });
+    return { entries: out.entries, dataBytes: out.dataBytes, digests: digests.subarray(0, Math.ceil(size / DIGEST_BLOCK) * BLOCK_DIGEST), size };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const zeroDigests = new Map<number, bigint>();
+function zeroDigest(h64Raw: (data: Uint8Array) => bigint, length: number): bigint {
+  let d = zeroDigests.get(length);
+  if (d === undefined) zeroDigests.set(length, (d = h64Raw(ZEROS.subarray(0, length))));
+  return d;
+}
+
+/** The helper built beside restore-init (packages/restore-init), from src/ and dist/ alike. */
+export const BLOCK_DIGESTS_BIN = path.resolve(__dirname, '../../../restore-init/block-digests');
+
+/** The digests of the file open on `fd` up to `size` (block-digests.c), and how many bytes they cover. */
+export async function blockDigests(fd: number, size: number): Promise<{ digests: Buffer; covered: number }> {
+  const out = await runCommand(BLOCK_DIGESTS_BIN, [String(size)], undefined, fd);
+  const covered = out.length >= BLOCK_DIGEST ? Number(out.readBigUInt64LE(out.length - BLOCK_DIGEST)) : -1;
+  if (covered < 0 || covered > size || out.length !== (Math.ceil(covered / DIGEST_BLOCK) + 1) * BLOCK_DIGEST) {
+    throw new Error(`block-digests gave ${out.length} bytes for ${size}`);
+  }
+  return { digests: out.subarray(0, out.length - BLOCK_DIGEST), covered };
 }
 
 /** The helper built beside restore-init (packages/restore-init), from src/ and dist/ alike. */

@@ -9,7 +9,9 @@ import * as tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCommand } from '../util/exec';
 import { DiffApplier, stripPrefix } from './diff-applier';
-import { BLOCK_FORM_MIN, DIGEST_BLOCK } from './file-blocks';
+import { BLOCK_FORM_MIN, blockDigests, DIGEST_BLOCK, NATIVE_DIGESTS_FROM } from './file-blocks';
+
+const PIECE = 1024 * 1024;
 import { SentTree } from './sent-tree';
 import { DELTA_PAX } from './tar-format';
 import { packTree, type PackStats } from './upper-dir-pack';
@@ -62,7 +64,9 @@ describe('a tree sent in rounds', () => {
     const extract = tar.extract();
     pack.pipe(extract);
     const names: string[] = [];
-    const packing = packTree(pack, src, 'volumes/v/', { overlay: false, sent, live }).then((st) => {
+    // As the disk rounds do: after the first round, the xattrs of the changed paths only.
+    const xattrs = sent.size > 0 ? 'changed' : undefined;
+    const packing = packTree(pack, src, 'volumes/v/', { overlay: false, sent, live, xattrs }).then((st) => {
       pack.finalize();
       return st;
     });
@@ -133,6 +137,62 @@ describe('a tree sent in rounds', () => {
     const idle = await round(sent, applier, false);
     expect(idle.fileBytes).toBe('renamed content'.length);
     expect(idle.deleted).toBe(0);
+  });
+
+  it('sends only the changed blocks of a large file sent before, digested by the native helper', async () => {
+    const size = NATIVE_DIGESTS_FROM + 3 * 1024 * 1024 + 77;
+    fs.writeFileSync(s('db'), crypto.randomBytes(size));
+    const sent = new SentTree();
+    const applier = new DiffApplier(dst, { overlay: false });
+    expect((await round(sent, applier)).fileBytes).toBe(size);
+
+    await new Promise((r) => setTimeout(r, 150)); // past the racy window of the first round
+    const fd = fs.openSync(s('db'), 'r+');
+    const write = (at: number, n: number): void => void fs.writeSync(fd, crypto.randomBytes(n), 0, n, at);
+    write(5, 10); // the first block
+    write(3 * DIGEST_BLOCK + 100, DIGEST_BLOCK); // across two blocks
+    write(PIECE - DIGEST_BLOCK, 2 * DIGEST_BLOCK); // a run across the first piece's end
+    write(2 * PIECE, 70 * DIGEST_BLOCK); // a run longer than a piece: two entries
+    fs.appendFileSync(s('db'), crypto.randomBytes(DIGEST_BLOCK + 3)); // the partial last block grows, one more
+    const second = await round(sent, applier);
+    const entries = second.names.filter((n) => n.startsWith('volumes/v/db'));
+    // Runs: block 0; 3-4; 63-64; 128-191 and 192-197 (a piece at most); the old partial last block
+    // (now whole) and the new one of 80 bytes; then the size.
+    expect(entries).toHaveLength(6 + 1);
+    expect(second.fileBytes).toBe((1 + 2 + 2 + 70 + 1) * DIGEST_BLOCK + 80);
+
+    // Frozen: the file cut in the middle of a block (that block goes again, 1000 bytes long).
+    fs.ftruncateSync(fd, 10 * PIECE + 1000);
+    fs.closeSync(fd);
+    const last = await round(sent, applier, false);
+    expect(last.names.filter((n) => n.startsWith('volumes/v/db'))).toEqual([`volumes/v/db ${DELTA_PAX.offset}`, `volumes/v/db ${DELTA_PAX.size}`]);
+    expect(last.fileBytes).toBe(1000);
+    await applier.finish();
+    expect(await treeDigest(dst)).toEqual(await treeDigest(src));
+  }, 60_000);
+
+  it('has the native helper digest a file as the agent does: holes, a partial last block, a file shorter than asked', async () => {
+    const f = s('holes');
+    const data = crypto.randomBytes(3 * PIECE + 5);
+    fs.writeFileSync(f, data);
+    fs.truncateSync(f, 7 * PIECE + 123); // a hole of 4 MiB and more at the end
+    await runCommand('fallocate', ['-p', '-o', String(PIECE), '-l', String(PIECE), f]); // and one in the middle
+    const whole = fs.readFileSync(f);
+    const { h64Raw } = await (await import('xxhash-wasm')).default();
+    const expected = (upTo: number): bigint[] => Array.from({ length: Math.ceil(upTo / DIGEST_BLOCK) }, (_, i) => h64Raw(whole.subarray(i * DIGEST_BLOCK, Math.min(upTo, (i + 1) * DIGEST_BLOCK))));
+    const got = async (size: number): Promise<{ digests: bigint[]; covered: number }> => {
+      const fd = fs.openSync(f, 'r');
+      try {
+        const r = await blockDigests(fd, size);
+        return { digests: Array.from({ length: r.digests.length / 8 }, (_, i) => r.digests.readBigUInt64LE(i * 8)), covered: r.covered };
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
+    expect(await got(whole.length)).toEqual({ digests: expected(whole.length), covered: whole.length });
+    expect(await got(2 * PIECE + 3)).toEqual({ digests: expected(2 * PIECE + 3), covered: 2 * PIECE + 3 });
+    expect(await got(whole.length + 99999)).toEqual({ digests: expected(whole.length), covered: whole.length });
+    expect(await got(0)).toEqual({ digests: [], covered: 0 });
   });
 
   it('sends a sparse file as its data, and keeps its holes', async () => {
@@ -211,7 +271,8 @@ describe('a tree sent in rounds', () => {
       const pack = tar.pack();
       const extract = tar.extract();
       pack.pipe(extract);
-      const packing = packTree(pack, src, 'rootfs/', { overlay: true, sent, live }).then(() => pack.finalize());
+      const xattrs = sent.size > 0 ? 'changed' : undefined; // the opaque dir's xattr read again with its changed entry
+      const packing = packTree(pack, src, 'rootfs/', { overlay: true, sent, live, xattrs }).then(() => pack.finalize());
       for await (const e of extract) await applier.apply(stripPrefix(e.header, 'rootfs/') ?? e.header, e);
       await packing;
     };

@@ -18,6 +18,30 @@ export async function readTreeXattrs(dir: string, live = false): Promise<Map<str
   return parseGetfattrDump(dump);
 }
 
+/** At most this many bytes of paths per getfattr run (the kernel's limit on arguments is larger). */
+const ARGS_BUDGET = 64 * 1024;
+
+/**
+ * Reads the xattrs of the given files (absolute paths) only, never following a symlink: a round
+ * that sends a few changed paths of a large tree need not read the whole tree's. Live, a path
+ * gone meanwhile is left out.
+ */
+export async function readXattrsOf(paths: readonly string[], live = false): Promise<Map<string, XattrSet>> {
+  const vanished = (code: number | null, stderr: string): boolean =>
+    live && code === 1 && stderr.trim().split('\n').every((l) => /No such file or directory/.test(l));
+  const out = new Map<string, XattrSet>();
+  for (let i = 0; i < paths.length;) {
+    const batch: string[] = [];
+    for (let bytes = 0; i < paths.length && (batch.length === 0 || bytes + paths[i].length < ARGS_BUDGET); i++) {
+      batch.push(paths[i]);
+      bytes += paths[i].length + 1;
+    }
+    const dump = await runCommand('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', ...batch], vanished);
+    for (const [k, v] of parseGetfattrDump(dump)) out.set(k, v);
+  }
+  return out;
+}
+
 /** Removes one xattr from `file` without following a symlink there. */
 export async function removeXattr(file: string, name: string, opts: { absentOk?: boolean } = {}): Promise<void> {
   const absent = (code: number | null, stderr: string): boolean => opts.absentOk === true && code === 1 && /No such attribute/.test(stderr);

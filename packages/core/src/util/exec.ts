@@ -1,4 +1,5 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 
 export interface ExecResult {
   code: number;
@@ -38,9 +39,9 @@ export async function runOk(file: string, args: string[], opts: { timeoutMs?: nu
  * Runs a program with an argument array (never through a shell, so names from
  * the peer cannot be interpreted) and resolves with its whole stdout as bytes.
  */
-export function runCommand(file: string, args: readonly string[], acceptFailure?: (code: number | null, stderr: string) => boolean): Promise<Buffer> {
+export function runCommand(file: string, args: readonly string[], acceptFailure?: (code: number | null, stderr: string) => boolean, stdinFd?: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { stdio: [stdinFd ?? 'ignore', 'pipe', 'pipe'] }) as ChildProcessByStdio<null, Readable, Readable>;
     const out: Buffer[] = [];
     let errText = '';
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));

@@ -35,8 +35,11 @@ export interface Dumping {
   freezeAt: number;
   /** criu dump; settled once CRIU has exited. */
   dumped: Promise<void>;
-  /** Each disk tree's xattrs, by prefix, read (a getfattr run each) while CRIU dumps. */
-  xattrs: Map<string, Promise<Map<string, XattrSet>>>;
+  /**
+   * Each disk tree's xattrs, by prefix, read (a getfattr run each) while CRIU dumps; after disk
+   * rounds, 'changed': only those of the paths that changed since the last round, after the walk.
+   */
+  xattrs: Map<string, Promise<Map<string, XattrSet>>> | 'changed';
 }
 
 export interface CheckpointSent {
@@ -78,9 +81,9 @@ export async function freezeAndDump(p: Push): Promise<Dumping> {
     trace('src: dump done');
   }));
   dumped.catch(() => undefined); // its failure is read by the pack (or the rollback), which may come later
-  // The disk is still from here on: its xattrs are read (started after criu so as not to delay
-  // it) while CRIU dumps.
-  const xattrs = readXattrs(diskTrees(f));
+  // The disk is still from here on: without disk rounds its xattrs are read (started after criu
+  // so as not to delay it) while CRIU dumps.
+  const xattrs = state.diskRounds ? 'changed' : readXattrs(diskTrees(f));
   if (opts.serial) await dumped;
   return { freezeAt, dumped, xattrs };
 }
@@ -131,7 +134,7 @@ interface PackRequest {
   pack: tar.Pack;
   imagesDir: string;
   f: SourceFacts;
-  xattrs: Map<string, Promise<Map<string, XattrSet>>>;
+  xattrs: Dumping['xattrs'];
   disk: DiskPrecopied | undefined;
   /** criu dump: the pages go as CRIU writes them until it settles. */
   dumped: Promise<void>;

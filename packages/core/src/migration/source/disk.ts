@@ -60,7 +60,7 @@ export async function precopyDisk(p: Push): Promise<DiskPrecopied> {
     const pack = tar.pack();
     const out = new SealedSender({ ch, stream: 'disk', compressLevel: opts.compressLevel, stallMs: ctx.timeouts.stallMs, rawTotal: rounds.length === 0 ? f.fileBytes : 0, emit: opts.emit, yieldTo: yieldToFreezes(ctx.freezeTurns) });
     const pool = new BufferPool(MAX_PIECE);
-    const packing = packTrees(pack, trees, { sent, live: true, pool });
+    const packing = packTrees(pack, trees, { sent, live: true, pool, xattrs: rounds.length > 0 ? 'changed' : undefined });
     const stats = await sendPack({ pack, out, pool, packing, quietMs: 50 });
     const stored = (await expectReply(ch, 'diskStored', ctx.timeouts.stallMs)).diskStored;
     if (stored.bytes !== stats.fileBytes) {
@@ -92,8 +92,11 @@ export interface TreesPacking {
   sent?: Map<string, SentTree>;
   live: boolean;
   pool: BufferPool;
-  /** Each tree's xattrs, by prefix, if already being read (the frozen pass starts them at the freeze). */
-  xattrs?: Map<string, Promise<Map<string, XattrSet>>>;
+  /**
+   * Each tree's xattrs, by prefix, if already being read (the frozen pass without disk rounds
+   * starts them at the freeze); 'changed': only those of the paths that go (rounds after the first).
+   */
+  xattrs?: Map<string, Promise<Map<string, XattrSet>>> | 'changed';
 }
 
 /** The trees into `pack`, in order; finalizes it. Resolves with the file bytes and deletes, all trees together. */
@@ -101,7 +104,7 @@ export async function packTrees(pack: tar.Pack, trees: DiskTree[], o: TreesPacki
   const total = { entries: 0, fileBytes: 0, deleted: 0, byPrefix: new Map<string, number>() };
   for (const t of trees) {
     const s = await packTree(pack, t.root, t.prefix, {
-      overlay: t.overlay, exclude: t.exclude, excludePattern: t.excludePattern, sent: o.sent?.get(t.prefix), live: o.live, pool: o.pool, xattrs: o.xattrs?.get(t.prefix),
+      overlay: t.overlay, exclude: t.exclude, excludePattern: t.excludePattern, sent: o.sent?.get(t.prefix), live: o.live, pool: o.pool, xattrs: o.xattrs === 'changed' ? o.xattrs : o.xattrs?.get(t.prefix),
     });
     total.entries += s.entries;
     total.fileBytes += s.fileBytes;
