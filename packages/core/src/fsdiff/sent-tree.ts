@@ -32,6 +32,11 @@ export class SentTree {
     return this.entries.get(rel);
   }
 
+  /** The files sent in blocks (large ones), with what was sent of them. */
+  *inBlocks(): Generator<[string, SentEntry]> {
+    for (const [rel, e] of this.entries) if (e.digests !== undefined) yield [rel, e];
+  }
+
   /** A new round: every path it does not see is gone from the tree. */
   startRound(): void {
     this.seen = new Set();

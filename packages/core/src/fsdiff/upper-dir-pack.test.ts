@@ -55,7 +55,12 @@ async function expectPackError(opts: PackTreeOptions, message: RegExp): Promise<
   pack.destroy();
 }
 
-describe('packTree', () => {
+// A later round (xattrs 'changed') walks with the native helper and reads the xattrs of what goes
+// after the walk: with nothing sent before, the same stream as a first round's.
+describe.each([
+  { walk: 'with lstat, as a first round', later: {} },
+  { walk: 'natively, as a later round', later: { xattrs: 'changed' } as const },
+])('packTree walking $walk', ({ later }) => {
   it('emits a sorted depth-first stream with overlay semantics', async () => {
     fs.mkdirSync(path.join(dir, 'b/inner'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'a'));
@@ -75,7 +80,7 @@ describe('packTree', () => {
     await new Promise<void>((resolve) => server.listen(path.join(dir, 'sock'), resolve));
 
     try {
-      const { stats, entries } = await packAndCollect(dir, 'rootfs/', { overlay: true, exclude: ['skip'] });
+      const { stats, entries } = await packAndCollect(dir, 'rootfs/', { overlay: true, exclude: ['skip'], ...later });
       expect(entries.map((e) => `${e.header.type} ${e.header.name}`)).toEqual([
         'directory rootfs/.',
         'directory rootfs/a',
@@ -108,38 +113,38 @@ describe('packTree', () => {
     fs.mkdirSync(path.join(dir, 'tmp/cr-tmpfs.Ab12Cd'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'tmp/cr-tmpfs.Ab12Cd/x'), 'x');
     fs.writeFileSync(path.join(dir, 'tmp/kept'), 'k');
-    const { entries } = await packAndCollect(dir, 'rootfs/', { overlay: true, excludePattern: /^tmp\/cr-tmpfs\.[A-Za-z0-9]{6}$/ });
+    const { entries } = await packAndCollect(dir, 'rootfs/', { overlay: true, excludePattern: /^tmp\/cr-tmpfs\.[A-Za-z0-9]{6}$/, ...later });
     expect(entries.map((e) => e.header.name)).toEqual(['rootfs/.', 'rootfs/tmp', 'rootfs/tmp/kept']);
   });
 
   it('refuses redirect_dir and metacopy entries', async () => {
     fs.mkdirSync(path.join(dir, 'moved'));
     await setXattr(path.join(dir, 'moved'), 'trusted.overlay.redirect', Buffer.from('/orig'));
-    await expectPackError({ overlay: true }, /overlay redirect_dir\/metacopy entries are not supported: .*moved/);
+    await expectPackError({ overlay: true, ...later }, /overlay redirect_dir\/metacopy entries are not supported: .*moved/);
 
     fs.rmdirSync(path.join(dir, 'moved'));
     fs.writeFileSync(path.join(dir, 'meta'), '');
     await setXattr(path.join(dir, 'meta'), 'trusted.overlay.metacopy', Buffer.alloc(0));
-    await expectPackError({ overlay: true }, /overlay redirect_dir\/metacopy entries are not supported: .*meta/);
+    await expectPackError({ overlay: true, ...later }, /overlay redirect_dir\/metacopy entries are not supported: .*meta/);
   });
 
   it('refuses device nodes, and whiteouts or overlay xattrs outside overlay mode', async () => {
     await runCommand('mknod', [path.join(dir, 'null'), 'c', '1', '3']);
-    await expectPackError({ overlay: true }, /device nodes in the container filesystem are not supported: .*null/);
+    await expectPackError({ overlay: true, ...later }, /device nodes in the container filesystem are not supported: .*null/);
     fs.rmSync(path.join(dir, 'null'));
 
     await runCommand('mknod', [path.join(dir, 'wh'), 'c', '0', '0']);
-    await expectPackError({ overlay: false }, /device nodes .* not supported: .*wh/);
+    await expectPackError({ overlay: false, ...later }, /device nodes .* not supported: .*wh/);
     fs.rmSync(path.join(dir, 'wh'));
 
     fs.mkdirSync(path.join(dir, 'o'));
     await setXattr(path.join(dir, 'o'), 'trusted.overlay.opaque', Buffer.from('y'));
-    await expectPackError({ overlay: false }, /overlay xattr trusted.overlay.opaque found in a plain directory tree/);
+    await expectPackError({ overlay: false, ...later }, /overlay xattr trusted.overlay.opaque found in a plain directory tree/);
   });
 
   it('refuses file names that are not UTF-8 instead of mangling them', async () => {
     fs.writeFileSync(Buffer.concat([Buffer.from(dir), Buffer.from([0x2f, 0xff, 0xfe])]), 'x');
-    await expectPackError({ overlay: false }, /not valid UTF-8/);
+    await expectPackError({ overlay: false, ...later }, /not valid UTF-8/);
   });
 
   it('validates its arguments', async () => {

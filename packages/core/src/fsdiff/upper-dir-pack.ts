@@ -4,6 +4,7 @@ import type * as tar from 'tar-stream';
 import type { BufferPool } from '../stream/buffer-pool';
 import { digestsNatively, emitBlocks, startNativeDigests, BLOCK_FORM_MIN, OPEN_FLAGS, type NativeDigests } from './file-blocks';
 import { LOOK_AGAIN, SentTree, type EntryKind } from './sent-tree';
+import { walkedPaths, walkTree, type WalkedPath } from './tree-walk';
 import { readTreeXattrs, readXattrsOf, type XattrSet } from './xattrs';
 import {
   DELTA_PAX,
@@ -72,7 +73,15 @@ export async function packTree(pack: tar.Pack, root: string, prefix: string, opt
   const packer = new TreePacker(pack, absRoot, prefix, opts, xattrs, sent, xattrsFrom, later);
   sent.startRound();
   try {
-    await packer.packPath('.');
+    // A later round walks natively (most paths unchanged); the first, with lstat as it sends.
+    if (later) {
+      // Frozen, their digests while the tree is walked. (Live, a file changed between that lstat
+      // and the walk's in the same tick of the coarse clock would keep digests older than its
+      // ctime says: the walk's lstat starts them there.)
+      if (!opts.live) packer.startChangedLargeFiles();
+      await packer.packWalked(walkedPaths(await walkTree(absRoot), absRoot));
+    }
+    else await packer.packPath('.');
     // Read after the walk, the xattrs are at least as new as the ctime kept for their path: a
     // change after the read changes the ctime again, and the next round sends the path again.
     if (later) await packer.emitPending(await readXattrsOf(packer.xattrPaths, opts.live));
@@ -111,6 +120,17 @@ const RACY_NS = 100_000_000n;
 /** What opening a file of a live tree may meet when it was just removed or replaced. */
 const GONE = ['ENOENT', 'ELOOP', 'ENXIO'];
 
+/**
+ * The kinds a native walk's st_mode tells without more (tree-walk.ts); the rest (sockets, device
+ * nodes, whiteouts) are looked at with lstat as packPath does.
+ */
+const KIND_BY_TYPE = new Map<number, EntryKind>([
+  [fs.constants.S_IFDIR, 'dir'],
+  [fs.constants.S_IFREG, 'file'],
+  [fs.constants.S_IFLNK, 'symlink'],
+  [fs.constants.S_IFIFO, 'fifo'],
+]);
+
 function kindOf(st: fs.BigIntStats, overlay: boolean, abs: string): EntryKind | undefined {
   if (st.isDirectory()) return 'dir';
   if (st.isFile()) return 'file';
@@ -130,7 +150,7 @@ class TreePacker {
   private readonly pending: Array<() => Promise<void>> = [];
   readonly xattrPaths: string[] = [];
   /** Deferred: the native digests of large changed files, started as the walk found them. */
-  private readonly digests = new Map<string, NativeDigests>();
+  private readonly digests = new Map<string, { native: NativeDigests; st: fs.BigIntStats }>();
 
   constructor(
     private readonly pack: tar.Pack,
@@ -148,15 +168,54 @@ class TreePacker {
   }
 
   async packPath(rel: string): Promise<void> {
-    if (this.exclude.has(rel) || this.opts.excludePattern?.test(rel)) return;
+    if (this.excluded(rel)) return;
+    const kind = await this.packOne(rel);
+    if (kind === 'dir') {
+      // Below an unchanged directory files may still have changed: always walked.
+      const abs = rel === '.' ? this.root : path.join(this.root, rel);
+      const children = this.readdir(abs);
+      const names = children.map((raw) => utf8Name(raw, abs)).sort();
+      for (const name of names) await this.packPath(rel === '.' ? name : `${rel}/${name}`);
+    }
+  }
+
+  /**
+   * The tree as the native walk saw it (tree-walk.ts; deferred rounds): a path whose inode, type,
+   * ctime and link count are those sent is unchanged; the others are looked at as packPath
+   * does, one by one (their subtrees are in the walk too).
+   */
+  async packWalked(walked: Iterable<WalkedPath>): Promise<void> {
+    let skipUnder: string | undefined; // an excluded directory's subtree
+    for (const w of walked) {
+      if (skipUnder !== undefined && w.rel.startsWith(skipUnder)) continue;
+      skipUnder = undefined;
+      if (this.excluded(w.rel)) {
+        if (w.rel === '.') return;
+        skipUnder = `${w.rel}/`;
+        continue;
+      }
+      const prev = this.sent.get(w.rel);
+      const kind = KIND_BY_TYPE.get(w.mode & 0o170000);
+      const same = prev !== undefined && kind !== undefined && prev.ino === w.ino && prev.kind === kind && prev.ctimeNs === w.ctimeNs && !(kind === 'file' && w.nlink > 1);
+      if (same) this.sent.saw(w.rel);
+      else await this.packOne(w.rel);
+    }
+  }
+
+  private excluded(rel: string): boolean {
+    return this.exclude.has(rel) || (this.opts.excludePattern?.test(rel) ?? false);
+  }
+
+  /** One path: looked at (lstat), compared with what was sent, sent if it changed. Its kind, or undefined if skipped or gone. */
+  private async packOne(rel: string): Promise<EntryKind | undefined> {
     const abs = rel === '.' ? this.root : path.join(this.root, rel);
     // Synchronous metadata calls: the tree is local, and a threadpool round trip per file costs
     // more than the syscall (the last round runs while the container is down).
     const lookedAt = BigInt(Date.now()) * 1_000_000n;
     const st = this.lstat(abs);
-    if (!st) return; // gone while a live round walked past it: deleted at the round's end
+    if (!st) return undefined; // gone while a live round walked past it: deleted at the round's end
     const kind = kindOf(st, this.opts.overlay, abs);
-    if (kind === undefined) return;
+    if (kind === undefined) return undefined;
     this.sent.saw(rel);
     let prev = this.sent.get(rel);
     if (prev && (prev.ino !== st.ino || prev.kind !== kind)) {
@@ -173,15 +232,10 @@ class TreePacker {
     const changed = prev === undefined || prev.ctimeNs !== st.ctimeNs || (kind === 'file' && st.nlink > 1n);
     if (changed) {
       const f = { ctimeNs, prev: prev?.digests ? prev : undefined };
-      if (this.deferred && kind === 'file' && st.nlink === 1n && digestsNatively(f.prev, Number(st.size))) this.startDigests(rel, abs, Number(st.size));
+      if (this.deferred && kind === 'file' && st.nlink === 1n && digestsNatively(f.prev, Number(st.size))) this.startDigests(rel, abs, st);
       await this.act(() => this.emitEntry(rel, abs, st, kind, f), kind === 'whiteout' ? undefined : abs);
     }
-    if (kind === 'dir') {
-      // Below an unchanged directory files may still have changed: always walked.
-      const children = this.readdir(abs);
-      const names = children.map((raw) => utf8Name(raw, abs)).sort();
-      for (const name of names) await this.packPath(rel === '.' ? name : `${rel}/${name}`);
-    }
+    return kind;
   }
 
   /** Runs `emit` now, or after the walk (deferred), noting the path whose xattrs it will need. */
@@ -192,10 +246,30 @@ class TreePacker {
     return Promise.resolve();
   }
 
-  /** The helper digests a large changed file while the walk goes on (on the other cores). */
-  private startDigests(rel: string, abs: string, size: number): void {
+  /**
+   * Before the walk: the large files sent before whose ctime changed since (a few lstat calls)
+   * have the helper digest them now, while the tree is walked (on the other cores).
+   */
+  startChangedLargeFiles(): void {
+    for (const [rel, prev] of this.sent.inBlocks()) {
+      if (this.excluded(rel)) continue;
+      const abs = path.join(this.root, rel);
+      const st = this.lstat(abs);
+      if (st?.isFile() && st.nlink === 1n && st.ino === prev.ino && st.ctimeNs !== prev.ctimeNs && digestsNatively(prev, Number(st.size))) this.startDigests(rel, abs, st);
+    }
+  }
+
+  /**
+   * The helper digests a large changed file while the walk goes on. Started again if the one
+   * started before the walk is of another lstat than the walk's (the file changed meanwhile: the
+   * digests must be of data read after the lstat whose ctime is kept).
+   */
+  private startDigests(rel: string, abs: string, st: fs.BigIntStats): void {
+    const have = this.digests.get(rel);
+    if (have && have.st.ino === st.ino && have.st.ctimeNs === st.ctimeNs && have.st.size === st.size) return;
+    if (have) fs.closeSync(this.takeDigests(rel)?.fd ?? -1);
     try {
-      this.digests.set(rel, startNativeDigests(abs, size));
+      this.digests.set(rel, { native: startNativeDigests(abs, Number(st.size)), st });
     } catch (err) {
       if (!this.opts.live || !GONE.includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
       // Gone since its lstat: its emission meets that again (and looks at it next round).
@@ -205,12 +279,12 @@ class TreePacker {
   private takeDigests(rel: string): NativeDigests | undefined {
     const d = this.digests.get(rel);
     this.digests.delete(rel);
-    return d;
+    return d?.native;
   }
 
-  /** Closes what emission did not take over (a failed pack). */
+  /** Closes what emission did not take over (a failed pack, a file found unchanged by the walk). */
   dropDigests(): void {
-    for (const d of this.digests.values()) fs.closeSync(d.fd);
+    for (const d of this.digests.values()) fs.closeSync(d.native.fd);
     this.digests.clear();
   }
 
