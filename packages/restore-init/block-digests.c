@@ -81,6 +81,8 @@ static uint64_t xxh64(const unsigned char *p, size_t len) {
 
 static void put(unsigned char *at, uint64_t d) { memcpy(at, &d, 8); }
 
+static const unsigned char zeros[BLOCK];
+
 struct job {
   int fd;
   off_t want;          /* bytes to digest (SIZE, or the file's size if shorter) */
@@ -93,7 +95,6 @@ struct job {
 
 static void *digest_pieces(void *arg) {
   struct job *j = arg;
-  static const unsigned char zeros[BLOCK];
   unsigned char *buf = malloc(READ);
   if (buf == NULL) { j->err = ENOMEM; return NULL; }
   off_t data_end = -1; /* the data segment around `at`: no lseek while inside it */
@@ -173,7 +174,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   /* Threads: the frozen pass waits for this, and the container (frozen) needs no CPU then. */
-  static const unsigned char zeros[BLOCK];
+  const uint64_t zero_block = xxh64(zeros, BLOCK);
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   int threads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
   if ((off_t)threads * READ > want) threads = (int)((want + READ - 1) / READ);
@@ -181,7 +182,7 @@ int main(int argc, char **argv) {
   struct job jobs[MAX_THREADS];
   pthread_t ids[MAX_THREADS];
   for (int i = 0; i < threads; i++) {
-    jobs[i] = (struct job){ .fd = 0, .want = want, .index = i, .threads = threads, .out = out, .zero_block = xxh64(zeros, BLOCK), .short_at = -1 };
+    jobs[i] = (struct job){ .fd = 0, .want = want, .index = i, .threads = threads, .out = out, .zero_block = zero_block, .short_at = -1 };
     if (i > 0 && pthread_create(&ids[i], NULL, digest_pieces, &jobs[i]) != 0) {
       perror("pthread_create");
       return 1;

@@ -5,9 +5,9 @@
 // database rewrites its pages in place). Blocks of zeros past what the destination holds are not
 // sent: its final size leaves them zeros (a 10 GiB sparse file with 1 MiB of data sends 1 MiB).
 import fs from 'node:fs';
-import path from 'node:path';
 import type * as tar from 'tar-stream';
 import { runCommand } from '../util/exec';
+import { staticHelper } from './static-helper';
 import type { BufferPool } from '../stream/buffer-pool';
 import { DELTA_PAX, type EntryHeader } from './tar-format';
 
@@ -96,7 +96,7 @@ export async function emitBlocks(r: BlocksRequest): Promise<BlocksSent> {
   // A piece of zeros (one compare) takes this digest for each of its blocks instead of hashing
   // them; a piece within a hole of a sparse file is not even read (the kernel would fill it with
   // zeros at ~0.4-1 GB/s on this VM: 25 s for a 10 GiB file with 1 MiB of data).
-  const zeroDigest = h64Raw(ZEROS.subarray(0, DIGEST_BLOCK));
+  const zeroBlock = zeroDigest(h64Raw, DIGEST_BLOCK);
   const data = await dataRanges(r.abs, r.size, r.allocated);
   let next = 0; // the first data segment that does not end before the piece
   const fd = fs.openSync(r.abs, OPEN_FLAGS);
@@ -119,7 +119,7 @@ export async function emitBlocks(r: BlocksRequest): Promise<BlocksSent> {
       for (let b = 0; b < n; b += DIGEST_BLOCK) {
         const block = piece.subarray(b, Math.min(n, b + DIGEST_BLOCK));
         const i = (at + b) / DIGEST_BLOCK;
-        const d = allZeros && block.length === DIGEST_BLOCK ? zeroDigest : h64Raw(block);
+        const d = allZeros && block.length === DIGEST_BLOCK ? zeroBlock : h64Raw(block);
         digests.writeBigUInt64LE(d, i * BLOCK_DIGEST);
         const held = (i + 1) * BLOCK_DIGEST <= prevDigests.length && prevDigests.readBigUInt64LE(i * BLOCK_DIGEST) === d;
         const zeros = at + b >= prevSize && (allZeros || block.equals(ZEROS.subarray(0, block.length)));
@@ -196,8 +196,7 @@ function zeroDigest(h64Raw: (data: Uint8Array) => bigint, length: number): bigin
   return d;
 }
 
-/** The helper built beside restore-init (packages/restore-init), from src/ and dist/ alike. */
-export const BLOCK_DIGESTS_BIN = path.resolve(__dirname, '../../../restore-init/block-digests');
+export const BLOCK_DIGESTS_BIN = staticHelper('block-digests');
 
 /** The digests of the file open on `fd` up to `size` (block-digests.c), and how many bytes they cover. */
 export async function blockDigests(fd: number, size: number): Promise<{ digests: Buffer; covered: number }> {
@@ -209,8 +208,7 @@ export async function blockDigests(fd: number, size: number): Promise<{ digests:
   return { digests: out.subarray(0, out.length - BLOCK_DIGEST), covered };
 }
 
-/** The helper built beside restore-init (packages/restore-init), from src/ and dist/ alike. */
-export const DATA_RANGES_BIN = path.resolve(__dirname, '../../../restore-init/data-ranges');
+export const DATA_RANGES_BIN = staticHelper('data-ranges');
 
 /**
  * A sparse file's data segments ([start, end) byte ranges), or undefined for a file that has no

@@ -58,7 +58,7 @@ export class SentTree {
     // atomic rename) costs no scan of the whole tree (10k of them in a tree of 100k: 1e9 steps).
     if (was?.kind !== 'dir') return;
     const under = `${rel}/`;
-    for (const k of this.entries.keys()) if (k === rel || k.startsWith(under)) this.entries.delete(k);
+    for (const k of this.entries.keys()) if (k.startsWith(under)) this.entries.delete(k);
   }
 
   /**

@@ -3,9 +3,9 @@
 // the first looks again, with lstat, only at the paths where these differ.
 import path from 'node:path';
 import { runCommand } from '../util/exec';
+import { staticHelper } from './static-helper';
 
-/** The helper built beside restore-init (packages/restore-init), from src/ and dist/ alike. */
-export const TREE_WALK_BIN = path.resolve(__dirname, '../../../restore-init/tree-walk');
+export const TREE_WALK_BIN = staticHelper('tree-walk');
 
 export interface WalkedPath {
   /** Relative to the root ('.' for the root). */

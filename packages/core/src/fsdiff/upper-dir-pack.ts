@@ -80,11 +80,10 @@ export async function packTree(pack: tar.Pack, root: string, prefix: string, opt
       // ctime says: the walk's lstat starts them there.)
       if (!opts.live) packer.startChangedLargeFiles();
       await packer.packWalked(walkedPaths(await walkTree(absRoot), absRoot));
-    }
-    else await packer.packPath('.');
-    // Read after the walk, the xattrs are at least as new as the ctime kept for their path: a
-    // change after the read changes the ctime again, and the next round sends the path again.
-    if (later) await packer.emitPending(await readXattrsOf(packer.xattrPaths, opts.live));
+      // Read after the walk, the xattrs are at least as new as the ctime kept for their path: a
+      // change after the read changes the ctime again, and the next round sends the path again.
+      await packer.emitPending(await readXattrsOf(packer.xattrPaths, opts.live));
+    } else await packer.packPath('.');
   } finally {
     packer.dropDigests();
   }
@@ -267,7 +266,10 @@ class TreePacker {
   private startDigests(rel: string, abs: string, st: fs.BigIntStats): void {
     const have = this.digests.get(rel);
     if (have && have.st.ino === st.ino && have.st.ctimeNs === st.ctimeNs && have.st.size === st.size) return;
-    if (have) fs.closeSync(this.takeDigests(rel)?.fd ?? -1);
+    if (have) {
+      this.digests.delete(rel);
+      fs.closeSync(have.native.fd);
+    }
     try {
       this.digests.set(rel, { native: startNativeDigests(abs, Number(st.size)), st });
     } catch (err) {

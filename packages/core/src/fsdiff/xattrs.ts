@@ -11,11 +11,13 @@ export type XattrSet = Record<string, Buffer>;
  */
 export async function readTreeXattrs(dir: string, live = false): Promise<Map<string, XattrSet>> {
   const root = path.resolve(dir);
-  // A tree in use may lose files while getfattr walks it: those are gone, the rest is read.
-  const vanished = (code: number | null, stderr: string): boolean =>
-    live && code === 1 && stderr.trim().split('\n').every((l) => /No such file or directory/.test(l));
-  const dump = await runCommand('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', root], vanished);
+  const dump = await runCommand('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', root], vanishedWhen(live));
   return parseGetfattrDump(dump);
+}
+
+/** A tree in use may lose files while getfattr reads it: those are gone, the rest is read. */
+function vanishedWhen(live: boolean): (code: number | null, stderr: string) => boolean {
+  return (code, stderr) => live && code === 1 && stderr.trim().split('\n').every((l) => /No such file or directory/.test(l));
 }
 
 /** At most this many bytes of paths per getfattr run (the kernel's limit on arguments is larger). */
@@ -27,8 +29,7 @@ const ARGS_BUDGET = 64 * 1024;
  * gone meanwhile is left out.
  */
 export async function readXattrsOf(paths: readonly string[], live = false): Promise<Map<string, XattrSet>> {
-  const vanished = (code: number | null, stderr: string): boolean =>
-    live && code === 1 && stderr.trim().split('\n').every((l) => /No such file or directory/.test(l));
+  const vanished = vanishedWhen(live);
   const out = new Map<string, XattrSet>();
   for (let i = 0; i < paths.length;) {
     const batch: string[] = [];
