@@ -162,6 +162,7 @@ function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, co
     serial: req.serial,
     precopy: !req.noPrecopy,
     lazyPages: req.lazyPages,
+    turnBeforePrecopy: req.turnBeforePrecopy,
     emit: (ev) => call.write(ev),
     connect: () => connectDestination(req.destination, config, docker),
     signal: migrations.signal,

@@ -1,4 +1,4 @@
-import { AgentClient, clientCredentials, compatRefusal, DEFAULT_COMPRESS, parseCompress, rpcErrorMessage, type ContainerFacts, type Transport } from '@livemig/core';
+import { AgentClient, clientCredentials, compatRefusal, DEFAULT_COMPRESS, parseCompress, rpcErrorMessage, type ContainerFacts, type PushEvent, type Transport } from '@livemig/core';
 import { makePlan, selects, type DestinationRoom, type DrainFilter, type PlanEntry } from './drain-plan';
 import { runMoves, type MoveResult } from './drain-run';
 import { formatMoveEnd, formatMoveStart, formatPlan, formatReport, totalsOf } from './drain-report';
@@ -12,9 +12,15 @@ import { streamPush } from './push-command';
  * machine (2026-12-03, README "Drain"): with 1 the worst downtime was within 1.25x of the
  * container's own push in 6 runs of 7 (1.00-1.36x), the drain 0.66-0.77x the time of the same
  * pushes one by one; with 2, in 1 of 6 (1.15-2.14x) for hardly less time (0.59-0.77x); 3: 0.73x,
- * 1.48x. The CPUs were 75-85% busy in a drain with 2. One push's tail (memory copied in, commit,
- * docker rm) still overlaps the next one's pre-flight and pre-copy (runMoves). On hosts with cores
- * to spare, --parallel 2 or more shortens the drain; the freezes still take turns.
+ * 1.48x. The CPUs were 75-85% busy in a drain with 2. With 1, the next push runs ahead as far as
+ * its pre-flight (facts, the destination's docker create and start: 0.3-0.6 s) while this one
+ * copies, and waits in the source agent for its turn before its own pre-copy (`ahead`,
+ * PushRequest.turnBeforePrecopy); this one's tail (memory copied in, commit, docker rm) overlaps
+ * the next one's pre-copy (runMoves). Alternating runs (README "Drain", 20:53-21:25): ahead
+ * 0.52-0.73x, every downtime within 1.25x in 6 runs of 9; the same with the pre-flight behind the
+ * last restore 0.62-0.88x, 2 of 6. The 2 CPUs bound it (the drain leaves them ~15% idle). On
+ * hosts with cores to spare, --parallel 2 or more shortens the drain (each of N pushes copies
+ * while the others do; the freezes still take turns).
  */
 export const DEFAULT_PARALLEL = 1;
 
@@ -70,10 +76,12 @@ export async function drainCommand(a: DrainArgs): Promise<void> {
     }
     say(formatPlan(plan, notes));
     process.on('SIGINT', onSigint);
+    const ahead = a.parallel === 1;
     const results = await runMoves(plan, {
       parallel: a.parallel,
+      ahead,
       stopping: () => stopping,
-      move: (e, running) => moveOne({ client, e, t0, say, running }),
+      move: (e, handOn) => moveOne({ client, e, t0, say, ahead, handOn }),
     });
     process.off('SIGINT', onSigint);
     const after = selected((await client.inventory()).containers);
@@ -94,19 +102,31 @@ interface MoveOne {
   e: PlanEntry;
   t0: number;
   say: (line: string) => void;
-  /** Its container runs on the destination: the next move may start. */
-  running: () => void;
+  /** The next move's pre-flight runs while this one copies: this one's pre-copy waits for its turn to be frozen. */
+  ahead: boolean;
+  /** The next move may start: this one's pre-copy (or freeze) began (`ahead`), or its container runs on the destination. */
+  handOn: () => void;
 }
 
-async function moveOne({ client, e, t0, say, running }: MoveOne): Promise<MoveResult> {
+/** The push's event after which the next move may start. */
+function handsOn(ev: PushEvent, ahead: boolean): boolean {
+  if (ev.body !== 'phase') return false;
+  const { name, state } = ev.phase;
+  // Ahead: its turn taken, it copies (or, without a pre-copy, freezes); the next one's pre-flight
+  // keeps out of the freeze by itself (freeze turns).
+  if (ahead && state === 'start' && (name === 'precopy' || name === 'dump')) return true;
+  return name === 'restore' && state === 'done';
+}
+
+async function moveOne({ client, e, t0, say, ahead, handOn }: MoveOne): Promise<MoveResult> {
   say(formatMoveStart(e, performance.now() - t0));
   let r: MoveResult;
   try {
     const s = await streamPush(client, {
       container: e.id, destination: e.destination, keepSource: false, compressLevel: parseCompress(DEFAULT_COMPRESS),
-      serial: false, noPrecopy: false, lazyPages: 'LAZY_PAGES_AUTO',
+      serial: false, noPrecopy: false, lazyPages: 'LAZY_PAGES_AUTO', turnBeforePrecopy: ahead,
     }, (ev) => {
-      if (ev.body === 'phase' && ev.phase.name === 'restore' && ev.phase.state === 'done') running();
+      if (handsOn(ev, ahead)) handOn();
     });
     r = { container: e.container, destination: s.destinationNode, result: 'moved', reason: '', downtimeMs: s.downtimeMs, totalMs: s.totalMs, bytesWire: s.bytesWire };
   } catch (err) {

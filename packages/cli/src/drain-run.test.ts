@@ -13,6 +13,7 @@ describe('runMoves', () => {
     const plan = [entry('a'), entry('b'), entry('h', 'refused', 'uses --network host'), entry('c'), entry('d', 'moves cold')];
     const results = await runMoves(plan, {
       parallel: 2,
+      ahead: false,
       stopping: () => false,
       move: async (e): Promise<MoveResult> => {
         most = Math.max(most, ++running);
@@ -32,6 +33,7 @@ describe('runMoves', () => {
     const started: string[] = [];
     const results = await runMoves([entry('a'), entry('b'), entry('c'), entry('d')], {
       parallel: 2,
+      ahead: false,
       stopping: () => stop,
       move: async (e): Promise<MoveResult> => {
         started.push(e.container);
@@ -51,6 +53,7 @@ describe('runMoves', () => {
     let most = 0;
     const results = await runMoves([entry('a'), entry('b'), entry('c'), entry('d')], {
       parallel: 1,
+      ahead: false,
       stopping: () => false,
       move: async (e, running): Promise<MoveResult> => {
         most = Math.max(most, ++inFlight);
@@ -70,5 +73,32 @@ describe('runMoves', () => {
     expect(log.indexOf('start c')).toBeGreaterThan(log.indexOf('end b'));
     expect(log.indexOf('start c')).toBeLessThan(log.indexOf('end a'));
     expect(results.map((r) => r.result)).toEqual(['moved', 'moved', 'moved', 'moved']);
+  });
+
+  it('ahead: the next move starts once one hands on before it runs there, with one tail and one move ahead at most', async () => {
+    const log: string[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const results = await runMoves([entry('a'), entry('b'), entry('c'), entry('d'), entry('e')], {
+      parallel: 1,
+      ahead: true,
+      stopping: () => false,
+      move: async (e, handOn): Promise<MoveResult> => {
+        most = Math.max(most, ++inFlight);
+        log.push(`start ${e.container}`);
+        await tick(); // pre-flight
+        handOn(); // its pre-copy began
+        for (let i = 0; i < (e.container === 'a' ? 12 : 3); i++) await tick(); // pre-copy, freeze, tail
+        log.push(`end ${e.container}`);
+        inFlight--;
+        return { container: e.container, destination: 'node2', result: 'moved', reason: '', downtimeMs: 1, totalMs: 2, bytesWire: 3 };
+      },
+    });
+    expect(most).toBe(3);
+    expect(log.indexOf('start b')).toBeLessThan(log.indexOf('end a'));
+    expect(log.indexOf('start c')).toBeLessThan(log.indexOf('end a'));
+    // a's long tail holds a place: d waits for one of the three to end.
+    expect(log.indexOf('start d')).toBeGreaterThan(log.indexOf('end b'));
+    expect(results.map((r) => r.result)).toEqual(['moved', 'moved', 'moved', 'moved', 'moved']);
   });
 });

@@ -1,10 +1,12 @@
-// The drain's moves: the planned containers, N pushes at a time. A push holds its place from its
-// pre-flight until its container runs on the destination; its tail (the memory still copied in,
-// the commit, the source copy removed) then goes on beside the next push's pre-flight and
-// pre-copy, which do not crowd a freeze (the source agent's freeze turns keep its heavy steps
-// out of them). A failed push (rolled back by the agent, the container running on the source)
-// does not stop the others; once `stopping` says so (Ctrl-C), the moves in flight finish and no
-// new one starts.
+// The drain's moves: the planned containers, N pushes at a time. A push holds its place until it
+// hands it on: once its container runs on the destination, or (`ahead`) once its pre-copy begins
+// (its turn to be frozen taken in the source agent, which the next push then waits for before its
+// own pre-copy), so that the next push's pre-flight runs while this one copies. Its tail (the
+// memory still copied in, the commit, the source copy removed) goes on beside the next push's
+// pre-flight and pre-copy, which do not crowd a freeze (the source agent's freeze turns keep its
+// heavy steps out of them). A failed push (rolled back by the agent, the container running on the
+// source) does not stop the others; once `stopping` says so (Ctrl-C), the moves in flight finish
+// and no new one starts.
 import type { PlanEntry } from './drain-plan';
 
 export interface MoveResult {
@@ -19,11 +21,14 @@ export interface MoveResult {
 
 export interface DrainRun {
   parallel: number;
+  /** A move hands its place on before its container runs there (when its pre-copy begins): one more move in flight a place. */
+  ahead: boolean;
   /**
-   * Pushes one planned container; calls `running()` once the container runs on the destination
-   * (the next move may start); resolves with its result (never throws).
+   * Pushes one planned container; calls `handOn()` once the next move may start (its container
+   * runs on the destination, or with `ahead` its pre-copy began); resolves with its result (never
+   * throws).
    */
-  move: (e: PlanEntry, running: () => void) => Promise<MoveResult>;
+  move: (e: PlanEntry, handOn: () => void) => Promise<MoveResult>;
   stopping: () => boolean;
 }
 
@@ -31,9 +36,9 @@ export interface DrainRun {
 export async function runMoves(plan: readonly PlanEntry[], r: DrainRun): Promise<MoveResult[]> {
   const results = new Map<string, MoveResult>();
   const parallel = Math.max(1, r.parallel);
-  // Tails overlap the next moves, but at most one tail per place: a long one (much memory
-  // still copied in) must not let moves pile up.
-  const most = 2 * parallel;
+  // Tails overlap the next moves, but at most one tail per place (and one move ahead): a long
+  // one (much memory still copied in) must not let moves pile up.
+  const most = (r.ahead ? 3 : 2) * parallel;
   let places = parallel;
   let inFlight = 0;
   let wake: (() => void) | undefined;

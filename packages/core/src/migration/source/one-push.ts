@@ -22,6 +22,12 @@ export interface PushOptions {
   precopy: boolean;
   /** Resume on the destination before the memory is in (post-copy from its own images). */
   lazyPages: LazyPagesMode;
+  /**
+   * Wait for this agent's turn to freeze before the pre-copy rather than after it: the pre-copy
+   * then runs while no other container of this agent copies or is frozen (a drain with one push
+   * at a time, whose next push's pre-flight runs ahead meanwhile).
+   */
+  turnBeforePrecopy?: boolean;
   /** Opens the stream to the destination agent (after local checks passed). */
   connect: () => Promise<SourceChannel>;
   emit: (ev: PushEvent) => void;

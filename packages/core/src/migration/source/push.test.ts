@@ -15,6 +15,7 @@ import { DEFAULT_TIMEOUTS, type SourceContext } from '../context';
 import { migrationsDir } from '../migration-record';
 import type { SourceFacts } from './facts';
 import type { PushOptions } from './one-push';
+import { FreezeTurns } from './freeze-turns';
 import { runPush } from './push';
 
 // The facts come from a running Docker container in the agent; here from the test.
@@ -217,6 +218,21 @@ describe('runPush (source orchestrator, fake destination)', () => {
     expect(ch.cancelled).toBe(false);
     expect(dockerCalls).toEqual(['kill abc123', 'rm abc123']);
     expect(records()).toEqual([]);
+  });
+
+  it.each([false, true])('takes its turn to freeze after the pre-copy; with turnBeforePrecopy (a drain\'s next push) before it: %s', async (turnBeforePrecopy) => {
+    const turns = new FreezeTurns();
+    const other = await turns.take(); // another push of this agent copies, or its container is frozen
+    const ch = new FakeDestination();
+    const pushing = runPush({ ...context(dumps()), freezeTurns: turns }, { ...options(ch), turnBeforePrecopy });
+    await vi.waitFor(() => expect(ch.bodies()).toContain('diskDone'));
+    await new Promise((r) => setTimeout(r, 150));
+    expect(ch.bodies()).not.toContain('chunk'); // never frozen out of turn
+    if (turnBeforePrecopy) expect(ch.bodies()).not.toContain('precopy');
+    else expect(ch.bodies()).toContain('precopyEnd');
+    other.release();
+    await pushing;
+    expect(ch.bodies()).toEqual(['prepare', 'disk', 'diskEnd', 'diskDone', 'precopy', 'precopyEnd', 'chunk', 'end', 'commit']);
   });
 
   it('a stopped container moves cold: Prepare (cold), the disk rounds, Commit; no freeze, no dump, no pre-copy', async () => {

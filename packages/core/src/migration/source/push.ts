@@ -81,6 +81,11 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
   }
 }
 
+async function takeFreezeTurn(p: Push, stopped: () => boolean): Promise<void> {
+  p.state.freezeTurn = await p.ctx.freezeTurns?.take();
+  if (stopped()) throw agentStopping(p.ctx); // stopped while it waited for its turn
+}
+
 async function pushConnected(p: Push): Promise<Summary> {
   const stop = cancelWhenStopping(p);
   try {
@@ -88,9 +93,13 @@ async function pushConnected(p: Push): Promise<Summary> {
     const prepared = await outsideFreezes(p.ctx.freezeTurns, () => prepare(p));
     const disk = p.state.diskRounds ? await precopyDisk(p) : undefined;
     if (p.f.cold) return await commitCold(p, prepared, disk);
+    // The turn to be frozen: after the pre-copy, so pushes in parallel overlap theirs; or before
+    // it (a drain's push with the next one's pre-flight running ahead), so that no other container
+    // of this agent copies or is frozen while this one copies.
+    const early = p.opts.turnBeforePrecopy === true;
+    if (early) await takeFreezeTurn(p, stop.stopped);
     const pre = p.state.precopyBytes > 0 ? await precopy(p) : undefined;
-    p.state.freezeTurn = await p.ctx.freezeTurns?.take();
-    if (stop.stopped()) throw agentStopping(p.ctx); // stopped while it waited for its turn
+    if (!early) await takeFreezeTurn(p, stop.stopped);
     await p.state.freezeTurn?.freezing(); // the others' heavy steps in flight end first
     const dumping = await freezeAndDump(p);
     const sent = await sendCheckpoint(p, dumping, pre?.index, disk);
