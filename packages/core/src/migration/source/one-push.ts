@@ -25,7 +25,9 @@ export interface PushOptions {
   /**
    * Wait for this agent's turn to freeze before the pre-copy rather than after it: the pre-copy
    * then runs while no other container of this agent copies or is frozen (a drain with one push
-   * at a time, whose next push's pre-flight runs ahead meanwhile).
+   * at a time, whose next push's pre-flight runs ahead meanwhile). At most
+   * timeouts.turnBeforePrecopyMs: then it copies anyway and takes the turn after, as pushes in
+   * parallel do.
    */
   turnBeforePrecopy?: boolean;
   /** Opens the stream to the destination agent (after local checks passed). */
@@ -58,6 +60,8 @@ export interface PushState {
   undecided: boolean;
   /** This push's turn to be frozen (FreezeTurns), given back once its container runs again somewhere. */
   freezeTurn?: FreezeTurn;
+  /** The turn asked for (queued) and not yet given: resolves with it (then set as freezeTurn). */
+  freezeTurnAsked?: Promise<FreezeTurn>;
   /** From the checkpoint's End on: the beats read and echoed (source/lease.ts). */
   lease?: SourceLease;
   /** The destination said NOT_COMMITTED: its copy is gone, this one may resume at once. */

@@ -235,6 +235,30 @@ describe('runPush (source orchestrator, fake destination)', () => {
     expect(ch.bodies()).toEqual(['prepare', 'disk', 'diskEnd', 'diskDone', 'precopy', 'precopyEnd', 'chunk', 'end', 'commit']);
   });
 
+  it('with turnBeforePrecopy, copies anyway once turnBeforePrecopyMs passed (its stream is not silent longer), still frozen only in turn', async () => {
+    const turns = new FreezeTurns();
+    const other = await turns.take();
+    const ch = new FakeDestination();
+    const ctx = { ...context(dumps()), freezeTurns: turns };
+    const pushing = runPush({ ...ctx, timeouts: { ...ctx.timeouts, turnBeforePrecopyMs: 100 } }, { ...options(ch), turnBeforePrecopy: true });
+    await vi.waitFor(() => expect(ch.bodies()).toContain('precopyEnd'));
+    expect(ch.bodies()).not.toContain('chunk');
+    other.release();
+    await pushing;
+    expect(ch.bodies()).toContain('chunk');
+  });
+
+  it('a push failing while its turn is still queued gives the turn back once it comes', async () => {
+    const turns = new FreezeTurns();
+    const other = await turns.take();
+    const ch = new FakeDestination({ on: 'precopyEnd', reply: 'wrong-count' });
+    const ctx = { ...context(dumps()), freezeTurns: turns };
+    await expect(runPush({ ...ctx, timeouts: { ...ctx.timeouts, turnBeforePrecopyMs: 50 } }, { ...options(ch), turnBeforePrecopy: true })).rejects.toThrow('pre-copied pages');
+    other.release();
+    const next = await Promise.race([turns.take(), new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 1_000))]);
+    expect(next).not.toBe('stuck');
+  });
+
   it('a stopped container moves cold: Prepare (cold), the disk rounds, Commit; no freeze, no dump, no pre-copy', async () => {
     const ch = new FakeDestination();
     facts.current = { ...(facts.current as SourceFacts), cold: true, dumpPid: 0, freezerDir: '', estimatedBytes: 0, memoryBytes: 0 };

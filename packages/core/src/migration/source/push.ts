@@ -81,8 +81,19 @@ export async function runPush(ctx: SourceContext, opts: PushOptions): Promise<Su
   }
 }
 
-async function takeFreezeTurn(p: Push, stopped: () => boolean): Promise<void> {
-  p.state.freezeTurn = await p.ctx.freezeTurns?.take();
+/**
+ * Asks for this push's turn to be frozen (once: its place in the queue is kept) and waits for it,
+ * at most `atMostMs` (then the turn stays asked for; a later call waits for it).
+ */
+async function waitForFreezeTurn(p: Push, stopped: () => boolean, atMostMs?: number): Promise<void> {
+  const turns = p.ctx.freezeTurns;
+  if (turns && !p.state.freezeTurn) {
+    const asked = (p.state.freezeTurnAsked ??= turns.take().then((turn) => (p.state.freezeTurn = turn)));
+    let timer: NodeJS.Timeout | undefined;
+    const bound = atMostMs === undefined ? [] : [new Promise<void>((resolve) => (timer = setTimeout(resolve, atMostMs)))];
+    await Promise.race([asked, ...bound]);
+    clearTimeout(timer);
+  }
   if (stopped()) throw agentStopping(p.ctx); // stopped while it waited for its turn
 }
 
@@ -96,10 +107,9 @@ async function pushConnected(p: Push): Promise<Summary> {
     // The turn to be frozen: after the pre-copy, so pushes in parallel overlap theirs; or before
     // it (a drain's push with the next one's pre-flight running ahead), so that no other container
     // of this agent copies or is frozen while this one copies.
-    const early = p.opts.turnBeforePrecopy === true;
-    if (early) await takeFreezeTurn(p, stop.stopped);
+    if (p.opts.turnBeforePrecopy) await waitForFreezeTurn(p, stop.stopped, p.ctx.timeouts.turnBeforePrecopyMs);
     const pre = p.state.precopyBytes > 0 ? await precopy(p) : undefined;
-    if (!early) await takeFreezeTurn(p, stop.stopped);
+    await waitForFreezeTurn(p, stop.stopped);
     await p.state.freezeTurn?.freezing(); // the others' heavy steps in flight end first
     const dumping = await freezeAndDump(p);
     const sent = await sendCheckpoint(p, dumping, pre?.index, disk);
@@ -117,6 +127,7 @@ async function pushConnected(p: Push): Promise<Summary> {
     throw await rollBack(p, stop.stopped() && !p.state.committing ? agentStopping(p.ctx) : err);
   } finally {
     p.state.freezeTurn?.release(); // after a rollback's thaw too
+    void p.state.freezeTurnAsked?.then((turn) => turn.release()); // a turn still queued for: given back once it comes
     stop.off();
   }
 }
