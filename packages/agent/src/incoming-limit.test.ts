@@ -40,7 +40,7 @@ describe("the agent's Migrate handler", () => {
       ...defaultConfig(),
       nodeName: 'node2',
       transport: { insecure: true },
-      timeouts: { prepareMs: 1000, stallMs: 1000, restoreMs: 1000, commitMs: 1000, turnBeforePrecopyMs: 1000 },
+      timeouts: { prepareMs: 1000, stallMs: 1000, restoreMs: 1000, commitMs: 1000, turnBeforeCopyMs: 1000 },
       access: { authenticated: false, peers: null },
       specPolicy: { allowBindPrefixes: [], allowCaps: [] },
       maxIncoming: 1,

@@ -39,7 +39,7 @@ function peerTimeouts(seconds: number | undefined): Timeouts {
   if (seconds === undefined) return DEFAULT_TIMEOUTS;
   if (!(seconds > 0)) throw new Error(`--peer-timeout must be a positive number of seconds, not ${seconds}`);
   const ms = seconds * 1000;
-  return { prepareMs: ms, stallMs: ms, restoreMs: ms, commitMs: ms, turnBeforePrecopyMs: Math.min(ms, DEFAULT_TIMEOUTS.turnBeforePrecopyMs) };
+  return { prepareMs: ms, stallMs: ms, restoreMs: ms, commitMs: ms, turnBeforeCopyMs: Math.min(ms, DEFAULT_TIMEOUTS.turnBeforeCopyMs) };
 }
 
 function leaseMs(ms: number): number {

@@ -162,7 +162,7 @@ function runPushCall(call: grpc.ServerWritableStream<PushRequest, PushEvent>, co
     serial: req.serial,
     precopy: !req.noPrecopy,
     lazyPages: req.lazyPages,
-    turnBeforePrecopy: req.turnBeforePrecopy,
+    turnBeforeCopy: req.turnBeforeCopy,
     emit: (ev) => call.write(ev),
     connect: () => connectDestination(req.destination, config, docker),
     signal: migrations.signal,

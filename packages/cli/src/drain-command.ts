@@ -14,8 +14,8 @@ import { streamPush } from './push-command';
  * pushes one by one; with 2, in 1 of 6 (1.15-2.14x) for hardly less time (0.59-0.77x); 3: 0.73x,
  * 1.48x. The CPUs were 75-85% busy in a drain with 2. With 1, the next push runs ahead as far as
  * its pre-flight (facts, the destination's docker create and start: 0.3-0.6 s) while this one
- * copies, and waits in the source agent for its turn before its own pre-copy (`ahead`,
- * PushRequest.turnBeforePrecopy); this one's tail (memory copied in, commit, docker rm) overlaps
+ * copies, and waits in the source agent for its turn before its own disk rounds and pre-copy
+ * (`ahead`, PushRequest.turnBeforeCopy; at most 30 s); this one's tail (memory copied in, commit, docker rm) overlaps
  * the next one's pre-copy (runMoves). Alternating runs (README "Drain", 20:53-21:25): ahead
  * 0.52-0.73x, every downtime within 1.25x in 6 runs of 9; the same with the pre-flight behind the
  * last restore 0.62-0.88x, 2 of 6. The 2 CPUs bound it (the drain leaves them ~15% idle). On
@@ -102,9 +102,9 @@ interface MoveOne {
   e: PlanEntry;
   t0: number;
   say: (line: string) => void;
-  /** The next move's pre-flight runs while this one copies: this one's pre-copy waits for its turn to be frozen. */
+  /** The next move's pre-flight runs while this one copies: this one's disk rounds and pre-copy wait for its turn to be frozen. */
   ahead: boolean;
-  /** The next move may start: this one's pre-copy (or freeze) began (`ahead`), or its container runs on the destination. */
+  /** The next move may start: this one's disk rounds, pre-copy or freeze began (`ahead`), or its container runs on the destination. */
   handOn: () => void;
 }
 
@@ -112,9 +112,10 @@ interface MoveOne {
 function handsOn(ev: PushEvent, ahead: boolean): boolean {
   if (ev.body !== 'phase') return false;
   const { name, state } = ev.phase;
-  // Ahead: its turn taken, it copies (or, without a pre-copy, freezes); the next one's pre-flight
-  // keeps out of the freeze by itself (freeze turns).
-  if (ahead && state === 'start' && (name === 'precopy' || name === 'dump')) return true;
+  // Ahead: its turn taken (or the source's wait for it ran out), it copies: the disk rounds, the
+  // pre-copy (or, without them, it freezes); the next one's pre-flight keeps out of the freeze by
+  // itself (freeze turns).
+  if (ahead && state === 'start' && (name === 'disk' || name === 'precopy' || name === 'dump')) return true;
   return name === 'restore' && state === 'done';
 }
 
@@ -124,7 +125,7 @@ async function moveOne({ client, e, t0, say, ahead, handOn }: MoveOne): Promise<
   try {
     const s = await streamPush(client, {
       container: e.id, destination: e.destination, keepSource: false, compressLevel: parseCompress(DEFAULT_COMPRESS),
-      serial: false, noPrecopy: false, lazyPages: 'LAZY_PAGES_AUTO', turnBeforePrecopy: ahead,
+      serial: false, noPrecopy: false, lazyPages: 'LAZY_PAGES_AUTO', turnBeforeCopy: ahead,
     }, (ev) => {
       if (handsOn(ev, ahead)) handOn();
     });

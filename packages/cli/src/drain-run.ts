@@ -1,10 +1,11 @@
 // The drain's moves: the planned containers, N pushes at a time. A push holds its place until it
-// hands it on: once its container runs on the destination, or (`ahead`) once its pre-copy begins
-// (its turn to be frozen taken in the source agent, which the next push then waits for before its
-// own pre-copy), so that the next push's pre-flight runs while this one copies. Its tail (the
-// memory still copied in, the commit, the source copy removed) goes on beside the next push's
-// pre-flight and pre-copy, which do not crowd a freeze (the source agent's freeze turns keep its
-// heavy steps out of them). A failed push (rolled back by the agent, the container running on the
+// hands it on: once its container runs on the destination, or (`ahead`) once it begins to copy
+// (disk rounds, pre-copy: its turn to be frozen taken in the source agent, which the next push
+// then waits for before its own), so that the next push's pre-flight runs while this one copies.
+// Its tail (the memory still copied in, the commit, the source copy removed) goes on beside the
+// next push's copying, which does not crowd a freeze (the source agent's freeze turns keep its
+// heavy steps out of them). At most 3 moves in flight a place with `ahead` (an agent's default
+// --max-incoming is 4). A failed push (rolled back by the agent, the container running on the
 // source) does not stop the others; once `stopping` says so (Ctrl-C), the moves in flight finish
 // and no new one starts.
 import type { PlanEntry } from './drain-plan';
@@ -21,11 +22,11 @@ export interface MoveResult {
 
 export interface DrainRun {
   parallel: number;
-  /** A move hands its place on before its container runs there (when its pre-copy begins): one more move in flight a place. */
+  /** A move hands its place on before its container runs there (when it begins to copy): one more move in flight a place. */
   ahead: boolean;
   /**
    * Pushes one planned container; calls `handOn()` once the next move may start (its container
-   * runs on the destination, or with `ahead` its pre-copy began); resolves with its result (never
+   * runs on the destination, or with `ahead` it began to copy); resolves with its result (never
    * throws).
    */
   move: (e: PlanEntry, handOn: () => void) => Promise<MoveResult>;

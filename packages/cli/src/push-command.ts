@@ -40,7 +40,7 @@ export async function streamPush(client: AgentClient, req: PushRequest, onEvent:
 export async function pushCommand(a: PushArgs): Promise<void> {
   const client = new AgentClient(a.agent, clientCredentials(a.transport));
   const call = client.push({ container: a.container, destination: a.to, keepSource: a.keepSource, compressLevel: a.compress, serial: a.serial, noPrecopy: !a.precopy,
-    lazyPages: LAZY_PAGES_MODES[a.lazyPages], turnBeforePrecopy: false });
+    lazyPages: LAZY_PAGES_MODES[a.lazyPages], turnBeforeCopy: false });
   const events = await followPhases(call as AsyncIterable<PushEvent>, client, a.json);
   const summary = events.find((ev): ev is Extract<PushEvent, { body: 'summary' }> => ev.body === 'summary')?.summary;
   if (!summary) throw new Error('the agent ended the push without a summary');

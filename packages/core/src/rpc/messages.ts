@@ -60,8 +60,8 @@ export interface PushRequest {
   serial: boolean;
   noPrecopy: boolean;
   lazyPages: LazyPagesMode;
-  /** Take the freeze turn before the pre-copy (a drain's push: the next one's pre-flight runs ahead). */
-  turnBeforePrecopy: boolean;
+  /** Take the freeze turn before the disk rounds and the pre-copy (a drain's push: its pre-flight ran ahead). */
+  turnBeforeCopy: boolean;
 }
 
 export type LazyPagesMode = 'LAZY_PAGES_AUTO' | 'LAZY_PAGES_ALWAYS' | 'LAZY_PAGES_NEVER';

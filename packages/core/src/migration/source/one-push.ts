@@ -23,13 +23,13 @@ export interface PushOptions {
   /** Resume on the destination before the memory is in (post-copy from its own images). */
   lazyPages: LazyPagesMode;
   /**
-   * Wait for this agent's turn to freeze before the pre-copy rather than after it: the pre-copy
-   * then runs while no other container of this agent copies or is frozen (a drain with one push
-   * at a time, whose next push's pre-flight runs ahead meanwhile). At most
-   * timeouts.turnBeforePrecopyMs: then it copies anyway and takes the turn after, as pushes in
+   * Wait for this agent's turn to freeze before the disk rounds and the pre-copy rather than
+   * after them: they then run while no other container of this agent copies or is frozen (a
+   * drain with one push at a time, whose next push's pre-flight runs ahead meanwhile). At most
+   * timeouts.turnBeforeCopyMs: then it copies anyway and takes the turn after, as pushes in
    * parallel do.
    */
-  turnBeforePrecopy?: boolean;
+  turnBeforeCopy?: boolean;
   /** Opens the stream to the destination agent (after local checks passed). */
   connect: () => Promise<SourceChannel>;
   emit: (ev: PushEvent) => void;

@@ -220,29 +220,28 @@ describe('runPush (source orchestrator, fake destination)', () => {
     expect(records()).toEqual([]);
   });
 
-  it.each([false, true])('takes its turn to freeze after the pre-copy; with turnBeforePrecopy (a drain\'s next push) before it: %s', async (turnBeforePrecopy) => {
+  it.each([false, true])('takes its turn to freeze after the pre-copy; with turnBeforeCopy (a drain\'s next push) before the disk rounds and the pre-copy: %s', async (turnBeforeCopy) => {
     const turns = new FreezeTurns();
     const other = await turns.take(); // another push of this agent copies, or its container is frozen
     const ch = new FakeDestination();
-    const pushing = runPush({ ...context(dumps()), freezeTurns: turns }, { ...options(ch), turnBeforePrecopy });
-    await vi.waitFor(() => expect(ch.bodies()).toContain('diskDone'));
+    const pushing = runPush({ ...context(dumps()), freezeTurns: turns }, { ...options(ch), turnBeforeCopy });
+    await vi.waitFor(() => expect(ch.bodies()).toContain(turnBeforeCopy ? 'prepare' : 'precopyEnd'));
     await new Promise((r) => setTimeout(r, 150));
-    expect(ch.bodies()).not.toContain('chunk'); // never frozen out of turn
-    if (turnBeforePrecopy) expect(ch.bodies()).not.toContain('precopy');
-    else expect(ch.bodies()).toContain('precopyEnd');
+    // Never frozen out of turn; with turnBeforeCopy, nothing copied before it either.
+    expect(ch.bodies()).toEqual(turnBeforeCopy ? ['prepare'] : ['prepare', 'disk', 'diskEnd', 'diskDone', 'precopy', 'precopyEnd']);
     other.release();
     await pushing;
     expect(ch.bodies()).toEqual(['prepare', 'disk', 'diskEnd', 'diskDone', 'precopy', 'precopyEnd', 'chunk', 'end', 'commit']);
   });
 
-  it('with turnBeforePrecopy, copies anyway once turnBeforePrecopyMs passed (its stream is not silent longer), still frozen only in turn', async () => {
+  it('with turnBeforeCopy, copies anyway once turnBeforeCopyMs passed (its stream is not silent longer), still frozen only in turn', async () => {
     const turns = new FreezeTurns();
     const other = await turns.take();
     const ch = new FakeDestination();
     const ctx = { ...context(dumps()), freezeTurns: turns };
-    const pushing = runPush({ ...ctx, timeouts: { ...ctx.timeouts, turnBeforePrecopyMs: 100 } }, { ...options(ch), turnBeforePrecopy: true });
+    const pushing = runPush({ ...ctx, timeouts: { ...ctx.timeouts, turnBeforeCopyMs: 100 } }, { ...options(ch), turnBeforeCopy: true });
     await vi.waitFor(() => expect(ch.bodies()).toContain('precopyEnd'));
-    expect(ch.bodies()).not.toContain('chunk');
+    expect(ch.bodies()).not.toContain('chunk'); // the turn still comes before the freeze
     other.release();
     await pushing;
     expect(ch.bodies()).toContain('chunk');
@@ -253,7 +252,7 @@ describe('runPush (source orchestrator, fake destination)', () => {
     const other = await turns.take();
     const ch = new FakeDestination({ on: 'precopyEnd', reply: 'wrong-count' });
     const ctx = { ...context(dumps()), freezeTurns: turns };
-    await expect(runPush({ ...ctx, timeouts: { ...ctx.timeouts, turnBeforePrecopyMs: 50 } }, { ...options(ch), turnBeforePrecopy: true })).rejects.toThrow('pre-copied pages');
+    await expect(runPush({ ...ctx, timeouts: { ...ctx.timeouts, turnBeforeCopyMs: 50 } }, { ...options(ch), turnBeforeCopy: true })).rejects.toThrow('pre-copied pages');
     other.release();
     const next = await Promise.race([turns.take(), new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 1_000))]);
     expect(next).not.toBe('stuck');

@@ -102,12 +102,14 @@ async function pushConnected(p: Push): Promise<Summary> {
   try {
     makeMigrationScratch(p.state.scratch); // 0700 before CRIU writes memory there; rollBack removes it
     const prepared = await outsideFreezes(p.ctx.freezeTurns, () => prepare(p));
+    // The turn to be frozen: after the pre-copy, so pushes in parallel overlap their disk rounds
+    // and pre-copies; or before both (a drain's push whose pre-flight ran ahead beside the push
+    // before it), so that its last disk round and its pre-copy are not older than they would be
+    // with the push before it done, and no other container of this agent copies or is frozen
+    // meanwhile (unless the wait ran out).
+    if (p.opts.turnBeforeCopy && !p.f.cold) await waitForFreezeTurn(p, stop.stopped, p.ctx.timeouts.turnBeforeCopyMs);
     const disk = p.state.diskRounds ? await precopyDisk(p) : undefined;
     if (p.f.cold) return await commitCold(p, prepared, disk);
-    // The turn to be frozen: after the pre-copy, so pushes in parallel overlap theirs; or before
-    // it (a drain's push with the next one's pre-flight running ahead), so that no other container
-    // of this agent copies or is frozen while this one copies.
-    if (p.opts.turnBeforePrecopy) await waitForFreezeTurn(p, stop.stopped, p.ctx.timeouts.turnBeforePrecopyMs);
     const pre = p.state.precopyBytes > 0 ? await precopy(p) : undefined;
     await waitForFreezeTurn(p, stop.stopped);
     await p.state.freezeTurn?.freezing(); // the others' heavy steps in flight end first
