@@ -44,8 +44,9 @@ async function attach(node: string, name: string, lines: string[], tty: boolean,
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   try {
-    // The CLI is attached once Docker answers it: give it a moment before typing.
-    await new Promise((r) => setTimeout(r, 700));
+    // The CLI is attached once Docker answers it: give it a moment before typing (700 ms was too
+    // short once on a loaded machine: a clean-clone CI run lost the typed line after a push back).
+    await new Promise((r) => setTimeout(r, 2_000));
     for (const l of lines) child.stdin.write(`${l}\n`);
     await waitFor(`${name} answering on ${node}`, () => answers(out, answered).length > 0, 15_000);
     return out;
