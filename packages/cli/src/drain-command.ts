@@ -15,8 +15,8 @@ import { streamPush } from './push-command';
  * 1.48x. The CPUs were 75-85% busy in a drain with 2. With 1, the next push runs ahead as far as
  * its pre-flight (facts, the destination's docker create and start: 0.3-0.6 s) while this one
  * copies, and waits in the source agent for its turn before its own disk rounds and pre-copy
- * (`ahead`, PushRequest.turnBeforeCopy; at most 30 s); this one's tail (memory copied in, commit, docker rm) overlaps
- * the next one's copying (runMoves). Alternating runs (README "Drain", 20:53-22:35): ahead
+ * (`ahead`, PushRequest.turnBeforeCopy; at most 30 s); this one's tail (memory copied in,
+ * commit, docker rm) overlaps the next one's copying (runMoves). Alternating runs (README "Drain", 20:53-22:35): ahead
  * 0.52-0.76x, every downtime within 1.25x in 8 runs of 12; the same with the pre-flight behind
  * the last restore 0.62-0.88x, 2 of 6. The 2 CPUs bound it (the drain leaves them ~15% idle). On
  * hosts with cores to spare, --parallel 2 or more shortens the drain (each of N pushes copies

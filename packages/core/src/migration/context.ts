@@ -21,9 +21,9 @@ export const DEFAULT_TIMEOUTS = {
   stallMs: 60_000,    // one chunk handed to the transport
   restoreMs: 300_000, // receive the rest, apply, criu restore
   commitMs: 30_000,
-  // A push asked to take its freeze turn before its disk rounds and pre-copy (a drain's next push) waits this long
-  // at most, then copies beside the push before it: meanwhile its stream is silent, and the
-  // destination cuts off a source silent for its idle timeout (120 s by default).
+  // A push asked to take its freeze turn before its disk rounds and pre-copy (a drain's next
+  // push) waits this long at most, then copies beside the push before it: meanwhile its stream is
+  // silent, and the destination cuts off a source silent for its idle timeout (120 s by default).
   turnBeforeCopyMs: 30_000,
 };
 export type Timeouts = typeof DEFAULT_TIMEOUTS;

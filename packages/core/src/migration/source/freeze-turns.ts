@@ -85,11 +85,16 @@ export class FreezeTurns {
   /** The heavy steps in flight have ended, or quietWaitMs passed. */
   private async quiet(): Promise<void> {
     if (this.busy.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const cap = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.quietWaitMs)));
-    await Promise.race([Promise.all([...this.busy]), cap]);
-    clearTimeout(timer);
+    await settledOrAfter(Promise.all([...this.busy]), this.quietWaitMs);
   }
+}
+
+/** Waits for `p`, but no longer than `ms` (then returns, `p` still pending). */
+export async function settledOrAfter(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const cap = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([p, cap]);
+  clearTimeout(timer);
 }
 
 /** For a stream sent while its container runs: wait out the freezes of this agent's other pushes. */

@@ -32,7 +32,7 @@ import { precopy } from './precopy';
 import { prepare } from './prepare';
 import { awaitRestored } from './restored';
 import { agentStopping, cancelWhenStopping } from './stopping';
-import { outsideFreezes } from './freeze-turns';
+import { outsideFreezes, settledOrAfter } from './freeze-turns';
 import { trace } from '../../util/trace';
 
 export type { PushOptions } from './one-push';
@@ -89,10 +89,7 @@ async function waitForFreezeTurn(p: Push, stopped: () => boolean, atMostMs?: num
   const turns = p.ctx.freezeTurns;
   if (turns && !p.state.freezeTurn) {
     const asked = (p.state.freezeTurnAsked ??= turns.take().then((turn) => (p.state.freezeTurn = turn)));
-    let timer: NodeJS.Timeout | undefined;
-    const bound = atMostMs === undefined ? [] : [new Promise<void>((resolve) => (timer = setTimeout(resolve, atMostMs)))];
-    await Promise.race([asked, ...bound]);
-    clearTimeout(timer);
+    await (atMostMs === undefined ? asked : settledOrAfter(asked, atMostMs));
   }
   if (stopped()) throw agentStopping(p.ctx); // stopped while it waited for its turn
 }
